@@ -1,0 +1,598 @@
+"""Load inbox CSV files into the raw layer, with DuckDB's own reader.
+
+For one entity (`inbox/<entity>/*.csv`), every file is
+
+1. skipped when a load with the same sha256 is already in `raw._load_log` (idempotence);
+2. sniffed (encoding, delimiter, decimal comma; `csv_sniff`), transcoded to UTF-8 when needed;
+3. read by DuckDB `read_csv` as text into a temporary table; rows DuckDB cannot split into the
+   header's columns are kept from its reject table, with their line numbers;
+4. checked against the contract in one SQL pass (required, enums, types, ranges, references),
+   each row getting a `_reason` (null when valid);
+5. written in one transaction: the file's previous rows (a changed file) are deleted from raw and
+   quarantine, valid rows go to `raw.<entity>`, the others to `quarantine.<entity>`, and the
+   load is logged.
+
+A file that cannot be read at all is logged as `failed` and recorded in `quarantine.files`; the
+other files still load. Row counts always add up: rows read = rows loaded + rows quarantined.
+See docs/architecture.md for the tables' shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.lib import csv_sniff
+from dagster_project.lib.contract import ENTITIES, META_COLUMNS, Column, Entity
+
+log = logging.getLogger("voronka.loader")
+
+LOAD_LOG_DDL = """
+create table if not exists raw._load_log (
+    run_id varchar,
+    batch_id varchar,
+    entity varchar,
+    source_file varchar,
+    sha256 varchar,
+    bytes bigint,
+    status varchar,
+    rows_read bigint,
+    rows_loaded bigint,
+    rows_quarantined bigint,
+    encoding varchar,
+    delimiter varchar,
+    decimal_comma boolean,
+    message varchar,
+    started_at timestamp,
+    finished_at timestamp
+)
+"""
+
+QUARANTINED_FILES_DDL = """
+create table if not exists quarantine.files (
+    entity varchar,
+    source_file varchar,
+    sha256 varchar,
+    reason varchar,
+    detected_at timestamp,
+    batch_id varchar
+)
+"""
+
+_TIMESTAMP_RE = (
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?"
+)
+_BOOLEAN_VALUES = ("true", "false", "1", "0", "yes", "no", "да", "нет")
+
+
+@dataclass
+class FileReport:
+    """What happened to one file."""
+
+    entity: str
+    source_file: str
+    status: str  # loaded, reloaded, skipped_unchanged, failed
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal_comma: bool | None = None
+    message: str | None = None
+    batch_id: str | None = None
+
+
+@dataclass
+class EntityReport:
+    """What happened to one entity's folder in one run."""
+
+    entity: str
+    run_id: str
+    files: list[FileReport] = field(default_factory=list)
+    rows_released: int = 0
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files) + self.rows_released
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files) - self.rows_released
+
+    @property
+    def failed_files(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == "failed"]
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+
+def quote(name: str) -> str:
+    """Quote an identifier for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def connect(warehouse: Path, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse for writing, creating its folder and file if needed."""
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    config = {"memory_limit": memory_limit} if memory_limit else {}
+    return duckdb.connect(str(warehouse), config=config)
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, entities: list[Entity] | None = None) -> None:
+    """Create the raw and quarantine tables of the given entities (default: all) if missing."""
+    con.execute("create schema if not exists raw")
+    con.execute("create schema if not exists quarantine")
+    con.execute(LOAD_LOG_DDL)
+    con.execute(QUARANTINED_FILES_DDL)
+    for entity in entities or ENTITIES:
+        columns = [f"{quote(c.name)} varchar" for c in entity.columns]
+        columns += [f"{quote(name)} {type_}" for name, type_ in META_COLUMNS]
+        con.execute(f"create table if not exists raw.{quote(entity.name)} ({', '.join(columns)})")
+        quarantine_columns = columns + ['"_reason" varchar', '"_raw_record" varchar']
+        con.execute(
+            f"create table if not exists quarantine.{quote(entity.name)} "
+            f"({', '.join(quarantine_columns)})"
+        )
+
+
+# --------------------------------------------------------------------------- validation SQL
+
+
+def typed_expr(column: Column, value: str | None = None) -> str:
+    """DuckDB expression giving the typed value of a raw text column, null when it does not parse.
+
+    These are the loader's acceptance rules; the dbt parse macros implement the same rules.
+    """
+    v = value or quote(column.name)
+    if column.type in ("decimal",):
+        cleaned = f"replace(regexp_replace({v}, '[\\s\u00a0]', '', 'g'), ',', '.')"
+        return f"try_cast({cleaned} as double)"
+    if column.type == "integer":
+        return f"try_cast(regexp_replace({v}, '[\\s\u00a0]', '', 'g') as bigint)"
+    if column.type == "timestamp":
+        return (
+            f"case when regexp_full_match({v}, {_literal(_TIMESTAMP_RE)}) "
+            f"then try_cast(regexp_replace({v}, '\\s+(Z|[+-])', '\\1') as timestamptz) end"
+        )
+    if column.type == "date":
+        return (
+            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+            f"then try_cast({v} as date) end"
+        )
+    if column.type == "period":
+        return (
+            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}') "
+            f"then try_cast({v} || '-01' as date) end"
+        )
+    if column.type == "boolean":
+        values = ", ".join(_literal(b) for b in _BOOLEAN_VALUES)
+        return f"case when lower({v}) in ({values}) then lower({v}) end"
+    if column.type == "enum":
+        values = ", ".join(_literal(x) for x in column.values)
+        return f"case when lower({v}) in ({values}) then lower({v}) end"
+    return v
+
+
+def _rule_exprs(entity: Entity) -> list[str]:
+    """One SQL expression per contract rule, each the reason text or null."""
+    rules: list[str] = []
+    for column in entity.columns:
+        name = quote(column.name)
+        if column.required:
+            rules.append(f"case when {name} is null then 'missing_required:{column.name}' end")
+        if column.type not in ("text", "id", "phone"):
+            kind = "invalid_enum" if column.type == "enum" else f"invalid_{column.type}"
+            rules.append(
+                f"case when {name} is not null and {typed_expr(column)} is null "
+                f"then '{kind}:{column.name}' end"
+            )
+        if column.min_value is not None:
+            label = "negative" if column.min_value == 0 else "below_minimum"
+            rules.append(
+                f"case when {typed_expr(column)} < {column.min_value} "
+                f"then '{label}:{column.name}' end"
+            )
+        if column.max_value is not None:
+            rules.append(
+                f"case when {typed_expr(column)} > {column.max_value} "
+                f"then 'above_maximum:{column.name}' end"
+            )
+    typed = {c.name: typed_expr(c) for c in entity.columns}
+    for reason, condition in entity.extra_rules:
+        rules.append(f"case when {condition.format(**typed)} then '{reason}' end")
+    for column, ref_entity, ref_column in entity.references:
+        rules.append(
+            f"case when {quote(column)} is not null and {quote(column)} not in "
+            f"(select {quote(ref_column)} from raw.{quote(ref_entity)} "
+            f"where {quote(ref_column)} is not null) then 'unknown_{column}' end"
+        )
+    return rules
+
+
+def reason_expr(entity: Entity) -> str:
+    """SQL expression: the `; `-joined broken rules of a row, or null when it is valid."""
+    return f"nullif(concat_ws('; ', {', '.join(_rule_exprs(entity))}), '')"
+
+
+# --------------------------------------------------------------------------------- loading
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def list_files(inbox: Path, entity: Entity) -> list[Path]:
+    """The entity's CSV files in name order (`*.csv`, any case)."""
+    folder = inbox / entity.name
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{_utcnow():%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
+
+
+class InboxLoader:
+    """Loads inbox folders into one warehouse connection (the single DuckDB writer)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, inbox: Path, run_id: str | None = None):
+        self.con = con
+        self.inbox = Path(inbox)
+        self.run_id = run_id or _new_id("run")
+
+    # ---- public
+
+    def load_entity(
+        self, entity: Entity, progress: Callable[[FileReport], None] | None = None
+    ) -> EntityReport:
+        """Load every new or changed file of one entity; release late references."""
+        ensure_tables(self.con, [entity])
+        report = EntityReport(entity=entity.name, run_id=self.run_id)
+        report.rows_released = self._release_orphans(entity)
+        for path in list_files(self.inbox, entity):
+            file_report = self._load_file(entity, path)
+            report.files.append(file_report)
+            if progress:
+                progress(file_report)
+        return report
+
+    # ---- one file
+
+    def _load_file(self, entity: Entity, path: Path) -> FileReport:
+        rel = path.relative_to(self.inbox).as_posix()
+        started = _utcnow()
+        sha = file_sha256(path)
+        size = path.stat().st_size
+        previous = self.con.execute(
+            """
+            select sha256 from raw._load_log
+            where entity = ? and source_file = ? and status in ('loaded', 'reloaded')
+            order by finished_at desc limit 1
+            """,
+            [entity.name, rel],
+        ).fetchone()
+        if previous and previous[0] == sha:
+            report = FileReport(entity.name, rel, "skipped_unchanged")
+            self._log(report, sha, size, started)
+            return report
+        status = "reloaded" if previous else "loaded"
+        batch_id = _new_id("batch")
+        try:
+            dialect = csv_sniff.sniff(path)
+            report = FileReport(
+                entity.name,
+                rel,
+                status,
+                encoding=dialect.encoding,
+                delimiter=dialect.delimiter,
+                decimal_comma=dialect.decimal_comma,
+                batch_id=batch_id,
+            )
+            self._check_header(entity, dialect)
+            with tempfile.TemporaryDirectory(prefix="voronka_") as tmp:
+                readable = path
+                if dialect.needs_transcoding:
+                    readable = Path(tmp) / "utf8.csv"
+                    csv_sniff.transcode_to_utf8(path, readable, dialect.encoding)
+                self._stage(readable, dialect)
+            self._write(entity, report, rel, batch_id, sha, size, started)
+        except (csv_sniff.UnreadableFile, duckdb.Error) as exc:
+            message = (
+                str(exc)
+                if isinstance(exc, csv_sniff.UnreadableFile)
+                else (f"{path.name}: DuckDB could not read it as CSV: {str(exc).splitlines()[0]}")
+            )
+            report = FileReport(entity.name, rel, "failed", message=message, batch_id=batch_id)
+            self._log(report, sha, size, started)
+            self.con.execute(
+                "delete from quarantine.files where entity = ? and source_file = ?",
+                [entity.name, rel],
+            )
+            self.con.execute(
+                "insert into quarantine.files values (?, ?, ?, ?, ?, ?)",
+                [entity.name, rel, sha, message, _utcnow(), batch_id],
+            )
+            log.error("%s not loaded: %s", rel, message)
+        finally:
+            for table in ("_stage", "_checked", "_rejects", "_rejects_scan"):
+                self.con.execute(f"drop table if exists {table}")
+        return report
+
+    def _check_header(self, entity: Entity, dialect: csv_sniff.CsvDialect) -> None:
+        header = set(dialect.header)
+        if not header & set(entity.column_names):
+            raise csv_sniff.UnreadableFile(
+                f"no header row with {entity.name} columns (expected e.g. "
+                f"{', '.join(entity.required_columns)}; found {', '.join(dialect.header[:6])})"
+            )
+        missing = [c for c in entity.required_columns if c not in header]
+        if missing:
+            raise csv_sniff.UnreadableFile(
+                f"required column(s) missing from the header: {', '.join(missing)}"
+            )
+
+    def _stage(self, path: Path, dialect: csv_sniff.CsvDialect) -> None:
+        """Read the file as text into `_stage`, keeping DuckDB's rejects in `_rejects`."""
+        self.con.execute(
+            f"""
+            create temp table _stage as
+            select * from read_csv(
+                {_literal(str(path))},
+                all_varchar = true,
+                header = true,
+                delim = {_literal(dialect.delimiter)},
+                quote = '"',
+                escape = '"',
+                ignore_errors = true,
+                store_rejects = true,
+                rejects_table = '_rejects',
+                rejects_scan = '_rejects_scan'
+            )
+            """
+        )
+
+    def _write(
+        self,
+        entity: Entity,
+        report: FileReport,
+        rel: str,
+        batch_id: str,
+        sha: str,
+        size: int,
+        started: datetime,
+    ) -> None:
+        con = self.con
+        staged = [row[0] for row in con.execute("describe _stage").fetchall()]
+        # header cells are matched case-insensitively; duplicates after the first are ignored
+        by_name: dict[str, str] = {}
+        for name in staged:
+            by_name.setdefault(name.strip().lower(), name)
+        contract = entity.column_names
+        reserved = {name for name, _ in META_COLUMNS} | {"_reason", "_raw_record"}
+        extras = [n for n in by_name if n not in contract and n not in reserved]
+        for name in extras:
+            for schema in ("raw", "quarantine"):
+                con.execute(
+                    f"alter table {schema}.{quote(entity.name)} "
+                    f"add column if not exists {quote(name)} varchar"
+                )
+        rejects = con.execute(
+            "select line, any_value(csv_line), string_agg(distinct error_message, ' | ') "
+            "from _rejects group by line order by line"
+        ).fetchall()
+        n_good = con.execute("select count(*) from _stage").fetchone()[0]
+        loaded_at = _utcnow()
+
+        select_cols = []
+        for name in contract + extras:
+            if name in by_name:
+                value = f"nullif(trim({quote(by_name[name])}), '')"
+            else:
+                value = "null::varchar"
+            select_cols.append(f"{value} as {quote(name)}")
+        line_expr, lines_join = "(_stage.rowid + 2)", ""
+        if rejects:
+            # the good rows take the physical lines that DuckDB did not reject, in order
+            rejected = ", ".join(str(r[0]) for r in rejects)
+            total = n_good + len(rejects)
+            con.execute(
+                f"""
+                create temp table _lines as
+                select line, row_number() over (order by line) - 1 as idx
+                from range(2, {total + 2}) as t(line)
+                where line not in ({rejected})
+                """
+            )
+            line_expr = "_lines.line"
+            lines_join = "left join _lines on _lines.idx = _stage.rowid"
+        con.execute(
+            f"""
+            create temp table _checked as
+            with typed as (
+                select
+                    {", ".join(select_cols)},
+                    {_literal(rel)} as _source_file,
+                    {line_expr}::bigint as _source_line,
+                    {_literal(loaded_at.isoformat(sep=" "))}::timestamp as _loaded_at,
+                    {_literal(batch_id)} as _batch_id
+                from _stage
+                {lines_join}
+            )
+            select *, {reason_expr(entity)} as _reason from typed
+            """
+        )
+        con.execute("drop table if exists _lines")
+        quarantined = con.execute("select count(*) from _checked where _reason is not null")
+        n_bad_rows = quarantined.fetchone()[0]
+
+        con.execute("begin transaction")
+        try:
+            self._replace_file_rows(entity, report, rel, batch_id, loaded_at, rejects)
+            report.rows_read = n_good + len(rejects)
+            report.rows_quarantined = n_bad_rows + len(rejects)
+            report.rows_loaded = n_good - n_bad_rows
+            self._log(report, sha, size, started)
+        except BaseException:
+            con.execute("rollback")
+            raise
+        con.execute("commit")
+        log.info(
+            "%s: %s rows, %s loaded, %s quarantined (%s, %r%s)",
+            rel,
+            report.rows_read,
+            report.rows_loaded,
+            report.rows_quarantined,
+            report.encoding,
+            report.delimiter,
+            ", decimal comma" if report.decimal_comma else "",
+        )
+
+    def _replace_file_rows(self, entity, report, rel, batch_id, loaded_at, rejects) -> None:
+        con = self.con
+        table = quote(entity.name)
+        con.execute(f"delete from raw.{table} where _source_file = ?", [rel])
+        con.execute(f"delete from quarantine.{table} where _source_file = ?", [rel])
+        con.execute(
+            "delete from quarantine.files where entity = ? and source_file = ?", [entity.name, rel]
+        )
+        con.execute(
+            f"insert into raw.{table} by name "
+            f"select * exclude (_reason) from _checked where _reason is null"
+        )
+        con.execute(
+            f"insert into quarantine.{table} by name "
+            f"select * from _checked where _reason is not null"
+        )
+        for line, csv_line, message in rejects:
+            con.execute(
+                f"insert into quarantine.{table} "
+                f"(_source_file, _source_line, _loaded_at, _batch_id, _reason, _raw_record) "
+                f"values (?, ?, ?, ?, ?, ?)",
+                [rel, line, loaded_at, batch_id, f"malformed_row: {message}", csv_line],
+            )
+
+    def _release_orphans(self, entity: Entity) -> int:
+        """Move rows quarantined only for a missing reference into raw once it has arrived."""
+        if not entity.references:
+            return 0
+        table = quote(entity.name)
+        only_references = " or ".join(
+            f"_reason = 'unknown_{column}'" for column, _, _ in entity.references
+        )
+        con = self.con
+        con.execute(
+            f"create temp table _released as select * exclude (_reason, _raw_record) "
+            f"from quarantine.{table} where ({only_references})"
+        )
+        con.execute(f"delete from _released where {reason_expr(entity)} is not null")
+        released = con.execute("select count(*) from _released").fetchone()[0]
+        if released:
+            batch_id = _new_id("release")
+            now = _utcnow()
+            con.execute("begin transaction")
+            con.execute(
+                f"delete from quarantine.{table} q using _released r "
+                f"where q._source_file = r._source_file and q._source_line = r._source_line"
+            )
+            con.execute(
+                f"insert into raw.{table} by name select * replace "
+                f"(?::timestamp as _loaded_at, ? as _batch_id) from _released",
+                [now, batch_id],
+            )
+            con.execute(
+                "insert into raw._load_log (run_id, batch_id, entity, source_file, status, "
+                "rows_read, rows_loaded, rows_quarantined, message, started_at, finished_at) "
+                "values (?, ?, ?, null, 'released', 0, ?, ?, ?, ?, ?)",
+                [
+                    self.run_id,
+                    batch_id,
+                    entity.name,
+                    released,
+                    -released,
+                    "rows released from the quarantine: their reference has arrived",
+                    now,
+                    now,
+                ],
+            )
+            con.execute("commit")
+            log.info("%s: %s quarantined rows released (reference arrived)", entity.name, released)
+        con.execute("drop table _released")
+        return released
+
+    def _log(self, report: FileReport, sha: str, size: int, started: datetime) -> None:
+        self.con.execute(
+            """
+            insert into raw._load_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                self.run_id,
+                report.batch_id,
+                report.entity,
+                report.source_file,
+                sha,
+                size,
+                report.status,
+                report.rows_read,
+                report.rows_loaded,
+                report.rows_quarantined,
+                report.encoding,
+                report.delimiter,
+                report.decimal_comma,
+                report.message,
+                started,
+                _utcnow(),
+            ],
+        )
+
+
+def load_inbox(
+    inbox: Path,
+    warehouse: Path,
+    entities: list[str] | None = None,
+    run_id: str | None = None,
+    memory_limit: str | None = None,
+) -> list[EntityReport]:
+    """Load every entity of the inbox (in reference order) into the warehouse.
+
+    Args:
+        inbox: the inbox folder.
+        warehouse: the DuckDB file (created if missing).
+        entities: names to load; default all.
+        run_id: id recorded in `raw._load_log`; default a new one.
+        memory_limit: DuckDB memory limit, e.g. `3GB`.
+    """
+    from dagster_project.lib.contract import load_order
+
+    con = connect(warehouse, memory_limit)
+    try:
+        ensure_tables(con)
+        loader = InboxLoader(con, inbox, run_id)
+        return [
+            loader.load_entity(entity)
+            for entity in load_order()
+            if entities is None or entity.name in entities
+        ]
+    finally:
+        con.close()

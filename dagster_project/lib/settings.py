@@ -1,0 +1,66 @@
+"""Settings, read from the environment once per call (no module-level state).
+
+Every setting has a safe default so that `make run` works with nothing configured.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_INBOX = Path("data/inbox")
+DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
+DEFAULT_TIMEZONE = "Europe/Moscow"
+DEFAULT_MEMORY_LIMIT = "3GB"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the inbox and the warehouse are, and how to read naive timestamps.
+
+    Attributes:
+        inbox: folder of the inbox contract (`VORONKA_INBOX`).
+        warehouse: DuckDB file of the warehouse (`VORONKA_WAREHOUSE`).
+        business_timezone: zone of naive timestamps and of months (`VORONKA_TIMEZONE`).
+        as_of: the run's as-of timestamp, ISO 8601, or None for the latest event in the data
+            (`VORONKA_AS_OF`).
+        memory_limit: DuckDB's memory limit for loads and transforms (`VORONKA_MEMORY_LIMIT`).
+        threads: DuckDB threads, None for DuckDB's default (`VORONKA_THREADS`).
+    """
+
+    inbox: Path = DEFAULT_INBOX
+    warehouse: Path = DEFAULT_WAREHOUSE
+    business_timezone: str = DEFAULT_TIMEZONE
+    as_of: str | None = None
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
+    threads: int | None = None
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        env = os.environ
+        values = {
+            "inbox": Path(env.get("VORONKA_INBOX", DEFAULT_INBOX)),
+            "warehouse": Path(env.get("VORONKA_WAREHOUSE", DEFAULT_WAREHOUSE)),
+            "business_timezone": env.get("VORONKA_TIMEZONE", DEFAULT_TIMEZONE),
+            "as_of": env.get("VORONKA_AS_OF") or None,
+            "memory_limit": env.get("VORONKA_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+            "threads": int(env["VORONKA_THREADS"]) if env.get("VORONKA_THREADS") else None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["inbox"] = Path(values["inbox"])
+        values["warehouse"] = Path(values["warehouse"])
+        return cls(**values)
+
+    def export_env(self) -> None:
+        """Publish these settings to the environment, for dbt and Dagster subprocesses."""
+        os.environ["VORONKA_INBOX"] = str(self.inbox.resolve())
+        os.environ["VORONKA_WAREHOUSE"] = str(self.warehouse.resolve())
+        os.environ["VORONKA_TIMEZONE"] = self.business_timezone
+        os.environ["VORONKA_MEMORY_LIMIT"] = self.memory_limit
+        if self.as_of:
+            os.environ["VORONKA_AS_OF"] = self.as_of
+        else:
+            os.environ.pop("VORONKA_AS_OF", None)
+        if self.threads:
+            os.environ["VORONKA_THREADS"] = str(self.threads)
