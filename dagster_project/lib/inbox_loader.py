@@ -161,7 +161,11 @@ def typed_expr(column: Column, value: str | None = None) -> str:
         cleaned = f"replace(regexp_replace({v}, '[\\s\u00a0]', '', 'g'), ',', '.')"
         return f"try_cast({cleaned} as double)"
     if column.type == "integer":
-        return f"try_cast(regexp_replace({v}, '[\\s\u00a0]', '', 'g') as bigint)"
+        cleaned = f"regexp_replace({v}, '[\\s\u00a0]', '', 'g')"
+        return (
+            f"case when regexp_full_match({cleaned}, '[+-]?\\d+') "
+            f"then try_cast({cleaned} as bigint) end"
+        )
     if column.type == "timestamp":
         return (
             f"case when regexp_full_match({v}, {_literal(_TIMESTAMP_RE)}) "

@@ -1,0 +1,207 @@
+"""The `voronka` command line.
+
+    voronka demo --out DIR [--scale small|medium|large] [--seed N] [--months N] [--no-defects]
+    voronka run [--inbox DIR] [--warehouse FILE] [--as-of TIMESTAMP] [--quiet]
+    voronka load [--inbox DIR] [--warehouse FILE]          (extract only, no Dagster)
+    voronka summary [--warehouse FILE]
+
+Settings not given as options come from the environment (see README: VORONKA_INBOX,
+VORONKA_WAREHOUSE, VORONKA_TIMEZONE, VORONKA_AS_OF, VORONKA_MEMORY_LIMIT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from dagster_project.lib.settings import Settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _setup_logging(verbose: bool = True) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)-7s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dagster_project.lib.demo import SCALES, generate_demo
+
+    if args.scale not in SCALES:
+        print(f"unknown scale {args.scale!r}; one of: {', '.join(SCALES)}", file=sys.stderr)
+        return EXIT_USAGE
+    started = time.monotonic()
+    written = generate_demo(
+        Path(args.out),
+        scale=args.scale,
+        seed=args.seed,
+        months=args.months,
+        defects=not args.no_defects,
+    )
+    rows = sum(entity["rows"] for entity in written.values())
+    files = sum(entity["files"] for entity in written.values())
+    print(
+        f"Demo inbox ({args.scale}, seed {args.seed}) written to {args.out}: "
+        f"{_fmt(files)} files, {_fmt(rows)} rows in {time.monotonic() - started:.1f} s"
+    )
+    for name, entity in written.items():
+        print(f"  {name:<22} {_fmt(entity['rows']):>12} rows  {entity['files']:>4} files")
+    return EXIT_OK
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        inbox=getattr(args, "inbox", None),
+        warehouse=getattr(args, "warehouse", None),
+        as_of=getattr(args, "as_of", None),
+    )
+
+
+def _check_inbox(settings: Settings) -> bool:
+    if settings.inbox.is_dir():
+        return True
+    print(
+        f"The inbox folder {settings.inbox} does not exist. Write the demo inbox with "
+        f"`voronka demo --out {settings.inbox}`, or point --inbox (or VORONKA_INBOX) at a folder "
+        "laid out as in the README's inbox contract.",
+        file=sys.stderr,
+    )
+    return False
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from dagster_project.lib.inbox_loader import load_inbox
+
+    settings = _settings(args)
+    if not _check_inbox(settings):
+        return EXIT_USAGE
+    reports = load_inbox(settings.inbox, settings.warehouse, memory_limit=settings.memory_limit)
+    for report in reports:
+        print(
+            f"  {report.entity:<22} {_fmt(report.rows_loaded):>12} loaded "
+            f"{_fmt(report.rows_quarantined):>8} quarantined  {len(report.files)} files"
+        )
+    failed = [f for r in reports for f in r.failed_files]
+    for file in failed:
+        print(f"  not loaded: {file.source_file}: {file.message}")
+    return EXIT_OK
+
+
+def print_summary(settings: Settings, outcome=None) -> None:
+    """The end-of-run report: where the warehouse is, rows per layer, quarantine, checks."""
+    from dagster_project.lib.summary import LAYERS, summarize
+
+    summary = summarize(settings.warehouse)
+    print()
+    print(f"Warehouse: {settings.warehouse.resolve()}")
+    print("  open it with any DuckDB client; BI reads schema `marts`, finance schema `finance`")
+    print("Rows per layer:")
+    for layer in LAYERS:
+        if layer in summary.rows_per_layer:
+            print(
+                f"  {layer:<13} {_fmt(summary.rows_per_layer[layer]):>14} rows in "
+                f"{summary.tables_per_layer[layer]} tables"
+            )
+    total_q = sum(summary.quarantine.values())
+    hint = " (rows with their reasons: quarantine.<entity>)" if total_q else ""
+    print(f"Quarantined rows: {_fmt(total_q)}{hint}")
+    for entity, count in sorted(summary.quarantine.items()):
+        print(f"  {entity:<22} {_fmt(count):>10}")
+    for _entity, file, reason in summary.failed_files:
+        print(f"  file not loaded: {file}: {reason}")
+    if outcome is not None:
+        passed = sum(1 for c in outcome.checks if c.passed)
+        failed = [c for c in outcome.checks if not c.passed]
+        print(
+            f"Checks: {passed} passed, {len(failed)} failed "
+            f"({len(outcome.blocking_failures)} blocking)"
+        )
+        for check in failed:
+            print(f"  FAILED [{check.severity}] {check.asset}: {check.name}")
+        if outcome.failed_steps:
+            print(f"Failed steps: {', '.join(outcome.failed_steps)}")
+        if outcome.skipped_steps:
+            print(f"Skipped steps: {', '.join(outcome.skipped_steps)}")
+        print(f"Run {'succeeded' if outcome.success else 'FAILED'} in {outcome.seconds:.1f} s")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dagster_project.runner import run_pipeline
+
+    settings = _settings(args)
+    if not _check_inbox(settings):
+        return EXIT_USAGE
+    if settings.as_of:
+        from dagster_project.lib.timestamps import parse_timestamp
+
+        try:
+            parse_timestamp(settings.as_of, settings.business_timezone)
+        except ValueError as exc:
+            print(f"--as-of: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    print(f"Running the pipeline: inbox {settings.inbox} -> warehouse {settings.warehouse}")
+    outcome = run_pipeline(settings, log_level="WARNING" if args.quiet else "INFO")
+    print_summary(settings, outcome)
+    return EXIT_OK if outcome.success else EXIT_FAILED
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not settings.warehouse.exists():
+        print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
+        return EXIT_USAGE
+    print_summary(settings)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voronka", description="Voronka: a sales-department data warehouse."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="write a realistic demo inbox")
+    demo.add_argument("--out", required=True, help="inbox folder to write")
+    demo.add_argument("--scale", default="small", help="tiny, small, medium or large")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--months", type=int, default=None, help="months of history")
+    demo.add_argument("--no-defects", action="store_true", help="no deliberate bad rows")
+    demo.set_defaults(func=cmd_demo)
+
+    for name, func, help_ in (
+        ("run", cmd_run, "load the inbox and build every layer through Dagster"),
+        ("load", cmd_load, "load the inbox into raw and quarantine only"),
+    ):
+        command = sub.add_parser(name, help=help_)
+        command.add_argument("--inbox", help="inbox folder (default data/inbox)")
+        command.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+        if name == "run":
+            command.add_argument("--as-of", help="as-of timestamp, ISO 8601 (default: latest)")
+            command.add_argument("--quiet", action="store_true", help="warnings only")
+        command.set_defaults(func=func)
+
+    summary = sub.add_parser("summary", help="rows per layer and quarantine of a warehouse")
+    summary.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    summary.set_defaults(func=cmd_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(verbose=not getattr(args, "quiet", False))
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

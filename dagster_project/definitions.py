@@ -1,0 +1,21 @@
+"""The Dagster definitions of Voronka: extract, validate, transform, schedule."""
+
+import dagster as dg
+
+from dagster_project.defs.extract.inbox import inbox_assets
+from dagster_project.defs.quality.checks import raw_asset_checks
+from dagster_project.defs.resources import warehouse_from_settings
+from dagster_project.defs.schedules import all_assets_job, daily_schedule
+from dagster_project.defs.sensors import inbox_sensor
+from dagster_project.defs.transform.dbt import dbt_resource, voronka_dbt_assets
+
+defs = dg.Definitions(
+    assets=[*inbox_assets, voronka_dbt_assets],
+    asset_checks=raw_asset_checks,
+    jobs=[all_assets_job],
+    schedules=[daily_schedule],
+    sensors=[inbox_sensor],
+    resources={"warehouse": warehouse_from_settings(), "dbt": dbt_resource()},
+    # DuckDB has a single writer: steps run one after another in one process.
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,80 @@
+"""The dbt project as Dagster assets: one `@dbt_assets` streaming `dbt build`.
+
+dbt tests appear as asset checks; the translator only sets each model's group from its folder
+(staging, intermediate, core, marts, finance). dbt sources `inbox.<entity>` map to the extract
+assets `[inbox, <entity>]` by dagster-dbt's default keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from dagster_project.lib.settings import Settings
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_models"
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, target=os.getenv("DBT_TARGET", "duckdb"))
+
+
+def _manifest_is_stale() -> bool:
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR, DBT_PROJECT_DIR.parent / "seeds"]
+    return any(
+        path.stat().st_mtime > built
+        for folder in sources
+        for path in folder.rglob("*")
+        if path.suffix in (".sql", ".yml", ".yaml", ".csv")
+        and "target" not in path.relative_to(folder).parts
+    )
+
+
+def prepare_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than its files."""
+    if _manifest_is_stale():
+        dbt_project.preparer.prepare(dbt_project)
+    return dbt_project.manifest_path
+
+
+class VoronkaDbtTranslator(DagsterDbtTranslator):
+    """Groups models by their top folder under `models/` (seeds: group `seeds`)."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "seed":
+            return "seeds"
+        fqn = dbt_resource_props.get("fqn", [])
+        if dbt_resource_props["resource_type"] == "model" and len(fqn) > 2:
+            return fqn[1]
+        return super().get_group_name(dbt_resource_props)
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """The dbt vars of a run: the business time zone and the as-of time (if set)."""
+    values: dict[str, Any] = {"business_timezone": settings.business_timezone}
+    if settings.as_of:
+        values["as_of"] = settings.as_of
+    return values
+
+
+@dbt_assets(
+    manifest=prepare_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=VoronkaDbtTranslator(),
+)
+def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
+    args = ["build", "--vars", json.dumps(dbt_vars(Settings.from_env()))]
+    yield from dbt.cli(args, context=context).stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project)

@@ -1,0 +1,87 @@
+"""Run the whole pipeline in-process through Dagster, as `voronka run` and the tests do."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from dagster_project.lib.settings import Settings
+
+log = logging.getLogger("voronka.run")
+
+
+@dataclass
+class CheckOutcome:
+    """One asset check's result in a run."""
+
+    asset: str
+    name: str
+    passed: bool
+    severity: str  # ERROR or WARN
+
+
+@dataclass
+class RunOutcome:
+    """What a pipeline run did.
+
+    Attributes:
+        success: every step succeeded and no blocking (ERROR) check failed.
+        checks: every asset check evaluated in the run.
+        failed_steps: the steps that failed (their errors are in the log).
+        skipped_steps: steps that did not run (e.g. downstream of a failed blocking check).
+        seconds: wall time of the run.
+    """
+
+    success: bool
+    checks: list[CheckOutcome] = field(default_factory=list)
+    failed_steps: list[str] = field(default_factory=list)
+    skipped_steps: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def blocking_failures(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if not c.passed and c.severity == "ERROR"]
+
+
+def run_pipeline(settings: Settings, log_level: str = "INFO") -> RunOutcome:
+    """Materialize every asset and run every check, in one process, one step at a time.
+
+    Args:
+        settings: inbox, warehouse, time zone and as-of of the run (exported to the environment
+            for dbt, which runs as a subprocess).
+        log_level: Dagster console log level (`INFO` shows progress, `WARNING` is quiet).
+    """
+    settings.export_env()
+    from dagster_project.defs.extract.inbox import inbox_assets
+    from dagster_project.defs.quality.checks import raw_asset_checks
+    from dagster_project.defs.resources import warehouse_from_settings
+    from dagster_project.defs.transform.dbt import dbt_resource, voronka_dbt_assets
+
+    started = time.monotonic()
+    result = dg.materialize(
+        [*inbox_assets, voronka_dbt_assets, *raw_asset_checks],
+        resources={"warehouse": warehouse_from_settings(settings), "dbt": dbt_resource()},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    outcome = RunOutcome(success=result.success, seconds=time.monotonic() - started)
+    for evaluation in result.get_asset_check_evaluations():
+        outcome.checks.append(
+            CheckOutcome(
+                asset="/".join(evaluation.asset_key.path),
+                name=evaluation.check_name,
+                passed=evaluation.passed,
+                severity=evaluation.severity.value,
+            )
+        )
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            outcome.failed_steps.append(event.step_key)
+        elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
+            outcome.skipped_steps.append(event.step_key)
+    outcome.success = result.success and not outcome.blocking_failures and not outcome.failed_steps
+    return outcome
