@@ -1,0 +1,57 @@
+"""The README's commands as a user runs them: demo inbox, then the pipeline, as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import query
+
+pytestmark = [pytest.mark.slow]
+
+
+def voronka(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_demo_then_run(tmp_path):
+    env = {
+        **os.environ,
+        "VORONKA_INBOX": str(tmp_path / "inbox"),
+        "VORONKA_WAREHOUSE": str(tmp_path / "wh.duckdb"),
+    }
+    demo = voronka("demo", "--out", str(tmp_path / "inbox"), "--scale", "tiny", env=env)
+    assert demo.returncode == 0, demo.stderr
+    assert "written to" in demo.stdout
+    run = voronka("run", env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Warehouse:" in run.stdout and "Rows per layer:" in run.stdout
+    assert "Quarantined rows:" in run.stdout and "Checks:" in run.stdout
+    # the demo's deliberate defects reached the quarantine
+    quarantined = query(tmp_path / "wh.duckdb", "select count(*) from quarantine.survey_responses")
+    assert quarantined[0][0] > 0
+    assert query(tmp_path / "wh.duckdb", "select count(*) from core.fct_calls")[0][0] > 0
+
+
+def test_run_without_inbox_says_what_to_do(tmp_path):
+    env = {**os.environ, "VORONKA_INBOX": str(tmp_path / "missing")}
+    run = voronka("run", env=env)
+    assert run.returncode == 2
+    assert "voronka demo --out" in run.stderr
+
+
+def test_bad_as_of_is_refused(tmp_path):
+    (tmp_path / "inbox").mkdir()
+    env = {**os.environ, "VORONKA_INBOX": str(tmp_path / "inbox")}
+    run = voronka("run", "--as-of", "01.11.2026", env=env)
+    assert run.returncode == 2
+    assert "ISO 8601" in run.stderr

@@ -1,0 +1,27 @@
+"""The Dagster definitions load, with every inbox asset, the dbt assets and the raw checks."""
+
+import dagster as dg
+
+from dagster_project.lib.contract import ENTITIES
+
+
+def test_definitions_load():
+    from dagster_project.definitions import defs
+
+    repo = defs.get_repository_def()
+    keys = set(repo.asset_graph.get_all_asset_keys())
+    for entity in ENTITIES:
+        assert dg.AssetKey(["inbox", entity.name]) in keys
+    assert any(key.path[-1] == "fct_calls" for key in keys)
+    assert defs.get_schedule_def("voronka_daily")
+    assert defs.get_sensor_def("inbox_new_files")
+    checks = {key.name for key in repo.asset_graph.asset_check_keys}
+    assert any(name.startswith("ge_raw_") for name in checks)
+
+
+def test_dbt_sources_are_the_extract_assets():
+    from dagster_project.definitions import defs
+
+    graph = defs.get_repository_def().asset_graph
+    staging = next(k for k in graph.get_all_asset_keys() if k.path[-1] == "stg_inbox__calls")
+    assert dg.AssetKey(["inbox", "calls"]) in graph.get(staging).parent_keys

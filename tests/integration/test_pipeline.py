@@ -1,0 +1,94 @@
+"""`voronka run` on the hand-made inbox of tests/fixtures/mini_inbox: every layer, known counts."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from dagster_project.cli import main
+from tests.conftest import FIXTURES, query
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# What the mini inbox must give, counted by hand from its files.
+EXPECTED_CORE_ROWS = {
+    "dim_managers": 4,  # m1, m3, and m2 in two versions (team/role/extension change)
+    "dim_clients": 4,
+    "dim_pipeline_stages": 5,
+    "fct_deals": 5,  # d3 twice in raw (an update), once here
+    "fct_deal_stage_changes": 9,  # s9 is in its file twice
+    "fct_calls": 6,  # k4 arrives again in the next month's file
+    "fct_activities": 3,
+    "fct_requests": 2,
+    "fct_survey_responses": 3,
+    "fct_sales_plans": 2,
+    "fct_bonus_pools": 2,
+    "fct_marketing_spend": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    inbox = root / "inbox"
+    shutil.copytree(FIXTURES / "mini_inbox", inbox)
+    warehouse = root / "warehouse.duckdb"
+    code = main(["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet"])
+    return inbox, warehouse, code
+
+
+def test_run_succeeds(built):
+    _, _, code = built
+    assert code == 0
+
+
+@pytest.mark.parametrize(("model", "rows"), sorted(EXPECTED_CORE_ROWS.items()))
+def test_core_row_counts(built, model, rows):
+    _, warehouse, _ = built
+    assert query(warehouse, f"select count(*) from core.{model}") == [(rows,)]
+
+
+def test_raw_plus_quarantine_equals_input(built):
+    inbox, warehouse, _ = built
+    for folder in inbox.iterdir():
+        lines = sum(len(p.read_text().strip().splitlines()) - 1 for p in folder.glob("*.csv"))
+        raw = query(warehouse, f"select count(*) from raw.{folder.name}")[0][0]
+        quarantined = query(warehouse, f"select count(*) from quarantine.{folder.name}")[0][0]
+        assert raw + quarantined == lines, folder.name
+
+
+def test_times_are_utc_and_naive_ones_read_in_moscow(built):
+    _, warehouse, _ = built
+    # d2 closed 2026-01-31 23:30 Moscow (naive in the file) = 20:30 UTC, still January
+    closed = query(
+        warehouse, "select cast(closed_at as varchar) from core.fct_deals where deal_id = 'd2'"
+    )
+    assert closed == [("2026-01-31 20:30:00",)]
+    # k1 was given with +03:00, k3 with Z
+    started = dict(
+        query(
+            warehouse,
+            "select call_id, cast(started_at as varchar) from core.fct_calls where call_id in ('k1', 'k3')",
+        )
+    )
+    assert started == {"k1": "2026-01-05 07:40:00", "k3": "2026-01-12 09:00:00"}
+
+
+def test_calls_resolve_managers_by_extension_history(built):
+    _, warehouse, _ = built
+    managers = dict(query(warehouse, "select call_id, manager_id from core.fct_calls"))
+    assert managers["k1"] == "m1"
+    assert managers["k2"] == "m2"  # extension 102 was Boris's in January
+    assert managers["k5"] == "m2"  # extension 104 is Boris's from 15 February
+    assert managers["k3"] is None  # a missed inbound call nobody picked up
+
+
+def test_rerun_changes_nothing(built):
+    inbox, warehouse, _ = built
+    before = {m: query(warehouse, f"select count(*) from core.{m}") for m in EXPECTED_CORE_ROWS}
+    raw_before = query(warehouse, "select count(*), max(_loaded_at) from raw.calls")
+    assert main(["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet"]) == 0
+    assert query(warehouse, "select count(*), max(_loaded_at) from raw.calls") == raw_before
+    for model, rows in before.items():
+        assert query(warehouse, f"select count(*) from core.{model}") == rows
