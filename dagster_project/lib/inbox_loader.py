@@ -128,7 +128,9 @@ def connect(warehouse: Path, memory_limit: str | None = None) -> duckdb.DuckDBPy
     """Open the warehouse for writing, creating its folder and file if needed."""
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     config = {"memory_limit": memory_limit} if memory_limit else {}
-    return duckdb.connect(str(warehouse), config=config)
+    con = duckdb.connect(str(warehouse), config=config)
+    con.execute("set enable_progress_bar = false")
+    return con
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, entities: list[Entity] | None = None) -> None:
@@ -190,33 +192,40 @@ def typed_expr(column: Column, value: str | None = None) -> str:
     return v
 
 
+def _typed_name(column: Column) -> str:
+    return quote(f"__typed_{column.name}")
+
+
+def _validated(entity: Entity) -> list[Column]:
+    return [c for c in entity.columns if c.type not in ("text", "id", "phone")]
+
+
 def _rule_exprs(entity: Entity) -> list[str]:
-    """One SQL expression per contract rule, each the reason text or null."""
+    """One SQL expression per column and rule, each the reason text or null.
+
+    They read the typed values computed once per row by `checked_select` (`__typed_<column>`).
+    """
     rules: list[str] = []
     for column in entity.columns:
-        name = quote(column.name)
-        if column.required:
-            rules.append(f"case when {name} is null then 'missing_required:{column.name}' end")
+        name, typed = quote(column.name), _typed_name(column)
+        checks = []
         if column.type not in ("text", "id", "phone"):
             kind = "invalid_enum" if column.type == "enum" else f"invalid_{column.type}"
-            rules.append(
-                f"case when {name} is not null and {typed_expr(column)} is null "
-                f"then '{kind}:{column.name}' end"
-            )
+            checks.append(f"when {typed} is null then '{kind}:{column.name}'")
         if column.min_value is not None:
             label = "negative" if column.min_value == 0 else "below_minimum"
-            rules.append(
-                f"case when {typed_expr(column)} < {column.min_value} "
-                f"then '{label}:{column.name}' end"
-            )
+            checks.append(f"when {typed} < {column.min_value} then '{label}:{column.name}'")
         if column.max_value is not None:
+            checks.append(f"when {typed} > {column.max_value} then 'above_maximum:{column.name}'")
+        missing = f"'missing_required:{column.name}'" if column.required else "null"
+        if checks or column.required:
             rules.append(
-                f"case when {typed_expr(column)} > {column.max_value} "
-                f"then 'above_maximum:{column.name}' end"
+                f"case when {name} is null then {missing} "
+                f"else (case {' '.join(checks) or 'when false then null'} end) end"
             )
-    typed = {c.name: typed_expr(c) for c in entity.columns}
+    typed_refs = {c.name: _typed_name(c) for c in _validated(entity)}
     for reason, condition in entity.extra_rules:
-        rules.append(f"case when {condition.format(**typed)} then '{reason}' end")
+        rules.append(f"case when {condition.format(**typed_refs)} then '{reason}' end")
     for column, ref_entity, ref_column in entity.references:
         rules.append(
             f"case when {quote(column)} is not null and {quote(column)} not in "
@@ -226,9 +235,18 @@ def _rule_exprs(entity: Entity) -> list[str]:
     return rules
 
 
-def reason_expr(entity: Entity) -> str:
-    """SQL expression: the `; `-joined broken rules of a row, or null when it is valid."""
-    return f"nullif(concat_ws('; ', {', '.join(_rule_exprs(entity))}), '')"
+def checked_select(entity: Entity, source_sql: str) -> str:
+    """SQL selecting the rows of `source_sql` with `_reason`: the `; `-joined broken rules of
+    each row, or null when it is valid. Typed values are computed once per row."""
+    typed = ", ".join(f"{typed_expr(c)} as {_typed_name(c)}" for c in _validated(entity))
+    hidden = ", ".join(_typed_name(c) for c in _validated(entity))
+    reason = f"nullif(concat_ws('; ', {', '.join(_rule_exprs(entity))}), '')"
+    return f"""
+        with base as materialized ({source_sql}),
+        typed as materialized (select *{", " + typed if typed else ""} from base)
+        select *{f" exclude ({hidden})" if hidden else ""}, {reason} as _reason
+        from typed
+    """
 
 
 # --------------------------------------------------------------------------------- loading
@@ -431,22 +449,17 @@ class InboxLoader:
             )
             line_expr = "_lines.line"
             lines_join = "left join _lines on _lines.idx = _stage.rowid"
-        con.execute(
-            f"""
-            create temp table _checked as
-            with typed as (
-                select
-                    {", ".join(select_cols)},
-                    {_literal(rel)} as _source_file,
-                    {line_expr}::bigint as _source_line,
-                    {_literal(loaded_at.isoformat(sep=" "))}::timestamp as _loaded_at,
-                    {_literal(batch_id)} as _batch_id
-                from _stage
-                {lines_join}
-            )
-            select *, {reason_expr(entity)} as _reason from typed
-            """
-        )
+        source_sql = f"""
+            select
+                {", ".join(select_cols)},
+                {_literal(rel)} as _source_file,
+                {line_expr}::bigint as _source_line,
+                {_literal(loaded_at.isoformat(sep=" "))}::timestamp as _loaded_at,
+                {_literal(batch_id)} as _batch_id
+            from _stage
+            {lines_join}
+        """
+        con.execute(f"create temp table _checked as {checked_select(entity, source_sql)}")
         con.execute("drop table if exists _lines")
         quarantined = con.execute("select count(*) from _checked where _reason is not null")
         n_bad_rows = quarantined.fetchone()[0]
@@ -506,11 +519,14 @@ class InboxLoader:
             f"_reason = 'unknown_{column}'" for column, _, _ in entity.references
         )
         con = self.con
-        con.execute(
-            f"create temp table _released as select * exclude (_reason, _raw_record) "
-            f"from quarantine.{table} where ({only_references})"
+        candidates = (
+            f"select * exclude (_reason, _raw_record) from quarantine.{table} "
+            f"where ({only_references})"
         )
-        con.execute(f"delete from _released where {reason_expr(entity)} is not null")
+        con.execute(
+            f"create temp table _released as select * exclude (_reason) "
+            f"from ({checked_select(entity, candidates)}) where _reason is null"
+        )
         released = con.execute("select count(*) from _released").fetchone()[0]
         if released:
             batch_id = _new_id("release")

@@ -1,0 +1,163 @@
+"""Blocking asset checks of the raw layer: one per suite file in ``expectations/raw/``.
+
+The checks are generated from the suite files (add a file, get a check) and target the extract
+assets by key only, ``["inbox", <entity>]``, so this module loads whatever module defines those
+assets. Each check opens the warehouse read-only (``VORONKA_WAREHOUSE``), validates the batch
+that the suite's ``meta.batch`` selects with :mod:`dagster_project.lib.ge_runner` and closes the
+connection before returning.
+
+Severity and blocking (Dagster 1.13, ``dagster/_core/execution/plan/execute_step.py``): a step
+fails, and the assets downstream of the checked asset are not executed, only when a
+``blocking`` check returns ``passed=False`` with ``severity=ERROR``. So:
+
+- an ``error`` expectation failed: ``passed=False, severity=ERROR``; dbt does not run on it;
+- only ``warn`` expectations failed: ``passed=False, severity=WARN``; the check shows as a
+  warning in the UI and downstream assets run;
+- nothing failed (or nothing new to validate): ``passed=True``;
+- the raw table of a required entity does not exist: ``passed=False, severity=ERROR``.
+
+DuckDB admits one writer process: run the checks after the writers (the open is retried for a
+minute while a writer holds the lock, see ``ge_runner.read_only_warehouse``).
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    AssetKey,
+    MetadataValue,
+    asset_check,
+)
+
+from dagster_project.lib import ge_runner
+from dagster_project.lib.settings import Settings
+
+RAW_LAYER = "raw"
+SOURCE = "inbox"  # the extract assets' key prefix, the dbt source name of the raw tables
+CHECK_PREFIX = "ge_raw_"
+MAX_FAILURES_IN_TABLE = 50
+
+
+def _failure_row(failure: ge_runner.ExpectationResult) -> dict[str, Any]:
+    return {
+        "type": failure.type,
+        "column": failure.column,
+        "severity": failure.severity,
+        "unexpected_count": failure.unexpected_count,
+        "unexpected_percent": (
+            round(failure.unexpected_percent, 4) if failure.unexpected_percent is not None else None
+        ),
+        "observed_value": failure.observed_value,
+        "details": failure.details,
+        "sample": failure.sample,
+        "exception": failure.exception,
+        "notes": failure.notes,
+    }
+
+
+def _failures_markdown(failures: Sequence[ge_runner.ExpectationResult]) -> str:
+    lines = [
+        "| severity | expectation | column | unexpected | sample (first row) |",
+        "|---|---|---|---|---|",
+    ]
+    for failure in failures[:MAX_FAILURES_IN_TABLE]:
+        if failure.unexpected_count is not None:
+            unexpected = f"{failure.unexpected_count:,} ({failure.unexpected_percent or 0:.3g} %)"
+        else:
+            unexpected = failure.exception or str(failure.details or failure.observed_value)
+        first = failure.sample[0] if failure.sample else ""
+        cells = [failure.severity, failure.type, failure.column or "", unexpected, str(first)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def check_result(result: ge_runner.SuiteResult) -> AssetCheckResult:
+    """Translate a runner result into an ``AssetCheckResult`` (see the module docstring)."""
+    failures = result.failed
+    metadata: dict[str, Any] = {
+        "suite": result.suite_name,
+        "rows_validated": MetadataValue.int(result.rows_validated),
+        "chunks": MetadataValue.int(result.chunks),
+        "expectations_evaluated": MetadataValue.int(len(result.expectations)),
+        "failed_errors": MetadataValue.int(len(result.failed_errors)),
+        "failed_warnings": MetadataValue.int(len(result.failed_warnings)),
+        "as_of": result.as_of or "",
+        "duration_seconds": MetadataValue.float(float(result.duration_seconds)),
+    }
+    if result.note:
+        metadata["note"] = result.note
+    if failures:
+        metadata["failures"] = MetadataValue.md(_failures_markdown(failures))
+        metadata["failed_expectations"] = MetadataValue.json([_failure_row(f) for f in failures])
+    return AssetCheckResult(
+        passed=result.severity is None,
+        severity=(
+            AssetCheckSeverity.ERROR if result.severity == "error" else AssetCheckSeverity.WARN
+        ),
+        description=result.summary(),
+        metadata=metadata,
+    )
+
+
+def _description(suite: ge_runner.SuiteFile) -> str:
+    return (
+        f"Great Expectations suite `{suite.name}` (`expectations/{suite.layer}/{suite.path.name}`)"
+        f" on the rows the inbox loader wrote to raw.{suite.table}. Blocking: a failed `error`"
+        " expectation stops the models downstream; `warn` failures are reported, never block."
+        f"\n\n{suite.describe()}"
+    )
+
+
+def build_raw_check(suite: ge_runner.SuiteFile) -> AssetChecksDefinition:
+    """The blocking asset check of one raw-layer suite file.
+
+    Args:
+        suite: a suite file ``expectations/raw/<entity>.json``.
+    """
+    entity = suite.table
+    description = _description(suite)
+
+    @asset_check(
+        asset=AssetKey([SOURCE, entity]),
+        name=f"{CHECK_PREFIX}{entity}",
+        description=description,
+        blocking=True,
+        metadata={"suite_file": f"{suite.layer}/{suite.path.name}", "batch": suite.batch},
+    )
+    def _raw_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        """Validate the latest batch of raw.<entity> with its suite (UI text: `description`)."""
+        settings = Settings.from_env()
+        with ge_runner.read_only_warehouse(settings.warehouse) as con:
+            result = ge_runner.validate_raw_table(
+                con,
+                entity,
+                as_of=settings.as_of,
+                business_timezone=settings.business_timezone,
+                root=suite.path.parent.parent,
+            )
+        context.log.info(result.summary())
+        for failure in result.failed:
+            context.log.warning(
+                "%s failed (%s) on %s: %s unexpected%s",
+                failure.type,
+                failure.severity,
+                failure.column or "the table",
+                failure.unexpected_count if failure.unexpected_count is not None else "-",
+                f"; {failure.exception}" if failure.exception else "",
+            )
+        return check_result(result)
+
+    return _raw_check
+
+
+def build_raw_asset_checks(root: Path | str | None = None) -> list[AssetChecksDefinition]:
+    """One blocking check per suite file under ``<root>/raw/`` (see ``ge_runner``)."""
+    return [build_raw_check(suite) for suite in ge_runner.discover_suites(RAW_LAYER, root)]
+
+
+raw_asset_checks: list[AssetChecksDefinition] = build_raw_asset_checks()

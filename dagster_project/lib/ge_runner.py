@@ -1,0 +1,1142 @@
+"""Run the Great Expectations suites of ``expectations/<layer>/<table>.json`` on DataFrames.
+
+Plain Python, no Dagster objects: the asset checks in ``defs/quality/checks.py`` (and any
+script) call the functions below.
+
+Why DataFrames: GE's SQL engine does not work on DuckDB (duckdb-engine returns no rows once GE
+closes the connection), so a batch is read from the warehouse with DuckDB SQL and validated by
+GE's pandas engine, at most ``chunk_rows`` rows at a time.
+
+Raw-layer batches. ``raw.<entity>`` holds text (see ``docs/architecture.md``). The batch query
+adds one ``<column>__typed`` column per contract column that has a type to parse, by the
+contract's rules (:func:`raw_select_sql`): timestamps as naive UTC (naive text is read in the
+business time zone), dates and periods as timestamps, decimals and integers as doubles, booleans
+as booleans, enums lowercased. A typed value is null where the text does not parse, so "parses
+as its type" is ``expect_column_values_to_not_be_null`` on the typed column with a
+``row_condition`` that the raw column is not null, and ranges run on typed columns. A suite's
+``meta.batch`` says which rows form the batch: ``full`` (the whole table) or
+``latest_load_run`` (only the rows of the entity's latest load run, see ``raw._load_log``; for
+the big event tables, so the cost follows the new data).
+
+Severity. Every expectation carries ``meta.severity``: ``error`` (a failure fails the suite) or
+``warn`` (reported, never fails it).
+
+Suite parameters (the as-of). Kwargs may use GE's own ``{"$PARAMETER": "as_of"}``; the runner
+passes ``as_of`` as an ``expectation_parameters`` value on every validation, so the JSON stays
+plain GE. Its value, a naive UTC timestamp: the ``as_of`` argument, else ``VORONKA_AS_OF`` (read
+in the business time zone when naive), else the latest ``_loaded_at`` of the batch, i.e. the
+moment the newest row of the batch was loaded (an event cannot have happened after its file was
+loaded; the latest event of the batch would make the bound hold by construction).
+
+Chunks. A batch larger than ``chunk_rows`` is validated chunk by chunk and the results are
+merged: unexpected counts add up, samples are the first ten offenders, row-count expectations
+are judged on the batch's total, other table-level expectations must pass on every chunk.
+
+Speed. One ephemeral GE context per process (tqdm progress bars off), each suite built once per
+file version. Column-set expectations run once per batch on a zero-row frame; the others see only
+the columns they reference (plus keys and source columns), because GE copies the frame for every
+``row_condition``. GE's DataFrame fingerprint (a hash of the whole frame, twice per validation)
+is switched off. About 2-3 s per million rows of ``raw.calls``, reading included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dagster_project.lib import contract
+from dagster_project.lib.settings import Settings
+from dagster_project.lib.timestamps import parse_timestamp
+
+if TYPE_CHECKING:  # imported lazily: great_expectations alone takes seconds to import
+    import duckdb
+    import pandas as pd
+    from great_expectations.core import ExpectationSuite
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "expectations"
+ROOT_ENV = "VORONKA_EXPECTATIONS"
+DEFAULT_CHUNK_ROWS = 1_000_000
+SAMPLE_SIZE = 10
+SEVERITIES = ("error", "warn")
+BATCH_MODES = ("full", "latest_load_run")
+TYPED_SUFFIX = "__typed"
+AS_OF_PARAMETER = "as_of"
+SOURCE_COLUMNS = ("_source_file", "_source_line")
+LOADED_STATUSES = ("loaded", "reloaded")
+# pandas holds nanosecond timestamps only between 1677 and 2262; typed timestamps are clipped to
+# these bounds (both far outside every range a suite accepts) so that a year-9999 typo fails a
+# range expectation instead of crashing the conversion.
+_TIMESTAMP_CLIP = ("1800-01-01", "2200-01-01")
+_ROW_COUNT_TYPES = ("expect_table_row_count_to_be_between", "expect_table_row_count_to_equal")
+
+
+class SuiteError(ValueError):
+    """A suite file is missing, unreadable or not in the shape the runner accepts."""
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class ExpectationResult:
+    """The outcome of one expectation on one batch.
+
+    Attributes:
+        type: the expectation type, e.g. ``expect_column_values_to_be_between``.
+        column: the column it applies to (``column_A,column_B`` for pairs), None for the table.
+        severity: ``error`` or ``warn``.
+        success: True when the expectation held.
+        unexpected_count: offending rows (column expectations only).
+        unexpected_percent: offending rows in percent of the rows it was evaluated on.
+        element_count: rows the expectation was evaluated on (after its ``row_condition``).
+        observed_value: GE's observed value for table-level expectations (row count, columns).
+        details: further facts, e.g. ``{"missing": [...], "unexpected": [...]}`` for column sets.
+        sample: up to ten offending rows: key columns, ``_source_file``, ``_source_line`` and the
+            values (raw text and typed) of the expectation's columns.
+        notes: why the expectation exists (``meta.notes`` of the suite).
+        exception: the error GE raised while evaluating it, if any (the expectation failed).
+    """
+
+    type: str
+    column: str | None
+    severity: str
+    success: bool
+    unexpected_count: int | None = None
+    unexpected_percent: float | None = None
+    element_count: int | None = None
+    observed_value: Any = None
+    details: dict[str, Any] = field(default_factory=dict)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    notes: str = ""
+    exception: str | None = None
+
+
+@dataclass
+class SuiteResult:
+    """The outcome of one suite on one batch.
+
+    Attributes:
+        suite_name: e.g. ``raw.calls``.
+        success: no ``error`` expectation failed.
+        rows_validated: rows of the batch (0 when nothing was validated).
+        chunks: DataFrames the batch was validated in.
+        as_of: the ``as_of`` parameter used, ISO 8601, naive UTC.
+        note: why nothing or something unusual was validated (empty when unremarkable).
+        expectations: one result per expectation of the suite, in suite order.
+        duration_seconds: wall time of reading and validating.
+    """
+
+    suite_name: str
+    success: bool
+    rows_validated: int = 0
+    chunks: int = 0
+    as_of: str | None = None
+    note: str = ""
+    expectations: list[ExpectationResult] = field(default_factory=list)
+    duration_seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[ExpectationResult]:
+        """Expectations that did not hold, errors first."""
+        failed = [e for e in self.expectations if not e.success]
+        return sorted(failed, key=lambda e: SEVERITIES.index(e.severity))
+
+    @property
+    def failed_errors(self) -> list[ExpectationResult]:
+        return [e for e in self.failed if e.severity == "error"]
+
+    @property
+    def failed_warnings(self) -> list[ExpectationResult]:
+        return [e for e in self.failed if e.severity == "warn"]
+
+    @property
+    def severity(self) -> str | None:
+        """``error`` if the suite failed, ``warn`` if only warnings did, else None."""
+        if self.failed_errors or not self.success:
+            return "error"
+        return "warn" if self.failed_warnings else None
+
+    def summary(self) -> str:
+        """One line for logs and the check's description."""
+        if not self.expectations:
+            return f"{self.suite_name}: nothing validated ({self.note})"
+        verdict = "passed" if self.success else "FAILED"
+        text = (
+            f"{self.suite_name} {verdict} on {self.rows_validated:,} rows: "
+            f"{len(self.failed_errors)} error and {len(self.failed_warnings)} warn expectations "
+            f"failed of {len(self.expectations)}"
+        )
+        return f"{text} ({self.note})" if self.note else text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of the whole result."""
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Suite files
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    """A suite file ``<root>/<layer>/<table>.json``, read as JSON (GE is not imported).
+
+    Attributes:
+        layer: warehouse schema, e.g. ``raw``.
+        table: table in that schema, e.g. ``calls``.
+        path: the JSON file.
+        name: the suite's name, ``<layer>.<table>``.
+        notes: what the suite guards (the suite's top-level ``notes``).
+        batch: ``full`` or ``latest_load_run`` (the suite's ``meta.batch``; default ``full``).
+        expectations: the expectation dicts as written in the file.
+    """
+
+    layer: str
+    table: str
+    path: Path
+    name: str
+    notes: str
+    batch: str
+    expectations: tuple[Mapping[str, Any], ...]
+
+    def describe(self) -> str:
+        """A Markdown description: the notes and one line per expectation."""
+        lines = [self.notes.strip(), ""] if self.notes else []
+        for exp in self.expectations:
+            kwargs = exp.get("kwargs", {})
+            target = kwargs.get("column") or ",".join(
+                str(kwargs[k]) for k in ("column_A", "column_B") if k in kwargs
+            )
+            where = f" ({target})" if target else ""
+            meta = exp.get("meta", {})
+            lines.append(
+                f"- [{meta.get('severity')}] {exp['type']}{where}: {meta.get('notes', '')}"
+            )
+        return "\n".join(lines)
+
+
+def expectations_root(root: Path | str | None = None) -> Path:
+    """The folder of the suites: ``root``, else ``VORONKA_EXPECTATIONS``, else the repository's
+    ``expectations/`` next to ``dagster_project/``."""
+    if root is not None:
+        return Path(root)
+    return Path(os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+
+
+_SUITE_FILE_CACHE: dict[tuple[Path, int], SuiteFile] = {}
+
+
+def read_suite_file(path: Path | str) -> SuiteFile:
+    """Read and check one suite file (cached until the file changes).
+
+    Raises:
+        SuiteError: not JSON, not the 1.x shape, a name that is not ``<layer>.<table>``, an
+            expectation without ``meta.severity`` in (error, warn), an unknown ``meta.batch``.
+    """
+    path = Path(path)
+    try:
+        key = (path.resolve(), path.stat().st_mtime_ns)
+    except FileNotFoundError as err:
+        raise SuiteError(f"no suite file {path}") from err
+    if key in _SUITE_FILE_CACHE:
+        return _SUITE_FILE_CACHE[key]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise SuiteError(f"{path}: not a readable JSON file: {err}") from err
+    layer, table = path.parent.name, path.stem
+    expected_name = f"{layer}.{table}"
+    if not isinstance(data, dict) or not isinstance(data.get("expectations"), list):
+        raise SuiteError(f"{path}: expected {{'name': ..., 'expectations': [...]}}")
+    if data.get("name") != expected_name:
+        raise SuiteError(f"{path}: name must be {expected_name!r}, not {data.get('name')!r}")
+    if "id" in data or any("id" in e for e in data["expectations"] if isinstance(e, dict)):
+        raise SuiteError(f"{path}: suites are written without ids")
+    batch = (data.get("meta") or {}).get("batch", "full")
+    if batch not in BATCH_MODES:
+        raise SuiteError(f"{path}: meta.batch must be one of {BATCH_MODES}, not {batch!r}")
+    for i, exp in enumerate(data["expectations"]):
+        where = f"{path}: expectation {i}"
+        if not isinstance(exp, dict) or not isinstance(exp.get("type"), str):
+            raise SuiteError(f"{where}: needs a 'type'")
+        if not isinstance(exp.get("kwargs", {}), dict):
+            raise SuiteError(f"{where} ({exp['type']}): 'kwargs' must be an object")
+        severity = (exp.get("meta") or {}).get("severity")
+        if severity not in SEVERITIES:
+            raise SuiteError(f"{where} ({exp['type']}): meta.severity must be one of {SEVERITIES}")
+    suite_file = SuiteFile(
+        layer=layer,
+        table=table,
+        path=path,
+        name=expected_name,
+        notes=str(data.get("notes") or ""),
+        batch=batch,
+        expectations=tuple(data["expectations"]),
+    )
+    _SUITE_FILE_CACHE[key] = suite_file
+    return suite_file
+
+
+def discover_suites(layer: str | None = None, root: Path | str | None = None) -> list[SuiteFile]:
+    """Every suite file under ``<root>/<layer>/*.json`` (all layers when ``layer`` is None).
+
+    Args:
+        layer: a warehouse schema (``raw``, ``marts``, ...) or None for every layer.
+        root: the expectations folder; see :func:`expectations_root`.
+
+    Returns:
+        The suites sorted by layer and table.
+    """
+    base = expectations_root(root)
+    pattern = f"{layer}/*.json" if layer else "*/*.json"
+    return [read_suite_file(p) for p in sorted(base.glob(pattern))]
+
+
+def get_suite_file(suite: str | SuiteFile, root: Path | str | None = None) -> SuiteFile:
+    """Resolve ``"raw.calls"`` (or a :class:`SuiteFile`) to its suite file."""
+    if isinstance(suite, SuiteFile):
+        return suite
+    layer, _, table = suite.partition(".")
+    if not table:
+        raise SuiteError(f"a suite is named <layer>.<table>, not {suite!r}")
+    return read_suite_file(expectations_root(root) / layer / f"{table}.json")
+
+
+# --------------------------------------------------------------------------------------------
+# The GE context: one per process
+
+
+_LOCK = threading.RLock()
+_GX: dict[str, Any] = {}
+_GX_SUITES: dict[tuple[Path, int], _PreparedSuite] = {}
+_GX_BATCH_DEFINITIONS: dict[str, Any] = {}
+
+
+def _gx_context() -> Any:
+    """The process's ephemeral GE context with one pandas datasource, created on first use."""
+    with _LOCK:
+        if "context" not in _GX:
+            gx_logger = logging.getLogger("great_expectations")
+            if gx_logger.level == logging.NOTSET:
+                # GE logs its own start-up (docstring registry, temporary docs folder) at INFO
+                gx_logger.setLevel(logging.WARNING)
+            import great_expectations as gx
+            from great_expectations.data_context.types.base import ProgressBarsConfig
+            from great_expectations.execution_engine import pandas_execution_engine
+
+            # GE fingerprints every DataFrame under 1 GB by hashing all of it, twice per
+            # validation (about 2.5 s per million rows of text); the fingerprint is a batch
+            # marker nothing here reads.
+            pandas_execution_engine.HASH_THRESHOLD = 0
+            started = time.perf_counter()
+            context = gx.get_context(mode="ephemeral")
+            # tqdm bars ("Calculating Metrics") would spam the Dagster logs
+            context.variables.progress_bars = ProgressBarsConfig(
+                globally=False, metric_calculations=False
+            )
+            _GX["context"] = context
+            _GX["datasource"] = context.data_sources.add_pandas("voronka")
+            logger.debug("GE context ready in %.1fs", time.perf_counter() - started)
+        return _GX["context"]
+
+
+def _batch_definition(suite_name: str) -> Any:
+    """The whole-DataFrame batch definition of a suite's data asset (created once)."""
+    with _LOCK:
+        if suite_name not in _GX_BATCH_DEFINITIONS:
+            _gx_context()
+            asset = _GX["datasource"].add_dataframe_asset(name=suite_name)
+            _GX_BATCH_DEFINITIONS[suite_name] = asset.add_batch_definition_whole_dataframe("whole")
+        return _GX_BATCH_DEFINITIONS[suite_name]
+
+
+def _gx_suite(name: str, path: Path, specs: Sequence[tuple[int, Mapping[str, Any]]]) -> Any:
+    """A GE ``ExpectationSuite`` of the given (position in file, expectation) pairs.
+
+    Each expectation's ``meta`` gets ``_index`` (its position in the file) so that results can be
+    matched back to the file.
+
+    Raises:
+        SuiteError: GE rejected an expectation (GE itself only logs and drops it).
+    """
+    import great_expectations as gx
+
+    expectations = [
+        {
+            "type": exp["type"],
+            "kwargs": dict(exp.get("kwargs", {})),
+            "meta": {**exp.get("meta", {}), "_index": i},
+        }
+        for i, exp in specs
+    ]
+    try:
+        gx_suite = gx.ExpectationSuite(name=name, expectations=expectations)
+    except Exception as err:
+        raise SuiteError(f"{path}: GE rejected the suite: {err}") from err
+    if len(gx_suite.expectations) != len(expectations):
+        loaded = {e.meta.get("_index") for e in gx_suite.expectations}
+        bad = [f"{i} ({exp['type']})" for i, exp in specs if i not in loaded]
+        raise SuiteError(f"{path}: GE rejected expectation(s) {', '.join(bad)}")
+    return gx_suite
+
+
+def load_suite(suite: str | SuiteFile, root: Path | str | None = None) -> ExpectationSuite:
+    """The GE ``ExpectationSuite`` of a suite file (every expectation, in file order).
+
+    Raises:
+        SuiteError: the file is not a valid suite or GE rejected an expectation.
+    """
+    suite_file = get_suite_file(suite, root)
+    _gx_context()
+    return _gx_suite(suite_file.name, suite_file.path, list(enumerate(suite_file.expectations)))
+
+
+@dataclass(frozen=True)
+class _PreparedSuite:
+    """A suite split for speed: table-shape expectations run once on a zero-row frame, the
+    others on only the columns they reference (GE copies the whole frame for every
+    ``row_condition``)."""
+
+    shape: Any  # ExpectationSuite | None
+    rows: Any  # ExpectationSuite | None
+    row_columns: frozenset[str] | None  # None: cannot tell, keep every column
+
+
+_SHAPE_PREFIXES = ("expect_table_column",)  # columns, column count, ordered column list
+
+
+def _condition_columns(condition: Any) -> set[str] | None:
+    """Columns a structured ``row_condition`` reads; None for string conditions."""
+    if condition is None:
+        return set()
+    if not isinstance(condition, Mapping):
+        return None
+    if condition.get("type") in ("and", "or"):
+        columns: set[str] = set()
+        for part in condition.get("conditions", []):
+            part_columns = _condition_columns(part)
+            if part_columns is None:
+                return None
+            columns |= part_columns
+        return columns
+    name = (condition.get("column") or {}).get("name")
+    return {name} if isinstance(name, str) else None
+
+
+def _prepared_suite(suite_file: SuiteFile) -> _PreparedSuite:
+    key = (suite_file.path.resolve(), suite_file.path.stat().st_mtime_ns)
+    with _LOCK:
+        if key not in _GX_SUITES:
+            _gx_context()
+            shape, rows = [], []
+            columns: set[str] | None = set()
+            for i, exp in enumerate(suite_file.expectations):
+                if exp["type"].startswith(_SHAPE_PREFIXES):
+                    shape.append((i, exp))
+                    continue
+                rows.append((i, exp))
+                kwargs = exp.get("kwargs", {})
+                condition_columns = _condition_columns(kwargs.get("row_condition"))
+                if columns is None or condition_columns is None:
+                    columns = None
+                    continue
+                referenced = _expectation_columns(kwargs) + list(kwargs.get("column_list", []))
+                columns |= condition_columns | set(referenced)
+                columns |= {c.removesuffix(TYPED_SUFFIX) for c in referenced}  # for samples
+            _GX_SUITES[key] = _PreparedSuite(
+                shape=_gx_suite(suite_file.name, suite_file.path, shape) if shape else None,
+                rows=_gx_suite(suite_file.name, suite_file.path, rows) if rows else None,
+                row_columns=frozenset(columns) if columns is not None else None,
+            )
+        return _GX_SUITES[key]
+
+
+# --------------------------------------------------------------------------------------------
+# Validation of DataFrames
+
+
+_RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+
+
+@dataclass
+class _Accumulator:
+    """One expectation's results over the chunks of a batch."""
+
+    spec: Mapping[str, Any]
+    result: ExpectationResult
+    all_chunks_succeeded: bool = True
+    denominator: int = 0
+
+
+def _expectation_columns(kwargs: Mapping[str, Any]) -> list[str]:
+    return [kwargs[k] for k in ("column", "column_A", "column_B") if isinstance(kwargs.get(k), str)]
+
+
+def _new_result(spec: Mapping[str, Any]) -> ExpectationResult:
+    kwargs = spec.get("kwargs", {})
+    columns = _expectation_columns(kwargs)
+    meta = spec.get("meta", {})
+    return ExpectationResult(
+        type=spec["type"],
+        column=",".join(columns) or None,
+        severity=meta["severity"],
+        success=True,
+        notes=str(meta.get("notes", "")),
+    )
+
+
+def _exception_message(info: Any) -> str | None:
+    """The first exception message in GE's ``exception_info`` (flat or keyed by metric)."""
+    if not isinstance(info, Mapping):
+        return None
+    if "raised_exception" in info:
+        return (info.get("exception_message") or "error") if info["raised_exception"] else None
+    for value in info.values():
+        message = _exception_message(value)
+        if message:
+            return message
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values for samples: no numpy scalars, NaN/NA as None, timestamps as ISO."""
+    import numpy as np
+    import pandas as pd
+
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        return int(value) if value.is_integer() and abs(value) < 2**53 else value
+    if isinstance(value, (pd.Timestamp, datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, Decimal):
+        return _jsonable(float(value))
+    return str(value)
+
+
+def _sample_rows(
+    df: pd.DataFrame, labels: Sequence[Any], spec: Mapping[str, Any], key_columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The rows ``labels`` of ``df``: keys, source file and line, the expectation's columns."""
+    columns: list[str] = [*key_columns, *SOURCE_COLUMNS]
+    for col in _expectation_columns(spec.get("kwargs", {})):
+        if col.endswith(TYPED_SUFFIX):
+            columns.append(col.removesuffix(TYPED_SUFFIX))
+        columns.append(col)
+    columns = [c for c in dict.fromkeys(columns) if c in df.columns]
+    labels = [label for label in labels if label in df.index]
+    if not labels or not columns:
+        return []
+    rows = df.loc[labels, columns]
+    return [
+        {c: _jsonable(v) for c, v in zip(columns, row, strict=True)}
+        for row in rows.itertuples(index=False)
+    ]
+
+
+def _merge_chunk(
+    acc: _Accumulator, gx_result: Any, df: pd.DataFrame, key_columns: Sequence[str]
+) -> None:
+    """Fold one chunk's GE result for one expectation into the accumulator."""
+    res = acc.result
+    result = dict(gx_result.result or {})
+    message = _exception_message(gx_result.exception_info)
+    if message and res.exception is None:
+        res.exception = message
+    acc.all_chunks_succeeded &= bool(gx_result.success) and not message
+    if "unexpected_count" in result:
+        unexpected = int(result.get("unexpected_count") or 0)
+        elements = int(result.get("element_count") or 0)
+        res.unexpected_count = (res.unexpected_count or 0) + unexpected
+        res.element_count = (res.element_count or 0) + elements
+        acc.denominator += elements - int(result.get("missing_count") or 0)
+        room = SAMPLE_SIZE - len(res.sample)
+        if unexpected and room > 0:
+            labels = list(result.get("partial_unexpected_index_list") or [])[:room]
+            res.sample.extend(_sample_rows(df, labels, acc.spec, key_columns))
+    else:
+        res.observed_value = _jsonable_observed(result.get("observed_value"))
+    mismatched = (result.get("details") or {}).get("mismatched")
+    if mismatched:
+        if acc.spec.get("kwargs", {}).get("exact_match") is False:
+            mismatched = {k: v for k, v in mismatched.items() if k == "missing"}
+        res.details = {k: list(v) for k, v in mismatched.items()}
+
+
+def _jsonable_observed(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return _jsonable(value)
+
+
+def _row_count_holds(kwargs: Mapping[str, Any], rows: int) -> bool:
+    """The row-count expectations judged on a batch's total (for batches read in chunks)."""
+    if "value" in kwargs:
+        return rows == kwargs["value"]
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and (rows <= low if kwargs.get("strict_min") else rows < low):
+        return False
+    return not (high is not None and (rows >= high if kwargs.get("strict_max") else rows > high))
+
+
+def _finish(acc: _Accumulator, chunks: int, total_rows: int) -> ExpectationResult:
+    res = acc.result
+    kwargs = acc.spec.get("kwargs", {})
+    if res.unexpected_count is not None:
+        res.unexpected_percent = (
+            100.0 * res.unexpected_count / acc.denominator if acc.denominator > 0 else 0.0
+        )
+        if chunks > 1 and res.exception is None:
+            mostly = kwargs.get("mostly")
+            if isinstance(mostly, (int, float)):
+                res.success = res.unexpected_percent <= 100.0 * (1 - mostly) + 1e-9
+            else:
+                res.success = res.unexpected_count == 0
+        else:
+            res.success = acc.all_chunks_succeeded
+    elif acc.spec["type"] in _ROW_COUNT_TYPES and chunks > 1 and res.exception is None:
+        res.observed_value = total_rows
+        res.success = _row_count_holds(kwargs, total_rows)
+        res.details["evaluated_on"] = f"the batch total over {chunks} chunks"
+    else:
+        res.success = acc.all_chunks_succeeded
+    return res
+
+
+def validate_chunks(
+    chunks: Iterable[pd.DataFrame],
+    suite: str | SuiteFile,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    key_columns: Sequence[str] = (),
+    root: Path | str | None = None,
+    note: str = "",
+) -> SuiteResult:
+    """Validate a batch given as DataFrames (chunks of one batch) against a suite.
+
+    Args:
+        chunks: the batch, in one or more DataFrames with the same columns.
+        suite: ``"<layer>.<table>"`` or a :class:`SuiteFile`.
+        parameters: values of ``$PARAMETER`` kwargs (e.g. ``{"as_of": "2026-11-30T21:00:00"}``).
+        key_columns: columns that identify a row, shown in samples with ``_source_file`` and
+            ``_source_line`` (when present).
+        root: the expectations folder; see :func:`expectations_root`.
+        note: a remark carried into the result.
+
+    Returns:
+        The merged result of every expectation.
+    """
+    started = time.perf_counter()
+    suite_file = get_suite_file(suite, root)
+    prepared = _prepared_suite(suite_file)
+    batch_definition = _batch_definition(suite_file.name)
+    accumulators = [
+        _Accumulator(spec=spec, result=_new_result(spec)) for spec in suite_file.expectations
+    ]
+    expectation_parameters = dict(parameters or {})
+
+    def run(gx_suite: Any, frame: pd.DataFrame) -> None:
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        validation = batch.validate(
+            gx_suite, result_format=_RESULT_FORMAT, expectation_parameters=expectation_parameters
+        )
+        for gx_result in validation.results:
+            index = gx_result.expectation_config.meta["_index"]
+            _merge_chunk(accumulators[index], gx_result, frame, key_columns)
+
+    rows = n_chunks = 0
+    for df in chunks:
+        n_chunks += 1
+        rows += len(df)
+        if not df.index.is_unique:
+            df = df.reset_index(drop=True)
+        if prepared.shape is not None and n_chunks == 1:  # every chunk has the same columns
+            run(prepared.shape, df.head(0))
+        if prepared.rows is not None:
+            if prepared.row_columns is not None:
+                keep = prepared.row_columns | set(key_columns) | set(SOURCE_COLUMNS)
+                df = df[[c for c in df.columns if c in keep]]
+            run(prepared.rows, df)
+    results = [_finish(acc, n_chunks, rows) for acc in accumulators]
+    as_of = (parameters or {}).get(AS_OF_PARAMETER)
+    outcome = SuiteResult(
+        suite_name=suite_file.name,
+        success=not any(r.severity == "error" and not r.success for r in results),
+        rows_validated=rows,
+        chunks=n_chunks,
+        as_of=_jsonable(as_of) if as_of is not None else None,
+        note=note,
+        expectations=results,
+        duration_seconds=round(time.perf_counter() - started, 3),
+    )
+    logger.info("%s in %.2fs", outcome.summary(), outcome.duration_seconds)
+    return outcome
+
+
+def validate_dataframe(
+    df: pd.DataFrame,
+    suite: str | SuiteFile,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    key_columns: Sequence[str] = (),
+    root: Path | str | None = None,
+) -> SuiteResult:
+    """Validate one DataFrame against a suite; see :func:`validate_chunks`."""
+    return validate_chunks([df], suite, parameters=parameters, key_columns=key_columns, root=root)
+
+
+# --------------------------------------------------------------------------------------------
+# The raw layer: typed batches read from DuckDB
+
+
+_WS = r"[\s\x{00A0}\x{202F}]"
+_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)"
+_ISO_TIMESTAMP = (
+    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?" + rf"\s*{_OFFSET}?"
+)  # the twin of lib.timestamps.ISO_TIMESTAMP
+_TIME_WITH_OFFSET = r"\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*" + _OFFSET + "$"
+_SPACE_BEFORE_OFFSET = r"\s+" + _OFFSET + "$"
+_BOOLEAN_TRUE = ("true", "1", "yes", "да")
+_BOOLEAN_FALSE = ("false", "0", "no", "нет")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _typed_expr(column: contract.Column, business_timezone: str) -> str | None:
+    """DuckDB SQL parsing a raw text column by the contract's rules; None for text-like types."""
+    v = f"cast({_q(column.name)} as varchar)"
+    if column.type == "timestamp":
+        # with an offset (or Z): the instant as given; naive: wall time in the business zone
+        with_offset = (
+            f"try_cast(regexp_replace({v}, {_lit(_SPACE_BEFORE_OFFSET)}, {_lit(chr(92) + '1')})"
+            " as timestamptz)"
+        )
+        naive = f"timezone({_lit(business_timezone)}, try_cast({v} as timestamp))"
+        return (
+            f"case when not regexp_full_match({v}, {_lit(_ISO_TIMESTAMP)}) then null"
+            f" when regexp_matches({v}, {_lit(_TIME_WITH_OFFSET)})"
+            f" then timezone('UTC', {with_offset})"
+            f" else timezone('UTC', {naive}) end"
+        )
+    if column.type == "date":
+        return (
+            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}')"
+            f" then cast(try_cast({v} as date) as timestamp) end"
+        )
+    if column.type == "period":
+        return (
+            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}')"
+            f" then cast(try_cast({v} || '-01' as date) as timestamp) end"
+        )
+    if column.type == "decimal":
+        return f"try_cast(replace(regexp_replace({v}, {_lit(_WS)}, '', 'g'), ',', '.') as double)"
+    if column.type == "integer":
+        return f"cast(try_cast(regexp_replace({v}, {_lit(_WS)}, '', 'g') as bigint) as double)"
+    if column.type == "boolean":
+        true = ", ".join(_lit(t) for t in _BOOLEAN_TRUE)
+        false = ", ".join(_lit(f) for f in _BOOLEAN_FALSE)
+        return (
+            f"case when lower({v}) in ({true}) then true"
+            f" when lower({v}) in ({false}) then false end"
+        )
+    if column.type == "enum":
+        return f"lower({v})"
+    return None
+
+
+def typed_columns(entity: contract.Entity) -> list[str]:
+    """Names of the ``__typed`` columns the batch query adds for an entity (contract order)."""
+    return [f"{c.name}{TYPED_SUFFIX}" for c in entity.columns if _typed_expr(c, "UTC")]
+
+
+def raw_select_sql(
+    entity: contract.Entity,
+    present_columns: Sequence[str],
+    source: str,
+    *,
+    where: str = "",
+    business_timezone: str | None = None,
+) -> str:
+    """The batch query: every column of ``source`` plus the typed columns of ``entity``.
+
+    Args:
+        entity: the contract entity.
+        present_columns: the columns ``source`` has; typed columns are added only for contract
+            columns among them (a missing column is reported by the suite, not by a SQL error).
+        source: a table or view name, already quoted if needed (e.g. ``raw."calls"``).
+        where: an optional SQL condition selecting the batch.
+        business_timezone: zone of naive timestamps (default: ``VORONKA_TIMEZONE``).
+    """
+    tz = business_timezone or Settings.from_env().business_timezone
+    present = {c.lower() for c in present_columns}
+    typed = [
+        f"{expr} as {_q(c.name + TYPED_SUFFIX)}"
+        for c in entity.columns
+        if c.name in present and (expr := _typed_expr(c, tz))
+    ]
+    select = ",\n    ".join(["*", *typed])
+    sql = f"select\n    {select}\nfrom {source}"
+    return f"{sql}\nwhere {where}" if where else sql
+
+
+def _to_pandas_types(df: pd.DataFrame) -> pd.DataFrame:
+    """Typed timestamps as clipped ``datetime64[ns]`` (GE's vectorised path for datetimes)."""
+    import pandas as pd
+
+    for name in df.columns:
+        if name.endswith(TYPED_SUFFIX) and pd.api.types.is_datetime64_any_dtype(df[name].dtype):
+            low, high = (pd.Timestamp(t) for t in _TIMESTAMP_CLIP)
+            df[name] = df[name].clip(lower=low, upper=high).astype("datetime64[ns]")
+    return df
+
+
+def _arrow_chunks(relation: Any, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """DataFrames of at most ``chunk_rows`` rows from a DuckDB relation (at least one).
+
+    Decimals become doubles: pandas holds them as Python objects, which GE compares one by one.
+    """
+    import pyarrow as pa
+
+    reader = relation.to_arrow_reader(min(chunk_rows, 1_000_000))
+    schema = reader.schema
+    as_double = pa.schema(
+        [f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f for f in schema]
+    )
+
+    def frame(batches: list[Any]) -> pd.DataFrame:
+        table = pa.Table.from_batches(batches, schema)
+        if as_double != schema:
+            table = table.cast(as_double)
+        return _to_pandas_types(table.to_pandas())
+
+    pending: list[Any] = []
+    pending_rows = 0
+    yielded = False
+    for record_batch in reader:
+        offset = 0
+        while offset < record_batch.num_rows:
+            piece = record_batch.slice(offset, chunk_rows - pending_rows)
+            offset += piece.num_rows
+            pending.append(piece)
+            pending_rows += piece.num_rows
+            if pending_rows == chunk_rows:
+                yield frame(pending)
+                pending, pending_rows, yielded = [], 0, True
+    if pending or not yielded:  # an empty batch is still one (empty) DataFrame
+        yield frame(pending)
+
+
+def _parse_as_of(value: str | datetime | None, business_timezone: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    return parse_timestamp(str(value), business_timezone)
+
+
+def _as_of_parameter(as_of: datetime | None, fallback: Any) -> str:
+    """The ``as_of`` expectation parameter as an ISO string GE parses into a datetime."""
+    import pandas as pd
+
+    value = as_of
+    if value is None and fallback is not None and not pd.isna(fallback):
+        value = pd.Timestamp(fallback).to_pydatetime()
+    if value is None:
+        # no timestamp at all in the batch: nothing to compare, any bound holds
+        value = datetime.fromisoformat(_TIMESTAMP_CLIP[1])
+    return value.replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def type_raw_frame(
+    entity: str, df: pd.DataFrame, *, business_timezone: str | None = None
+) -> pd.DataFrame:
+    """``df`` (text columns as in ``raw.<entity>``) plus its ``__typed`` columns.
+
+    The same DuckDB query as for the warehouse, run on an in-memory connection, so tests and
+    ad-hoc checks see exactly what the asset checks see.
+    """
+    import duckdb
+
+    sql = raw_select_sql(
+        contract.ENTITY_BY_NAME[entity],
+        list(df.columns),
+        "frame",
+        business_timezone=business_timezone,
+    )
+    con = duckdb.connect()
+    try:
+        con.register("frame", df)
+        return _to_pandas_types(con.sql(sql).df())
+    finally:
+        con.close()
+
+
+def validate_raw_frame(
+    entity: str,
+    df: pd.DataFrame,
+    *,
+    as_of: str | datetime | None = None,
+    business_timezone: str | None = None,
+    root: Path | str | None = None,
+) -> SuiteResult:
+    """Validate a raw-shaped DataFrame (text columns as in ``raw.<entity>``) with its suite.
+
+    Args:
+        entity: a contract entity, e.g. ``survey_responses``.
+        df: its rows; ``_loaded_at`` is optional (it is the default ``as_of``).
+        as_of: the as-of (ISO 8601 or datetime); default ``VORONKA_AS_OF``, then the latest
+            ``_loaded_at``, then the latest typed timestamp of the frame.
+        business_timezone: zone of naive timestamps (default ``VORONKA_TIMEZONE``).
+        root: the expectations folder.
+    """
+    import pandas as pd
+
+    settings = Settings.from_env()
+    tz = business_timezone or settings.business_timezone
+    typed = type_raw_frame(entity, df, business_timezone=tz)
+    fallback = None
+    if "_loaded_at" in typed.columns:
+        fallback = pd.to_datetime(typed["_loaded_at"], errors="coerce").max()
+    if fallback is None or pd.isna(fallback):
+        stamps = [
+            typed[c].max()
+            for c in typed.columns
+            if c.endswith(TYPED_SUFFIX) and pd.api.types.is_datetime64_any_dtype(typed[c].dtype)
+        ]
+        stamps = [s for s in stamps if not pd.isna(s)]
+        fallback = max(stamps) if stamps else None
+    parameters = {
+        AS_OF_PARAMETER: _as_of_parameter(_parse_as_of(as_of or settings.as_of, tz), fallback)
+    }
+    key_columns = contract.ENTITY_BY_NAME[entity].key
+    return validate_chunks(
+        [typed], f"raw.{entity}", parameters=parameters, key_columns=key_columns, root=root
+    )
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    rows = con.execute(
+        "select column_name from information_schema.columns"
+        " where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _latest_load_run(
+    con: duckdb.DuckDBPyConnection, entity: str
+) -> tuple[str | None, list[str], str]:
+    """The latest load run of an entity: (run_id, batch ids it loaded, note)."""
+    if not _table_columns(con, "raw", "_load_log"):
+        return None, [], "raw._load_log does not exist"
+    # fetchall, not fetchone: DuckDB refuses further work on a connection with a pending result
+    latest = con.execute(
+        "select run_id from raw._load_log where entity = ?"
+        " group by run_id order by max(started_at) desc nulls last, run_id desc limit 1",
+        [entity],
+    ).fetchall()
+    if not latest:
+        return None, [], f"raw._load_log has no run of {entity}"
+    run_id = latest[0][0]
+    statuses = ", ".join(_lit(s) for s in LOADED_STATUSES)
+    batch_ids = [
+        r[0]
+        for r in con.execute(
+            f"select distinct batch_id from raw._load_log where entity = ? and run_id = ?"
+            f" and status in ({statuses}) and batch_id is not null order by 1",
+            [entity, run_id],
+        ).fetchall()
+    ]
+    return run_id, batch_ids, ""
+
+
+def validate_raw_table(
+    con: duckdb.DuckDBPyConnection,
+    entity: str,
+    *,
+    as_of: str | datetime | None = None,
+    business_timezone: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    root: Path | str | None = None,
+) -> SuiteResult:
+    """Validate ``raw.<entity>`` of a warehouse with the suite ``raw.<entity>``.
+
+    The batch is the suite's ``meta.batch``: ``full``, or ``latest_load_run`` (rows whose
+    ``_batch_id`` is a ``loaded``/``reloaded`` batch of the entity's latest ``run_id`` in
+    ``raw._load_log``). When that run loaded nothing new, nothing is validated and the result
+    passes with a note. Rows are read ``chunk_rows`` at a time.
+
+    Args:
+        con: an open DuckDB connection (read-only is enough); the caller closes it.
+        entity: a contract entity, e.g. ``calls``.
+        as_of: see the module docstring; default ``VORONKA_AS_OF``, else the batch's latest
+            ``_loaded_at``.
+        business_timezone: zone of naive timestamps (default ``VORONKA_TIMEZONE``).
+        chunk_rows: the most rows held in memory at once.
+        root: the expectations folder.
+    """
+    started = time.perf_counter()
+    settings = Settings.from_env()
+    tz = business_timezone or settings.business_timezone
+    ent = contract.ENTITY_BY_NAME[entity]
+    suite_file = get_suite_file(f"raw.{entity}", root)
+    columns = _table_columns(con, "raw", entity)
+
+    def nothing(note: str, success: bool = True) -> SuiteResult:
+        logger.info("raw.%s: nothing validated: %s", entity, note)
+        return SuiteResult(
+            suite_name=suite_file.name,
+            success=success,
+            note=note,
+            duration_seconds=round(time.perf_counter() - started, 3),
+        )
+
+    if not columns:
+        if ent.optional:
+            return nothing(f"raw.{entity} does not exist (optional entity, no files loaded)")
+        return nothing(f"raw.{entity} does not exist: run its load first", success=False)
+
+    where, params, note = "", [], ""
+    if suite_file.batch == "latest_load_run":
+        run_id, batch_ids, problem = _latest_load_run(con, entity)
+        if problem:
+            note = f"{problem}; validated the whole table"
+            logger.warning("raw.%s: %s", entity, note)
+        elif not batch_ids:
+            return nothing(f"the latest load run {run_id} loaded nothing new")
+        elif "_batch_id" in columns:
+            where = f"_batch_id in ({', '.join('?' for _ in batch_ids)})"
+            params = batch_ids
+            note = f"latest load run {run_id}: {len(batch_ids)} file load(s)"
+        else:
+            note = "raw table has no _batch_id column; validated the whole table"
+
+    source = f"raw.{_q(entity)}"
+    loaded_at = "max(_loaded_at)" if "_loaded_at" in columns else "null"
+    count_sql = f"select count(*), {loaded_at} from {source}" + (f" where {where}" if where else "")
+    [(total, latest_loaded_at)] = con.execute(count_sql, params).fetchall()
+    parameters = {
+        AS_OF_PARAMETER: _as_of_parameter(
+            _parse_as_of(as_of or settings.as_of, tz), latest_loaded_at
+        )
+    }
+    sql = raw_select_sql(ent, columns, source, where=where, business_timezone=tz)
+    logger.debug("raw.%s: validating %s rows with\n%s", entity, f"{total:,}", sql)
+    relation = con.sql(sql, params=params) if params else con.sql(sql)
+    result = validate_chunks(
+        _arrow_chunks(relation, chunk_rows),
+        suite_file,
+        parameters=parameters,
+        key_columns=ent.key,
+        note=note,
+    )
+    result.duration_seconds = round(time.perf_counter() - started, 3)
+    return result
+
+
+def validate_table(
+    con: duckdb.DuckDBPyConnection,
+    layer: str,
+    table: str,
+    *,
+    parameters: Mapping[str, Any] | None = None,
+    key_columns: Sequence[str] = (),
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    root: Path | str | None = None,
+) -> SuiteResult:
+    """Validate a whole table of any layer (as stored, no typed columns) with its suite."""
+    source = f"{_q(layer)}.{_q(table)}"
+    return validate_chunks(
+        _arrow_chunks(con.sql(f"select * from {source}"), chunk_rows),
+        f"{layer}.{table}",
+        parameters=parameters,
+        key_columns=key_columns,
+        root=root,
+    )
+
+
+def validate_layer(
+    con: duckdb.DuckDBPyConnection,
+    layer: str = "raw",
+    *,
+    root: Path | str | None = None,
+    **kwargs: Any,
+) -> list[SuiteResult]:
+    """Run every suite of a layer against the warehouse behind ``con``.
+
+    Args:
+        con: an open DuckDB connection (read-only is enough).
+        layer: ``raw`` (batches typed by the contract, see :func:`validate_raw_table`) or any
+            other schema (whole tables, see :func:`validate_table`).
+        root: the expectations folder.
+        **kwargs: passed on to :func:`validate_raw_table` or :func:`validate_table`.
+
+    Returns:
+        One result per suite file, in file order.
+    """
+    results = []
+    for suite_file in discover_suites(layer, root):
+        if layer == "raw":
+            results.append(validate_raw_table(con, suite_file.table, root=root, **kwargs))
+        else:
+            results.append(validate_table(con, layer, suite_file.table, root=root, **kwargs))
+    return results
+
+
+@contextmanager
+def read_only_warehouse(
+    path: Path | str, *, wait_seconds: float = 60.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only DuckDB connection to the warehouse, closed on exit.
+
+    DuckDB admits one writer process; while another process writes, opening fails with a lock
+    error, so the open is retried for up to ``wait_seconds``.
+
+    Raises:
+        FileNotFoundError: there is no warehouse file (nothing has been loaded yet).
+    """
+    import duckdb
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: load the inbox first")
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower() or time.monotonic() >= deadline:
+                raise
+            logger.info("warehouse %s is locked by a writer; retrying", path)
+            time.sleep(1.0)
+    try:
+        yield con
+    finally:
+        con.close()

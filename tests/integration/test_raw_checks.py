@@ -1,0 +1,250 @@
+"""The raw-layer asset checks in a Dagster run, on a hand-built temporary warehouse.
+
+The warehouse is written here, per ``docs/architecture.md`` (``raw.survey_responses`` as text
+plus the metadata columns, and ``raw._load_log``), so these tests do not depend on the loader.
+A stand-in asset takes the key of the extract asset, ``["inbox", "survey_responses"]``.
+"""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    AssetsDefinition,
+    ExecuteInProcessResult,
+    asset,
+    materialize,
+)
+
+from dagster_project.defs.quality.checks import check_result, raw_asset_checks
+from dagster_project.lib import contract, ge_runner
+
+pytestmark = pytest.mark.integration
+
+ENTITY = contract.ENTITY_BY_NAME["survey_responses"]
+KEY = AssetKey(["inbox", "survey_responses"])
+CHECK_NAME = "ge_raw_survey_responses"
+
+Row = tuple[str, str, str, str, str, str]  # response_id, type, score, at, file, batch
+
+
+def build_warehouse(path: Path, rows: Sequence[Row], load_log: Sequence[tuple], extra=False):
+    """A warehouse with raw.survey_responses and raw._load_log, closed when returned."""
+    columns = [*ENTITY.column_names, *(["utm_source"] if extra else [])]
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("create schema raw")
+        con.execute(
+            "create table raw.survey_responses ("
+            + ", ".join(f"{c} varchar" for c in columns)
+            + ", _source_file varchar, _source_line bigint, _loaded_at timestamp,"
+            " _batch_id varchar)"
+        )
+        for line, (response_id, survey_type, score, at, source_file, batch_id) in enumerate(
+            rows, start=2
+        ):
+            values = {
+                "response_id": response_id,
+                "survey_type": survey_type,
+                "score": score,
+                "responded_at": at,
+                "client_id": "c1",
+                "utm_source": "yandex",
+            }
+            con.execute(
+                "insert into raw.survey_responses values ("
+                + ", ".join("?" for _ in columns)
+                + ", ?, ?, timestamp '2026-11-03 12:00:00', ?)",
+                [values.get(c) for c in columns] + [source_file, line, batch_id],
+            )
+        con.execute(
+            "create table raw._load_log (run_id varchar, batch_id varchar, entity varchar,"
+            " source_file varchar, sha256 varchar, bytes bigint, status varchar,"
+            " rows_read bigint, rows_loaded bigint, rows_quarantined bigint, encoding varchar,"
+            " delimiter varchar, decimal_comma boolean, message varchar,"
+            " started_at timestamp, finished_at timestamp)"
+        )
+        for run_id, batch_id, source_file, status, started_at in load_log:
+            con.execute(
+                "insert into raw._load_log values (?, ?, 'survey_responses', ?, 'sha', 100, ?,"
+                " 3, 3, 0, 'utf-8', ',', false, null, ?, ?)",
+                [run_id, batch_id, source_file, status, started_at, started_at],
+            )
+    finally:
+        con.close()
+    return path
+
+
+GOOD = [
+    ("r1", "nps", "9", "2026-11-01T09:15:00+03:00", "survey_responses/2026-11-01.csv", "b1"),
+    ("r2", "csat", "5", "2026-11-01 10:00", "survey_responses/2026-11-01.csv", "b1"),
+]
+BAD_NPS = ("r3", "NPS", "11", "2026-11-02 10:00", "survey_responses/2026-11-02.csv", "b2")
+LOG_TWO_RUNS = [
+    ("run-1", "b1", "survey_responses/2026-11-01.csv", "loaded", "2026-11-01 12:00:00"),
+    ("run-2", "b1", "survey_responses/2026-11-01.csv", "skipped_unchanged", "2026-11-03 12:00:00"),
+    ("run-2", "b2", "survey_responses/2026-11-02.csv", "loaded", "2026-11-03 12:00:00"),
+]
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("VORONKA_WAREHOUSE", str(path))
+    monkeypatch.delenv("VORONKA_AS_OF", raising=False)
+    monkeypatch.setenv("VORONKA_TIMEZONE", "Europe/Moscow")
+    return path
+
+
+@asset(key=KEY)
+def survey_responses_stand_in() -> None:
+    """Stands in for the extract asset: the test has already written the warehouse."""
+
+
+@asset(deps=[KEY])
+def nps_mart() -> None:
+    """Downstream of the raw table: must not run when the blocking check fails with ERROR."""
+
+
+def the_check() -> AssetsDefinition:
+    [check] = [c for c in raw_asset_checks if any(k.asset_key == KEY for k in c.check_keys)]
+    return check
+
+
+def run() -> ExecuteInProcessResult:
+    return materialize(
+        [survey_responses_stand_in, nps_mart, the_check()],
+        raise_on_error=False,
+    )
+
+
+def materialized(result: ExecuteInProcessResult) -> set[AssetKey]:
+    return {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+def test_one_blocking_check_per_suite_on_the_inbox_asset_keys():
+    keys = {k for check in raw_asset_checks for k in check.check_keys}
+    assert {(k.asset_key, k.name) for k in keys} == {
+        (AssetKey(["inbox", e.name]), f"ge_raw_{e.name}") for e in contract.ENTITIES
+    }
+    for check in raw_asset_checks:
+        [spec] = check.check_specs
+        assert spec.blocking
+        assert spec.description and "Great Expectations" in spec.description
+
+
+def test_clean_batch_passes_and_downstream_runs(warehouse: Path):
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    result = run()
+    assert result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.check_name == CHECK_NAME
+    assert evaluation.passed
+    assert evaluation.metadata["rows_validated"].value == 2
+    assert AssetKey("nps_mart") in materialized(result)
+
+
+def test_bad_row_in_the_latest_run_fails_with_error_and_blocks_downstream(warehouse: Path):
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS)
+    result = run()
+    assert not result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.severity == AssetCheckSeverity.ERROR
+    assert evaluation.metadata["rows_validated"].value == 1  # only run-2's new file
+    [failure] = evaluation.metadata["failed_expectations"].value
+    assert failure["column"] == "score__typed" and failure["severity"] == "error"
+    assert failure["sample"][0]["response_id"] == "r3"
+    assert failure["sample"][0]["_source_file"] == "survey_responses/2026-11-02.csv"
+    assert KEY in materialized(result)
+    assert AssetKey("nps_mart") not in materialized(result)
+
+
+def test_bad_row_of_an_older_run_is_not_revalidated(warehouse: Path):
+    bad_old = ("r0", "nps", "11", "2026-10-30 10:00", "survey_responses/2026-10-30.csv", "b0")
+    log = [("run-0", "b0", "survey_responses/2026-10-30.csv", "loaded", "2026-10-30 12:00:00")]
+    build_warehouse(warehouse, [bad_old, *GOOD], log + LOG_TWO_RUNS[:1])
+    result = run()
+    assert result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed
+    assert evaluation.metadata["rows_validated"].value == 2
+
+
+def test_latest_run_that_loaded_nothing_passes_with_a_note(warehouse: Path):
+    skipped = ("run-3", "b1", "survey_responses/2026-11-01.csv", "skipped_unchanged", "2026-11-04")
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], [*LOG_TWO_RUNS, skipped])
+    result = run()
+    assert result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed
+    assert evaluation.metadata["rows_validated"].value == 0
+    assert "loaded nothing new" in evaluation.metadata["note"].value
+
+
+def test_warning_does_not_block_downstream(warehouse: Path):
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1], extra=True)
+    result = run()
+    assert result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.severity == AssetCheckSeverity.WARN
+    [failure] = evaluation.metadata["failed_expectations"].value
+    assert failure["severity"] == "warn"
+    assert failure["details"] == {"unexpected": ["utm_source"]}
+    assert AssetKey("nps_mart") in materialized(result)
+
+
+def test_validate_layer_runs_every_raw_suite_and_closes_the_warehouse(warehouse: Path):
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS)
+    with ge_runner.read_only_warehouse(warehouse) as con:
+        results = {r.suite_name: r for r in ge_runner.validate_layer(con, "raw", chunk_rows=1)}
+    assert len(results) == len(contract.ENTITIES)
+    surveys = results["raw.survey_responses"]
+    assert not surveys.success and surveys.rows_validated == 1
+    assert not results["raw.calls"].success  # a required table that was never loaded
+    assert results["raw.kpi_weights"].success  # optional: absent is fine
+    # the file is closed again: a writer can open it
+    duckdb.connect(str(warehouse)).close()
+
+
+def test_a_missing_required_table_is_an_error():
+    missing = ge_runner.SuiteResult(
+        suite_name="raw.calls", success=False, note="raw.calls does not exist"
+    )
+    evaluation = check_result(missing)
+    assert not evaluation.passed
+    assert evaluation.severity == AssetCheckSeverity.ERROR
+
+
+def test_validate_layer_on_another_layer_reads_whole_tables(tmp_path: Path):
+    root = tmp_path / "expectations"
+    (root / "marts").mkdir(parents=True)
+    suite = {
+        "name": "marts.kpi_manager_monthly",
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "kpi_pct", "min_value": -1000, "max_value": 1000},
+                "meta": {"severity": "warn", "notes": "a KPI percent this far out is a bug"},
+            }
+        ],
+    }
+    (root / "marts" / "kpi_manager_monthly.json").write_text(json.dumps(suite))
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.kpi_manager_monthly as"
+        " select * from (values ('m1', 120.0), ('m2', 5000.0)) t(manager_id, kpi_pct)"
+    )
+    con.close()
+    with ge_runner.read_only_warehouse(path) as con:
+        [result] = ge_runner.validate_layer(con, "marts", root=root, key_columns=["manager_id"])
+    assert result.success and result.severity == "warn"
+    [failure] = result.failed
+    assert failure.sample == [{"manager_id": "m2", "kpi_pct": 5000}]
