@@ -23,12 +23,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _setup_logging(verbose: bool = True) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)-7s %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
+    """Our own loggers to stderr; Dagster and dbt log through Dagster's console logger."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+    voronka = logging.getLogger("voronka")
+    voronka.handlers[:] = [handler]
+    voronka.setLevel(logging.INFO if verbose else logging.WARNING)
+    voronka.propagate = False
 
 
 def _fmt(n: int) -> str:

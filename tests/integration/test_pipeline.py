@@ -92,3 +92,25 @@ def test_rerun_changes_nothing(built):
     assert query(warehouse, "select count(*), max(_loaded_at) from raw.calls") == raw_before
     for model, rows in before.items():
         assert query(warehouse, f"select count(*) from core.{model}") == rows
+
+
+def test_dbt_unit_tests_pass(built):
+    """Every dbt unit test (the formulas on hand-made rows), against the built warehouse."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _, warehouse, _ = built
+    project = Path(__file__).resolve().parents[2] / "dbt_models"
+    dbt = Path(sys.executable).parent / "dbt"
+    result = subprocess.run(
+        [str(dbt), "test", "--select", "test_type:unit", "--target-path", "target/unit"],
+        cwd=project,
+        env={**os.environ, "VORONKA_WAREHOUSE": str(warehouse)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "PASS=" in result.stdout and "ERROR=0" in result.stdout

@@ -5,7 +5,6 @@ Each asset loads the new and changed CSV files of `<inbox>/<entity>/` into `raw.
 source `inbox`, so lineage joins the dbt staging models without a custom translator.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,0 +1,79 @@
+{#- One row per client, its current attributes, with the acquisition channel resolved
+    (kpi-definitions: clients.acquisition_channel, else the channel of its first deal) and the
+    first deal and first won deal, which new-client and cohort KPIs start from. -#}
+
+with
+
+clients as (
+    select * from {{ ref('stg_inbox__clients') }}
+),
+
+deals as (
+    select * from {{ ref('stg_inbox__deals') }}
+),
+
+deals_ranked as (
+    select
+        client_id,
+        deal_id,
+        channel,
+        created_at,
+        row_number() over (partition by client_id order by created_at, deal_id) as deal_rank
+    from deals
+),
+
+first_deals as (
+    select * from deals_ranked
+    where deal_rank = 1
+),
+
+won_deals_ranked as (
+    select
+        client_id,
+        deal_id,
+        closed_at,
+        row_number() over (partition by client_id order by closed_at, deal_id) as won_rank
+    from deals
+    where status = 'won'
+),
+
+first_won_deals as (
+    select * from won_deals_ranked
+    where won_rank = 1
+),
+
+final as (
+    select
+        ---------- ids
+        clients.client_id,
+        ---------- attributes
+        clients.client_type,
+        clients.client_name,
+        clients.phone,
+        clients.phone_raw,
+        clients.email,
+        clients.segment,
+        clients.acquisition_channel,
+        coalesce(clients.acquisition_channel, first_deals.channel) as channel,
+        case
+            when clients.acquisition_channel is not null then 'client'
+            when first_deals.channel is not null then 'first_deal'
+        end as channel_source,
+        ---------- first deals
+        first_deals.deal_id as first_deal_id,
+        first_deals.created_at as first_deal_created_at,
+        first_won_deals.deal_id as first_won_deal_id,
+        first_won_deals.closed_at as first_won_at,
+        ---------- timestamps
+        clients.created_at,
+        clients.updated_at,
+        ---------- load metadata
+        clients._loaded_at
+    from clients
+    left join first_deals
+        on clients.client_id = first_deals.client_id
+    left join first_won_deals
+        on clients.client_id = first_won_deals.client_id
+)
+
+select * from final

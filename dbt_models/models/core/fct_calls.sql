@@ -1,0 +1,152 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='call_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+
+{#- One row per call, credited to the manager whose extension it was at started_at
+    (kpi-definitions, "Attribution": managers.extension = calls.manager_extension) and matched to
+    a client by normalised phone.
+
+    Extension history: every manager version with an extension holds it from its valid_from
+    until the manager's next version, the next holder of the same extension, or the end of the
+    manager's left_on day, whichever comes first. The first holder of an extension holds it since
+    always: a manager list first exported after the calls began still credits those calls.
+
+    Incremental: calls loaded since the last build, plus the calls whose client or manager may
+    have changed since (phones of clients loaded since, and of the clients those were matched to;
+    extensions of managers loaded since). A full refresh gives the same rows. Times in UTC;
+    date, hour and month in the business time zone. -#}
+
+with
+
+calls as (
+    select * from {{ ref('stg_inbox__calls') }}
+),
+
+managers as (
+    select * from {{ ref('dim_managers') }}
+),
+
+client_phones as (
+    select * from {{ ref('int_client_phones_matched') }}
+),
+
+clients as (
+    select * from {{ ref('stg_inbox__clients') }}
+),
+
+manager_versions as (
+    select * from {{ ref('stg_inbox__managers') }}
+),
+
+{% if is_incremental() %}
+changed_clients as (
+    select client_id, phone from clients
+    where _loaded_at > {{ loaded_watermark() }}
+),
+
+changed_phones as (
+    select phone from changed_clients
+    where phone is not null
+    union
+    select previous_calls.client_phone as phone
+    from {{ this }} as previous_calls
+    inner join changed_clients
+        on previous_calls.client_id = changed_clients.client_id
+),
+
+changed_extensions as (
+    select distinct managers.extension
+    from managers
+    inner join manager_versions
+        on managers.manager_id = manager_versions.manager_id
+    where manager_versions._loaded_at > {{ loaded_watermark() }}
+        and managers.extension is not null
+),
+{% endif %}
+
+new_calls as (
+    select * from calls
+    {% if is_incremental() %}
+    where
+        _last_loaded_at > {{ loaded_watermark() }}
+        or client_phone in (select phone from changed_phones)
+        or manager_extension in (select extension from changed_extensions)
+    {% endif %}
+),
+
+extension_versions as (
+    select
+        manager_id,
+        extension,
+        valid_from,
+        valid_to,
+        -- the manager's last day ends at the next midnight of the business time zone
+        {{ from_business_time(dbt.dateadd('day', 1, 'left_on')) }} as left_at,
+        row_number() over (
+            partition by extension
+            order by valid_from, manager_id
+        ) as holder_number,
+        lead(valid_from) over (
+            partition by extension
+            order by valid_from, manager_id
+        ) as next_holder_from
+    from managers
+    where extension is not null
+),
+
+extension_holders as (
+    select
+        manager_id,
+        extension,
+        case when holder_number > 1 then valid_from end as held_from,
+        least(valid_to, next_holder_from, left_at) as held_to
+    from extension_versions
+),
+
+joined as (
+    select
+        ---------- ids
+        new_calls.call_id,
+        extension_holders.manager_id,
+        client_phones.client_id,
+        ---------- attributes
+        new_calls.direction,
+        new_calls.status,
+        new_calls.direction = 'inbound' as is_inbound,
+        new_calls.direction = 'outbound' as is_outbound,
+        new_calls.status = 'answered' as is_answered,
+        new_calls.client_phone,
+        new_calls.manager_extension,
+        new_calls.line,
+        ---------- numerics
+        new_calls.ring_seconds,
+        new_calls.talk_seconds,
+        ---------- timestamps (UTC) and their date, hour, month (business time zone)
+        new_calls.started_at,
+        {{ business_date('new_calls.started_at') }} as call_date,
+        {{ business_hour('new_calls.started_at') }} as call_hour,
+        {{ business_month('new_calls.started_at') }} as call_month,
+        ---------- load metadata
+        new_calls._source_file,
+        new_calls._source_line,
+        new_calls._loaded_at,
+        new_calls._last_loaded_at
+    from new_calls
+    left join extension_holders
+        on new_calls.manager_extension = extension_holders.extension
+        and (extension_holders.held_from is null or extension_holders.held_from <= new_calls.started_at)
+        and (extension_holders.held_to is null or new_calls.started_at < extension_holders.held_to)
+    left join client_phones
+        on new_calls.client_phone = client_phones.phone
+),
+
+final as (
+    select * from joined
+)
+
+select * from final

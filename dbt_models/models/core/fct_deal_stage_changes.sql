@@ -1,0 +1,78 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='change_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+
+{#- One row per stage change of a deal, with the order and type of the stages it left and
+    entered (in the deal's pipeline). Incremental: the changes loaded since the last build, plus
+    the changes of deals loaded since (a deal may move to another pipeline), plus all of them
+    when pipeline stages were loaded since; a full refresh gives the same rows. -#}
+
+with
+
+stage_changes as (
+    select * from {{ ref('stg_inbox__deal_stage_changes') }}
+),
+
+deals as (
+    select * from {{ ref('stg_inbox__deals') }}
+),
+
+pipeline_stages as (
+    select * from {{ ref('dim_pipeline_stages') }}
+),
+
+new_stage_changes as (
+    select * from stage_changes
+    {% if is_incremental() %}
+    where
+        _last_loaded_at > {{ loaded_watermark() }}
+        or deal_id in (
+            select deal_id from deals
+            where _loaded_at > {{ loaded_watermark() }}
+        )
+        or (select max(_loaded_at) from pipeline_stages) > {{ loaded_watermark() }}
+    {% endif %}
+),
+
+joined as (
+    select
+        ---------- ids
+        new_stage_changes.change_id,
+        new_stage_changes.deal_id,
+        new_stage_changes.manager_id,
+        ---------- stages
+        deals.pipeline,
+        new_stage_changes.from_stage,
+        from_stages.stage_order as from_stage_order,
+        from_stages.stage_type as from_stage_type,
+        new_stage_changes.to_stage,
+        to_stages.stage_order as to_stage_order,
+        to_stages.stage_type as to_stage_type,
+        ---------- timestamps
+        new_stage_changes.changed_at,
+        ---------- load metadata
+        new_stage_changes._source_file,
+        new_stage_changes._source_line,
+        new_stage_changes._loaded_at,
+        new_stage_changes._last_loaded_at
+    from new_stage_changes
+    left join deals
+        on new_stage_changes.deal_id = deals.deal_id
+    left join pipeline_stages as from_stages
+        on deals.pipeline = from_stages.pipeline
+        and new_stage_changes.from_stage = from_stages.stage
+    left join pipeline_stages as to_stages
+        on deals.pipeline = to_stages.pipeline
+        and new_stage_changes.to_stage = to_stages.stage
+),
+
+final as (
+    select * from joined
+)
+
+select * from final

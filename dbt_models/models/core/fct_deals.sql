@@ -1,0 +1,100 @@
+{#- One row per deal, its current state, with the managers it is credited to at creation and at
+    close (kpi-definitions, "Attribution": the manager_id of the deal's latest stage change at or
+    before that time which carries one, otherwise deals.manager_id). Times in UTC; months in the
+    business time zone. -#}
+
+with
+
+deals as (
+    select * from {{ ref('stg_inbox__deals') }}
+),
+
+manager_periods as (
+    select * from {{ ref('int_deal_manager_periods') }}
+),
+
+pipeline_stages as (
+    select * from {{ ref('dim_pipeline_stages') }}
+),
+
+credited_at_creation as (
+    select
+        deals.deal_id,
+        manager_periods.manager_id
+    from deals
+    inner join manager_periods
+        on deals.deal_id = manager_periods.deal_id
+        and (manager_periods.valid_from is null or manager_periods.valid_from <= deals.created_at)
+        and (manager_periods.valid_to is null or deals.created_at < manager_periods.valid_to)
+),
+
+credited_at_close as (
+    select
+        deals.deal_id,
+        manager_periods.manager_id
+    from deals
+    inner join manager_periods
+        on deals.deal_id = manager_periods.deal_id
+        and (manager_periods.valid_from is null or manager_periods.valid_from <= deals.closed_at)
+        and (manager_periods.valid_to is null or deals.closed_at < manager_periods.valid_to)
+    where deals.closed_at is not null
+),
+
+won_deal_numbers as (
+    select
+        deal_id,
+        row_number() over (partition by client_id order by closed_at, deal_id) as client_won_deal_number
+    from deals
+    where status = 'won'
+),
+
+final as (
+    select
+        ---------- ids
+        deals.deal_id,
+        deals.client_id,
+        -- responsible now (deals.manager_id)
+        deals.manager_id,
+        credited_at_creation.manager_id as manager_id_at_creation,
+        -- null while the deal is not closed
+        credited_at_close.manager_id as manager_id_at_close,
+        ---------- pipeline
+        deals.pipeline,
+        deals.stage,
+        pipeline_stages.stage_order,
+        pipeline_stages.stage_type,
+        ---------- status
+        deals.status,
+        deals.status = 'open' as is_open,
+        deals.status = 'won' as is_won,
+        deals.status = 'lost' as is_lost,
+        deals.loss_reason,
+        -- 1 for the client's first won deal, 2 for the second, ... (null unless won)
+        cast(won_deal_numbers.client_won_deal_number as {{ dbt.type_int() }}) as client_won_deal_number,
+        ---------- money
+        deals.amount,
+        deals.currency,
+        ---------- attributes
+        deals.channel,
+        ---------- timestamps (UTC) and months (business time zone)
+        deals.created_at,
+        {{ business_month('deals.created_at') }} as created_month,
+        deals.closed_at,
+        {{ business_month('deals.closed_at') }} as closed_month,
+        deals.updated_at,
+        ---------- load metadata
+        deals._source_file,
+        deals._loaded_at
+    from deals
+    left join credited_at_creation
+        on deals.deal_id = credited_at_creation.deal_id
+    left join credited_at_close
+        on deals.deal_id = credited_at_close.deal_id
+    left join won_deal_numbers
+        on deals.deal_id = won_deal_numbers.deal_id
+    left join pipeline_stages
+        on deals.pipeline = pipeline_stages.pipeline
+        and deals.stage = pipeline_stages.stage
+)
+
+select * from final

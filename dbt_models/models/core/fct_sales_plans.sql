@@ -1,0 +1,22 @@
+{#- One row per (month, manager_id, kpi_code): the plan's base (minimum result) and norm (target).
+    kpi_code names a column of marts.kpi_manager_monthly. -#}
+
+with
+
+sales_plans as (
+    select * from {{ ref('stg_inbox__sales_plans') }}
+),
+
+final as (
+    select
+        month,
+        manager_id,
+        kpi_code,
+        base,
+        norm,
+        _source_file,
+        _loaded_at
+    from sales_plans
+)
+
+select * from final

@@ -1,0 +1,203 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='response_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+
+{#- One row per NPS or CSAT survey response, matched to a client and credited to a manager
+    (kpi-definitions, "Service and surveys").
+    Client: the response's client_id, else the client with its normalised phone, else the client
+    with its e-mail. Manager (credited_manager_id): the response's manager_id; else the manager of
+    its deal at responded_at; else the manager of its request; else the manager credited at close
+    with the client's latest won deal closed before responded_at; else none (the response still
+    counts in company totals). credited_via says which.
+
+    Incremental: responses loaded since the last build, plus those whose deal, request or client
+    (by id, phone or e-mail, also the client they were matched to before) changed since. A full
+    refresh gives the same rows. -#}
+
+with
+
+survey_responses as (
+    select * from {{ ref('stg_inbox__survey_responses') }}
+),
+
+client_phones as (
+    select * from {{ ref('int_client_phones_matched') }}
+),
+
+client_emails as (
+    select * from {{ ref('int_client_emails_matched') }}
+),
+
+deal_manager_periods as (
+    select * from {{ ref('int_deal_manager_periods') }}
+),
+
+requests as (
+    select * from {{ ref('stg_inbox__requests') }}
+),
+
+deals as (
+    select * from {{ ref('fct_deals') }}
+),
+
+staged_deals as (
+    select * from {{ ref('stg_inbox__deals') }}
+),
+
+staged_clients as (
+    select * from {{ ref('stg_inbox__clients') }}
+),
+
+stage_changes as (
+    select * from {{ ref('fct_deal_stage_changes') }}
+),
+
+{% if is_incremental() %}
+changed_deals as (
+    select deal_id, client_id from staged_deals
+    where _loaded_at > {{ loaded_watermark() }}
+    union
+    select staged_deals.deal_id, staged_deals.client_id
+    from stage_changes
+    inner join staged_deals
+        on stage_changes.deal_id = staged_deals.deal_id
+    where stage_changes._last_loaded_at > {{ loaded_watermark() }}
+),
+
+changed_client_ids as (
+    select client_id from staged_clients
+    where _loaded_at > {{ loaded_watermark() }}
+    union
+    select client_id from changed_deals
+),
+
+changed_clients as (
+    select
+        staged_clients.client_id,
+        staged_clients.phone,
+        staged_clients.email
+    from staged_clients
+    inner join changed_client_ids
+        on staged_clients.client_id = changed_client_ids.client_id
+),
+
+previously_matched as (
+    select previous_responses.response_id
+    from {{ this }} as previous_responses
+    inner join changed_client_ids
+        on previous_responses.client_id = changed_client_ids.client_id
+),
+{% endif %}
+
+new_responses as (
+    select * from survey_responses
+    {% if is_incremental() %}
+    where
+        _last_loaded_at > {{ loaded_watermark() }}
+        or deal_id in (select deal_id from changed_deals)
+        or request_id in (
+            select request_id from requests
+            where _loaded_at > {{ loaded_watermark() }}
+        )
+        or client_id in (select client_id from changed_clients)
+        or client_phone in (select phone from changed_clients)
+        or client_email in (select email from changed_clients)
+        or response_id in (select response_id from previously_matched)
+    {% endif %}
+),
+
+clients_matched as (
+    select
+        new_responses.*,
+        coalesce(
+            new_responses.client_id, client_phones.client_id, client_emails.client_id
+        ) as matched_client_id,
+        case
+            when new_responses.client_id is not null then 'client_id'
+            when client_phones.client_id is not null then 'phone'
+            when client_emails.client_id is not null then 'email'
+        end as client_match
+    from new_responses
+    left join client_phones
+        on new_responses.client_phone = client_phones.phone
+    left join client_emails
+        on new_responses.client_email = client_emails.email
+),
+
+won_deal_periods as (
+    -- the client's won deals, each "latest before t" for t in (closed_at, next closed_at]
+    select
+        client_id,
+        deal_id,
+        manager_id_at_close,
+        closed_at,
+        lead(closed_at) over (partition by client_id order by closed_at, deal_id) as next_closed_at
+    from deals
+    where is_won
+),
+
+managers_found as (
+    select
+        clients_matched.*,
+        deal_manager_periods.manager_id as deal_manager_id,
+        requests.manager_id as request_manager_id,
+        won_deal_periods.manager_id_at_close as last_won_deal_manager_id
+    from clients_matched
+    left join deal_manager_periods
+        on clients_matched.deal_id = deal_manager_periods.deal_id
+        and (deal_manager_periods.valid_from is null or deal_manager_periods.valid_from <= clients_matched.responded_at)
+        and (deal_manager_periods.valid_to is null or clients_matched.responded_at < deal_manager_periods.valid_to)
+    left join requests
+        on clients_matched.request_id = requests.request_id
+    left join won_deal_periods
+        on clients_matched.matched_client_id = won_deal_periods.client_id
+        and won_deal_periods.closed_at < clients_matched.responded_at
+        and (won_deal_periods.next_closed_at is null or clients_matched.responded_at <= won_deal_periods.next_closed_at)
+),
+
+final as (
+    select
+        ---------- ids
+        response_id,
+        matched_client_id as client_id,
+        -- client_id, phone, email: how the client was found (null: not found)
+        client_match,
+        deal_id,
+        request_id,
+        -- as given in the response
+        manager_id,
+        coalesce(
+            manager_id, deal_manager_id, request_manager_id, last_won_deal_manager_id
+        ) as credited_manager_id,
+        case
+            when manager_id is not null then 'response'
+            when deal_manager_id is not null then 'deal'
+            when request_manager_id is not null then 'request'
+            when last_won_deal_manager_id is not null then 'client_last_won_deal'
+        end as credited_via,
+        ---------- survey
+        survey_type,
+        score,
+        case when survey_type = 'nps' then score >= 9 end as is_promoter,
+        case when survey_type = 'nps' then score between 7 and 8 end as is_passive,
+        case when survey_type = 'nps' then score <= 6 end as is_detractor,
+        case when survey_type = 'csat' then score >= 4 end as is_satisfied,
+        client_phone,
+        client_email,
+        comment,
+        ---------- timestamps (UTC)
+        responded_at,
+        ---------- load metadata
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _last_loaded_at
+    from managers_found
+)
+
+select * from final

@@ -1,0 +1,27 @@
+{#- One row per lowercased e-mail: the client a survey response with that e-mail belongs to (the
+    earliest created client, then the smallest client_id, when several share it). -#}
+
+with
+
+clients as (
+    select * from {{ ref('stg_inbox__clients') }}
+),
+
+ranked as (
+    select
+        email,
+        client_id,
+        row_number() over (partition by email order by created_at, client_id) as email_rank
+    from clients
+    where email is not null
+),
+
+final as (
+    select
+        email,
+        client_id
+    from ranked
+    where email_rank = 1
+)
+
+select * from final

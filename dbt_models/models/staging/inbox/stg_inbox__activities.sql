@@ -1,0 +1,62 @@
+{#- One row per activity: the newest updated_at wins (ties: the latest loaded row). -#}
+
+with
+
+source as (
+    select * from {{ source('inbox', 'activities') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        activity_id,
+        manager_id,
+        deal_id,
+        client_id,
+        ---------- attributes
+        {{ parse_enum('activity_type') }} as activity_type,
+        {{ parse_enum('outcome') }} as outcome,
+        ---------- timestamps
+        {{ parse_timestamp_utc('created_at') }} as created_at,
+        {{ parse_timestamp_utc('due_at') }} as due_at,
+        {{ parse_timestamp_utc('completed_at') }} as completed_at,
+        {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        ---------- load metadata
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by activity_id
+            order by updated_at desc, _loaded_at desc, _source_file desc, _source_line desc
+        ) as version_rank
+    from renamed
+),
+
+final as (
+    select
+        activity_id,
+        manager_id,
+        deal_id,
+        client_id,
+        activity_type,
+        outcome,
+        created_at,
+        due_at,
+        completed_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from ranked
+    where version_rank = 1
+)
+
+select * from final

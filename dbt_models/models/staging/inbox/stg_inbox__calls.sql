@@ -1,0 +1,52 @@
+{#- One row per call (CDR): the first loaded row of a call_id wins, later copies are ignored.
+    `_last_loaded_at` (the latest load that brought this call_id) lets fct_calls pick up keys that
+    arrived again, e.g. from a reloaded file. -#}
+
+with
+
+source as (
+    select * from {{ source('inbox', 'calls') }}
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by call_id
+            order by _loaded_at, _source_file, _source_line
+        ) as load_rank,
+        max(_loaded_at) over (partition by call_id) as _last_loaded_at
+    from source
+),
+
+first_loaded as (
+    select * from ranked
+    where load_rank = 1
+),
+
+renamed as (
+    select
+        ---------- ids
+        call_id,
+        ---------- attributes
+        {{ parse_enum('direction') }} as direction,
+        {{ normalize_phone('client_phone') }} as client_phone,
+        client_phone as client_phone_raw,
+        manager_extension,
+        line,
+        {{ parse_enum('status') }} as status,
+        ---------- numerics
+        {{ parse_integer('ring_seconds') }} as ring_seconds,
+        {{ parse_integer('talk_seconds') }} as talk_seconds,
+        ---------- timestamps
+        {{ parse_timestamp_utc('started_at') }} as started_at,
+        ---------- load metadata
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id,
+        _last_loaded_at
+    from first_loaded
+)
+
+select * from renamed

@@ -1,0 +1,62 @@
+{#- One row per client: the newest updated_at wins (ties: the latest loaded row). -#}
+
+with
+
+source as (
+    select * from {{ source('inbox', 'clients') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        client_id,
+        ---------- attributes
+        {{ parse_enum('client_type') }} as client_type,
+        name as client_name,
+        {{ normalize_phone('phone') }} as phone,
+        phone as phone_raw,
+        lower(email) as email,
+        segment,
+        acquisition_channel,
+        ---------- timestamps
+        {{ parse_timestamp_utc('created_at') }} as created_at,
+        {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        ---------- load metadata
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by client_id
+            order by updated_at desc, _loaded_at desc, _source_file desc, _source_line desc
+        ) as version_rank
+    from renamed
+),
+
+final as (
+    select
+        client_id,
+        client_type,
+        client_name,
+        phone,
+        phone_raw,
+        email,
+        segment,
+        acquisition_channel,
+        created_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from ranked
+    where version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,69 @@
+{#- One row per deal, its current state: the newest updated_at wins (ties: the latest loaded row). -#}
+
+with
+
+source as (
+    select * from {{ source('inbox', 'deals') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        deal_id,
+        client_id,
+        manager_id,
+        ---------- attributes
+        pipeline,
+        stage,
+        {{ parse_enum('status') }} as status,
+        channel,
+        loss_reason,
+        ---------- money
+        {{ parse_decimal('amount') }} as amount,
+        coalesce(upper(currency), 'RUB') as currency,
+        ---------- timestamps
+        {{ parse_timestamp_utc('created_at') }} as created_at,
+        {{ parse_timestamp_utc('closed_at') }} as closed_at,
+        {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        ---------- load metadata
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by deal_id
+            order by updated_at desc, _loaded_at desc, _source_file desc, _source_line desc
+        ) as version_rank
+    from renamed
+),
+
+final as (
+    select
+        deal_id,
+        client_id,
+        manager_id,
+        pipeline,
+        stage,
+        status,
+        channel,
+        loss_reason,
+        amount,
+        currency,
+        created_at,
+        closed_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from ranked
+    where version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,49 @@
+{#- One row per (month, channel): the newest loaded row wins. -#}
+
+with
+
+source as (
+    select * from {{ source('inbox', 'marketing_spend') }}
+),
+
+renamed as (
+    select
+        ---------- keys
+        {{ parse_period('period') }} as month,
+        channel,
+        ---------- money
+        {{ parse_decimal('amount') }} as amount,
+        coalesce(upper(currency), 'RUB') as currency,
+        ---------- load metadata
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by month, channel
+            order by _loaded_at desc, _source_file desc, _source_line desc
+        ) as load_rank
+    from renamed
+),
+
+final as (
+    select
+        month,
+        channel,
+        amount,
+        currency,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from ranked
+    where load_rank = 1
+)
+
+select * from final

@@ -1,0 +1,51 @@
+{#- Overrides of the default premium-coefficient bands (seed default_premium_coefficients).
+    One row per (valid_from, lower_pct): the newest loaded row wins. -#}
+
+with
+
+source as (
+    select * from {{ source('inbox', 'premium_coefficients') }}
+),
+
+renamed as (
+    select
+        ---------- keys
+        -- an empty valid_from means "always": the seed's sentinel month, 2000-01
+        coalesce({{ parse_period('valid_from') }}, cast('2000-01-01' as date)) as valid_from,
+        {{ parse_decimal('lower_pct', 18, 4) }} as lower_pct,
+        ---------- band
+        {{ parse_decimal('upper_pct', 18, 4) }} as upper_pct,
+        {{ parse_decimal('coefficient', 18, 4) }} as coefficient,
+        ---------- load metadata
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by valid_from, lower_pct
+            order by _loaded_at desc, _source_file desc, _source_line desc
+        ) as load_rank
+    from renamed
+),
+
+final as (
+    select
+        valid_from,
+        lower_pct,
+        upper_pct,
+        coefficient,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from ranked
+    where load_rank = 1
+)
+
+select * from final

@@ -1,0 +1,65 @@
+{#- One row per client request (обращение): the newest updated_at wins (ties: the latest loaded
+    row). -#}
+
+with
+
+source as (
+    select * from {{ source('inbox', 'requests') }}
+),
+
+renamed as (
+    select
+        ---------- ids
+        request_id,
+        client_id,
+        manager_id,
+        ---------- attributes
+        {{ normalize_phone('client_phone') }} as client_phone,
+        client_phone as client_phone_raw,
+        {{ parse_enum('channel') }} as channel,
+        {{ parse_bool('is_complaint') }} as is_complaint,
+        ---------- timestamps
+        {{ parse_timestamp_utc('created_at') }} as created_at,
+        {{ parse_timestamp_utc('first_response_at') }} as first_response_at,
+        {{ parse_timestamp_utc('resolved_at') }} as resolved_at,
+        {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        ---------- load metadata
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by request_id
+            order by updated_at desc, _loaded_at desc, _source_file desc, _source_line desc
+        ) as version_rank
+    from renamed
+),
+
+final as (
+    select
+        request_id,
+        client_id,
+        manager_id,
+        client_phone,
+        client_phone_raw,
+        channel,
+        is_complaint,
+        created_at,
+        first_response_at,
+        resolved_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from ranked
+    where version_rank = 1
+)
+
+select * from final
