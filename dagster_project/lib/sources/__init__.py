@@ -1,0 +1,16 @@
+"""API and file sources that land in their own raw schemas (`raw_amocrm`, `raw_bitrix24`, ...).
+
+Plain Python, no Dagster objects (the assets are in `defs/extract/`):
+
+- `http`: one small HTTP layer on `requests`: rate limit, bounded retries with exponential
+  back-off and jitter, `Retry-After`, one token refresh on 401, errors that name the endpoint
+  and never carry a secret.
+- `secrets`: the `Secret` type and the redaction of every known secret from logs and messages.
+- `tokens`: the OAuth token store outside the repository (`VORONKA_TOKEN_STORE`, mode 0600).
+- `state`: the raw writer: one transaction per page with its rows (deduplicated) and the
+  extraction state in `raw_<source>._state`, so a crash resumes from the last committed page.
+- `amocrm`, `bitrix24`, `mango`: the API extractors; `cdr_csv`, `survey_forms`: file sources
+  mapped by a small config file into the inbox contract's shape.
+
+See docs/decisions.md (API sources) for why this is hand-written rather than dlt.
+"""

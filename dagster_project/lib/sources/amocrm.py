@@ -1,0 +1,466 @@
+"""amoCRM API v4 into `raw_amocrm`.
+
+Endpoints (GET, `application/hal+json`, HAL paging by `_links.next.href`, 204 for an empty list):
+
+- leads: `/api/v4/leads?with=contacts,loss_reason,source_id` → `leads`; 250 a page,
+  window `filter[updated_at][from]`, `order[id]=asc`;
+- events: `/api/v4/events` (`lead_status_changed` and `entity_responsible_changed` of leads)
+  → `events`; 100 a page (the documented maximum), window `filter[created_at][from/to]`;
+- contacts, companies: `/api/v4/contacts`, `/api/v4/companies` → `contacts` +
+  `contact_channels`, `companies` + `company_channels`; 250, `updated_at`;
+- users: `/api/v4/users?with=role,group` → `users`; a snapshot;
+- tasks: `/api/v4/tasks` → `tasks`; 250, `updated_at`;
+- pipelines: `/api/v4/leads/pipelines` → `pipelines` + `statuses`; one page, a snapshot;
+- call_notes: `/api/v4/{leads,contacts,companies}/notes`, `filter[note_type][]` = `call_in`,
+  `call_out` → `call_notes`; 250, `updated_at`.
+
+`contact_channels` / `company_channels` are the phones and e-mails of the `PHONE`/`EMAIL`
+multi-fields, one row per value (the same data as in `custom_fields_values`, split here so that
+staging needs no JSON). A stage change's responsible manager at the time is the lead's
+responsible user as of the latest `entity_responsible_changed` event before it (phase 2).
+
+Authorisation: a long-lived token (`VORONKA_AMOCRM_LONG_LIVED_TOKEN`), or OAuth 2.0 with
+`VORONKA_AMOCRM_ACCESS_TOKEN`, `..._REFRESH_TOKEN`, `..._CLIENT_ID`, `..._CLIENT_SECRET`,
+`..._REDIRECT_URI`: on 401 (or when the pair is known to be expired) the pair is refreshed once
+at `/oauth2/access_token` and the new pair saved in the token store. Rate limit: 7 requests per
+second per account (documented), back-off on 429 and 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dagster_project.lib.phones import normalize_phone
+from dagster_project.lib.sources.engine import ObjectReport, Page, Run, extract_object
+from dagster_project.lib.sources.http import (
+    ApiError,
+    Auth,
+    AuthError,
+    HttpClient,
+    RetryPolicy,
+)
+from dagster_project.lib.sources.secrets import Secret, env_secret
+from dagster_project.lib.sources.state import RawWriter, TableSpec, flatten, row_hash
+from dagster_project.lib.sources.tokens import (
+    TokenPair,
+    TokenStore,
+    current_pair,
+    token_store_path,
+)
+
+log = logging.getLogger("voronka.sources.amocrm")
+
+SOURCE = "amocrm"
+PAGE_LIMIT = 250
+EVENTS_LIMIT = 100
+EVENT_TYPES = ("lead_status_changed", "entity_responsible_changed")
+NOTE_TYPES = ("call_in", "call_out")
+NOTE_ENTITIES = ("leads", "contacts", "companies")
+
+
+@dataclass(frozen=True)
+class AmoCrmSettings:
+    """amoCRM connection settings (environment only; the secrets are `Secret`s).
+
+    Attributes:
+        base_url: `https://<subdomain>.amocrm.ru` (`VORONKA_AMOCRM_BASE_URL`).
+        long_lived_token: `VORONKA_AMOCRM_LONG_LIVED_TOKEN` (used when set).
+        access_token, refresh_token, client_id, client_secret, redirect_uri: the OAuth
+            integration (`VORONKA_AMOCRM_ACCESS_TOKEN`, ...).
+        token_store: `VORONKA_TOKEN_STORE`.
+        per_second: the client-side rate limit (`VORONKA_AMOCRM_RPS`, default 7).
+        overlap_seconds: incremental overlap (`VORONKA_AMOCRM_OVERLAP_SECONDS`, default 300).
+        start_from: epoch seconds of the first run's window (`VORONKA_AMOCRM_START_DATE`,
+            `YYYY-MM-DD`; default: everything).
+    """
+
+    base_url: str
+    long_lived_token: Secret | None = None
+    access_token: Secret | None = None
+    refresh_token: Secret | None = None
+    client_id: str | None = None
+    client_secret: Secret | None = None
+    redirect_uri: str | None = None
+    token_store: Path = field(default_factory=lambda: token_store_path({}))
+    per_second: float = 7.0
+    overlap_seconds: float = 300.0
+    start_from: float | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> AmoCrmSettings | None:
+        """The settings, or None when amoCRM is not configured (the source is disabled)."""
+        env = dict(os.environ if env is None else env)
+        base_url = (env.get("VORONKA_AMOCRM_BASE_URL") or "").strip().rstrip("/")
+        long_lived = env_secret(env, "VORONKA_AMOCRM_LONG_LIVED_TOKEN")
+        access = env_secret(env, "VORONKA_AMOCRM_ACCESS_TOKEN")
+        if not base_url or not (long_lived or access):
+            return None
+        return cls(
+            base_url=base_url,
+            long_lived_token=long_lived,
+            access_token=access,
+            refresh_token=env_secret(env, "VORONKA_AMOCRM_REFRESH_TOKEN"),
+            client_id=(env.get("VORONKA_AMOCRM_CLIENT_ID") or "").strip() or None,
+            client_secret=env_secret(env, "VORONKA_AMOCRM_CLIENT_SECRET"),
+            redirect_uri=(env.get("VORONKA_AMOCRM_REDIRECT_URI") or "").strip() or None,
+            token_store=token_store_path(env),
+            per_second=float(env.get("VORONKA_AMOCRM_RPS") or 7),
+            overlap_seconds=float(env.get("VORONKA_AMOCRM_OVERLAP_SECONDS") or 300),
+            start_from=_date_to_epoch(env.get("VORONKA_AMOCRM_START_DATE")),
+        )
+
+
+def _date_to_epoch(value: str | None) -> float | None:
+    if not value or not value.strip():
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(value.strip()).replace(tzinfo=UTC).timestamp()
+
+
+class AmoCrmAuth(Auth):
+    """Bearer token: long-lived, or an OAuth pair refreshed once on 401 and persisted."""
+
+    def __init__(self, settings: AmoCrmSettings, store: TokenStore | None = None):
+        self.settings = settings
+        self.store = store or TokenStore(settings.token_store)
+        self.key = f"amocrm:{settings.host}"
+        if settings.long_lived_token:
+            self.pair = TokenPair(settings.long_lived_token, None)
+            self.oauth = False
+        else:
+            env_pair = TokenPair(settings.access_token, settings.refresh_token)
+            self.pair = current_pair(self.store, self.key, env_pair)
+            self.oauth = True
+
+    def __repr__(self) -> str:
+        return f"AmoCrmAuth(host={self.settings.host!r}, oauth={self.oauth})"
+
+    def apply(self, headers: dict[str, str], params: dict[str, Any]) -> None:
+        headers["Authorization"] = f"Bearer {self.pair.access_token.reveal()}"
+
+    def can_refresh(self) -> bool:
+        s = self.settings
+        return bool(self.oauth and self.pair.refresh_token and s.client_id and s.client_secret)
+
+    def refresh_due(self) -> bool:
+        return self.can_refresh() and self.pair.expired()
+
+    def refresh(self, client: HttpClient) -> None:
+        s = self.settings
+        body = {
+            "client_id": s.client_id,
+            "client_secret": s.client_secret.reveal(),
+            "grant_type": "refresh_token",
+            "refresh_token": self.pair.refresh_token.reveal(),
+        }
+        if s.redirect_uri:
+            body["redirect_uri"] = s.redirect_uri
+        resp = client.post_json(
+            f"{s.base_url}/oauth2/access_token",
+            "POST /oauth2/access_token",
+            json_body=body,
+            authenticate=False,
+        )
+        data = resp.data if isinstance(resp.data, dict) else {}
+        if not data.get("access_token"):
+            raise AuthError(SOURCE, "POST /oauth2/access_token", "no access_token in the answer")
+        expires_in = data.get("expires_in")
+        self.pair = TokenPair(
+            access_token=Secret(data["access_token"]),
+            refresh_token=Secret(data["refresh_token"]) if data.get("refresh_token") else None,
+            expires_at=time.time() + float(expires_in) if expires_in else None,
+            seed=self.pair.seed,
+        )
+        self.store.save(self.key, self.pair)
+        log.info("amoCRM %s: access token refreshed and saved to the token store", s.host)
+
+
+@dataclass(frozen=True)
+class AmoObject:
+    """One extracted amoCRM object.
+
+    Attributes:
+        name: object (and main table) name.
+        path: the endpoint path.
+        embedded: the key under `_embedded` holding the records.
+        tables: the raw tables it fills.
+        incremental_field: the field of the window filter (`updated_at`, `created_at`);
+            None: a snapshot.
+        params: fixed query parameters.
+        limit: page size.
+        description: for the asset.
+    """
+
+    name: str
+    path: str
+    embedded: str
+    tables: tuple[TableSpec, ...]
+    incremental_field: str | None = "updated_at"
+    params: tuple[tuple[str, str], ...] = ()
+    limit: int = PAGE_LIMIT
+    order_by_id: bool = True
+    description: str = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"GET {self.path}"
+
+
+def _channel_rows(entity_type: str, records: list[dict]) -> list[dict[str, str | None]]:
+    """Phones and e-mails of contacts/companies, one row per value."""
+    rows = []
+    for record in records:
+        for cf in record.get("custom_fields_values") or []:
+            code = (cf.get("field_code") or "").upper()
+            if code not in ("PHONE", "EMAIL"):
+                continue
+            for value in cf.get("values") or []:
+                text = str(value.get("value") or "").strip()
+                if not text:
+                    continue
+                row = {
+                    "entity_type": entity_type,
+                    "entity_id": str(record.get("id")),
+                    "channel": "phone" if code == "PHONE" else "email",
+                    "value": text,
+                    "value_normalized": (
+                        normalize_phone(text) if code == "PHONE" else text.lower()
+                    ),
+                    "enum_code": value.get("enum_code"),
+                    "updated_at": str(record.get("updated_at")),
+                }
+                rows.append({**row, "_row_hash": row_hash(row)})
+    return rows
+
+
+CHANNELS = {
+    "contacts": TableSpec("contact_channels", ("entity_id", "channel", "value")),
+    "companies": TableSpec("company_channels", ("entity_id", "channel", "value")),
+}
+
+OBJECTS: tuple[AmoObject, ...] = (
+    AmoObject(
+        "leads",
+        "/api/v4/leads",
+        "leads",
+        (TableSpec("leads"),),
+        params=(("with", "contacts,loss_reason,source_id"),),
+        description="Deals (сделки) with their pipeline, status, responsible user, price, "
+        "custom fields and linked contacts (`_embedded`).",
+    ),
+    AmoObject(
+        "events",
+        "/api/v4/events",
+        "events",
+        (TableSpec("events", ("id",), "created_at"),),
+        incremental_field="created_at",
+        params=(("filter[type]", ",".join(EVENT_TYPES)), ("filter[entity][]", "lead")),
+        limit=EVENTS_LIMIT,
+        order_by_id=False,
+        description="Stage history of deals: `lead_status_changed` events (value_before/"
+        "value_after hold pipeline and status) and `entity_responsible_changed` events (who "
+        "was responsible when).",
+    ),
+    AmoObject(
+        "contacts",
+        "/api/v4/contacts",
+        "contacts",
+        (TableSpec("contacts"), CHANNELS["contacts"]),
+        description="Contacts (people) with custom fields; their phones and e-mails also one "
+        "per row in `contact_channels`.",
+    ),
+    AmoObject(
+        "companies",
+        "/api/v4/companies",
+        "companies",
+        (TableSpec("companies"), CHANNELS["companies"]),
+        description="Companies with custom fields; their phones and e-mails also one per row "
+        "in `company_channels`.",
+    ),
+    AmoObject(
+        "users",
+        "/api/v4/users",
+        "users",
+        (TableSpec("users", ("id",), None),),
+        incremental_field=None,
+        params=(("with", "role,group"),),
+        order_by_id=False,
+        description="Users of the account (managers), with role and group; a snapshot, a "
+        "changed user adds a row.",
+    ),
+    AmoObject(
+        "tasks",
+        "/api/v4/tasks",
+        "tasks",
+        (TableSpec("tasks"),),
+        description="Tasks (calls to make, meetings, follow-ups) with their entity, "
+        "responsible user, due time and result.",
+    ),
+    AmoObject(
+        "pipelines",
+        "/api/v4/leads/pipelines",
+        "pipelines",
+        (TableSpec("pipelines", ("id",), None), TableSpec("statuses", ("pipeline_id", "id"), None)),
+        incremental_field=None,
+        order_by_id=False,
+        description="Sales pipelines and, in `statuses`, their stages in order (sort, type; "
+        "142 = won, 143 = lost); a snapshot.",
+    ),
+    AmoObject(
+        "call_notes",
+        "/api/v4/{entity}/notes",
+        "notes",
+        (TableSpec("call_notes", ("entity_type", "id")),),
+        params=tuple(("filter[note_type][]", t) for t in NOTE_TYPES),
+        description="Calls logged by telephony integrations: `call_in`/`call_out` notes of "
+        "leads, contacts and companies (params: phone, duration, call_status, source).",
+    ),
+)
+
+OBJECT_BY_NAME = {o.name: o for o in OBJECTS}
+
+
+class AmoCrmExtractor:
+    """Extracts amoCRM objects into `raw_amocrm` through one rate-limited client."""
+
+    def __init__(
+        self,
+        settings: AmoCrmSettings,
+        *,
+        client: HttpClient | None = None,
+        store: TokenStore | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.settings = settings
+        self.auth = AmoCrmAuth(settings, store)
+        self.client = client or HttpClient(
+            SOURCE,
+            settings.base_url,
+            auth=self.auth,
+            per_second=settings.per_second,
+            retry=retry,
+            sleep=sleep,
+            clock=monotonic,
+        )
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"AmoCrmExtractor(host={self.settings.host!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def extract(
+        self,
+        writer: RawWriter,
+        name: str,
+        progress: Callable[[ObjectReport], None] | None = None,
+    ) -> list[ObjectReport]:
+        """Extract one object (all its endpoints) into `writer`'s schema."""
+        obj = OBJECT_BY_NAME[name]
+        specs = {t.name: t for t in obj.tables}
+        reports = []
+        paths = (
+            [(obj.path.format(entity=e), e) for e in NOTE_ENTITIES]
+            if "{entity}" in obj.path
+            else [(obj.path, None)]
+        )
+        for path, entity in paths:
+            state_key = f"{obj.name}:{entity}" if entity else obj.name
+            reports.append(
+                extract_object(
+                    writer,
+                    state_key,
+                    specs,
+                    self._fetcher(obj, path, entity),
+                    f"GET {path}",
+                    incremental=obj.incremental_field is not None,
+                    overlap_seconds=self.settings.overlap_seconds,
+                    initial_from=self.settings.start_from,
+                    clock=self.clock,
+                    progress=progress,
+                )
+            )
+        return reports
+
+    # ------------------------------------------------------------------ paging
+
+    def _first_params(self, obj: AmoObject, run: Run) -> list[tuple[str, Any]]:
+        params: list[tuple[str, Any]] = [("limit", obj.limit)]
+        if obj.name != "pipelines":
+            params.append(("page", 1))
+        params.extend(obj.params)
+        if obj.order_by_id:
+            params.append(("order[id]", "asc"))
+        if obj.incremental_field and run.window_from is not None:
+            params.append((f"filter[{obj.incremental_field}][from]", int(run.window_from)))
+        if obj.incremental_field == "created_at":
+            # events are immutable: bound the window so that no event enters it mid-run
+            params.append(("filter[created_at][to]", int(run.run_started_at)))
+        return params
+
+    def _fetcher(self, obj: AmoObject, path: str, entity: str | None):
+        base = self.settings.base_url
+
+        def fetch(run: Run, token: str | None) -> Page:
+            endpoint = f"GET {path}"
+            if token is None:
+                resp = self.client.get_json(
+                    base + path, endpoint, params=self._first_params(obj, run)
+                )
+            else:
+                resp = self.client.get_json(base + token, endpoint)
+            data = resp.data
+            if data is None:  # 204 No Content: nothing (more) to read
+                return Page({t.name: [] for t in obj.tables})
+            if not isinstance(data, dict):
+                raise ApiError(SOURCE, endpoint, "unexpected response shape (not an object)")
+            records = (data.get("_embedded") or {}).get(obj.embedded) or []
+            if not isinstance(records, list):
+                raise ApiError(SOURCE, endpoint, f"`_embedded.{obj.embedded}` is not a list")
+            if entity:
+                records = [{**r, "entity_type": entity} for r in records]
+            tables = {obj.tables[0].name: [flatten(r) for r in records]}
+            if obj.name == "pipelines":
+                statuses = []
+                for pipeline in records:
+                    for status in (pipeline.get("_embedded") or {}).get("statuses") or []:
+                        statuses.append(flatten({"pipeline_id": pipeline.get("id"), **status}))
+                tables["statuses"] = statuses
+            if obj.name in CHANNELS:
+                tables[CHANNELS[obj.name].name] = _channel_rows(obj.name, records)
+            versions = []
+            if obj.incremental_field:
+                for r in records:
+                    value = r.get(obj.incremental_field)
+                    if isinstance(value, (int, float)):
+                        versions.append(float(value))
+            return Page(tables, next_token=self._next_token(data, endpoint), versions=versions)
+
+        return fetch
+
+    def _next_token(self, data: dict, endpoint: str) -> str | None:
+        href = ((data.get("_links") or {}).get("next") or {}).get("href")
+        if not href:
+            return None
+        split = urlsplit(href)
+        if split.netloc and split.netloc != self.settings.host:
+            raise ApiError(
+                SOURCE, endpoint, f"`_links.next` points to another host ({split.netloc})"
+            )
+        return split.path + (f"?{split.query}" if split.query else "")

@@ -1,0 +1,366 @@
+"""Mapped file sources: CSV/XLSX exports converted into an inbox entity's shape, per file.
+
+Shared by the generic CDR CSV (`cdr_csv`) and the survey form exports (`survey_forms`). A
+mapper turns the staged file (every cell as text, header names lowercased) into SQL selecting
+the inbox contract's columns; the inbox loader's own contract check (`checked_select`) then
+splits valid rows from rows that break the contract. Per file, in one transaction:
+
+- a file whose sha256 was already loaded is skipped; a changed file replaces its rows;
+- valid rows go to `raw_<source>.<entity>` unless their key is already there from another file
+  (exports of a form tool repeat every earlier answer), the others to
+  `raw_<source>.<entity>_quarantine` with `_reason`;
+- the load is logged in `raw_<source>._files`.
+
+Rows in raw + rows in the quarantine + rows skipped as already loaded = data rows of the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.lib import csv_sniff
+from dagster_project.lib.contract import Entity
+from dagster_project.lib.inbox_loader import checked_select
+from dagster_project.lib.sources.state import new_batch_id, quote, utcnow
+
+log = logging.getLogger("voronka.sources.files")
+
+FILE_META: tuple[tuple[str, str], ...] = (
+    ("_source_file", "varchar"),
+    ("_source_line", "bigint"),
+    ("_loaded_at", "timestamp"),
+    ("_batch_id", "varchar"),
+    ("_source", "varchar"),
+)
+
+FILES_DDL = """
+create table if not exists {schema}._files (
+    mapping varchar,
+    source_file varchar,
+    sha256 varchar,
+    status varchar,
+    rows_read bigint,
+    rows_loaded bigint,
+    rows_quarantined bigint,
+    rows_duplicate bigint,
+    message varchar,
+    batch_id varchar,
+    loaded_at timestamp
+)
+"""
+
+
+class MappingError(ValueError):
+    """The mapping file is invalid; the message says which key and what to change."""
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    source_file: str
+    status: str  # loaded, reloaded, skipped_unchanged, failed
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    message: str | None = None
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def xlsx_to_csv(source: Path, target: Path, sheet: str | None = None) -> None:
+    """The first (or named) sheet of an XLSX workbook as a UTF-8 CSV; cells as text.
+
+    Needs `openpyxl`. Dates and times are written in ISO 8601, whole numbers without `.0`.
+    """
+    try:
+        import openpyxl
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise csv_sniff.UnreadableFile(
+            f"{source.name}: reading XLSX needs the `openpyxl` package; install it or export "
+            "the form as CSV"
+        ) from exc
+    workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    try:
+        worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
+        with target.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            for row in worksheet.iter_rows(values_only=True):
+                writer.writerow([_cell_text(value) for value in row])
+    finally:
+        workbook.close()
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# A mapper: (staged column names, lowercased → actual) → SQL over `_stage` giving the contract
+# columns, extra columns, `_source_line` and `_row_text` (the row's cells, for generated ids).
+Mapper = Callable[[dict[str, str]], str]
+
+
+class MappedFileLoader:
+    """Loads mapped files of one source and entity into `raw_<source>`."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, source: str, entity: Entity, root: Path, label: str
+    ):
+        self.con = con
+        self.source = source
+        self.entity = entity
+        self.root = Path(root)
+        self.label = label
+        self.schema = f"raw_{source}"
+        self.table = f"{self.schema}.{quote(entity.name)}"
+        self.quarantine = f"{self.schema}.{quote(entity.name + '_quarantine')}"
+        self.key = entity.key[0]
+        self._ensure_tables()
+
+    def _ensure_tables(self) -> None:
+        con = self.con
+        con.execute(f"create schema if not exists {self.schema}")
+        con.execute(FILES_DDL.format(schema=self.schema))
+        columns = [f"{quote(c.name)} varchar" for c in self.entity.columns]
+        columns += [f"{quote(n)} {t}" for n, t in FILE_META]
+        con.execute(f"create table if not exists {self.table} ({', '.join(columns)})")
+        con.execute(
+            f"create table if not exists {self.quarantine} ({', '.join(columns)}, _reason varchar)"
+        )
+
+    def load(self, path: Path, mapper: Mapper, sheet: str | None = None) -> FileResult:
+        """Load one file (skipped when unchanged); never raises for a bad file."""
+        rel = (
+            path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else path.name
+        )
+        sha = sha256(path)
+        previous = self.con.execute(
+            f"select sha256 from {self.schema}._files where mapping = ? and source_file = ? "
+            f"and status in ('loaded', 'reloaded') order by loaded_at desc limit 1",
+            [self.label, rel],
+        ).fetchone()
+        if previous and previous[0] == sha:
+            return FileResult(rel, "skipped_unchanged")
+        status = "reloaded" if previous else "loaded"
+        batch_id = new_batch_id("file")
+        try:
+            with tempfile.TemporaryDirectory(prefix="voronka_src_") as tmp:
+                readable = path
+                if path.suffix.lower() == ".xlsx":
+                    readable = Path(tmp) / "sheet.csv"
+                    xlsx_to_csv(path, readable, sheet)
+                dialect = csv_sniff.sniff(readable)
+                if dialect.needs_transcoding:
+                    utf8 = Path(tmp) / "utf8.csv"
+                    csv_sniff.transcode_to_utf8(readable, utf8, dialect.encoding)
+                    readable = utf8
+                self.con.execute(
+                    f"""
+                    create or replace temp table _stage as
+                    select * from read_csv(
+                        {literal(str(readable))}, all_varchar = true, header = true,
+                        delim = {literal(dialect.delimiter)}, quote = '"', escape = '"'
+                    )
+                    """
+                )
+            staged = [row[0] for row in self.con.execute("describe _stage").fetchall()]
+            by_name: dict[str, str] = {}
+            for name in staged:
+                by_name.setdefault(name.strip().lower(), name)
+            source_sql = mapper(by_name)
+            result = self._write(rel, sha, status, batch_id, source_sql)
+        except (csv_sniff.UnreadableFile, MappingError, duckdb.Error) as exc:
+            message = str(exc).splitlines()[0]
+            result = FileResult(rel, "failed", message=f"{path.name}: {message}")
+            self._log(result, sha, batch_id)
+            log.error("%s %s not loaded: %s", self.source, rel, message)
+        finally:
+            for table in ("_stage", "_mapped", "_checked"):
+                self.con.execute(f"drop table if exists {table}")
+        return result
+
+    def _write(self, rel: str, sha: str, status: str, batch_id: str, source_sql: str) -> FileResult:
+        con = self.con
+        loaded_at = utcnow()
+        con.execute(f"create temp table _mapped as {source_sql}")
+        contract = set(self.entity.column_names)
+        meta = {n for n, _ in FILE_META} | {"_row_text", "_reason"}
+        mapped_columns = [row[0] for row in con.execute("describe _mapped").fetchall()]
+        extras = [c for c in mapped_columns if c not in contract and c not in meta]
+        select = ", ".join(quote(c) for c in self.entity.column_names + extras)
+        con.execute(
+            f"""
+            create temp table _checked as
+            {
+                checked_select(
+                    self.entity,
+                    f"select {select}, {literal(rel)} as _source_file, "
+                    f"_source_line::bigint as _source_line, "
+                    f"{literal(loaded_at.isoformat(sep=' '))}::timestamp as _loaded_at, "
+                    f"{literal(batch_id)} as _batch_id, {literal(self.label)} as _source "
+                    f"from _mapped",
+                )
+            }
+            """
+        )
+        result = FileResult(rel, status)
+        result.rows_read = con.execute("select count(*) from _checked").fetchone()[0]
+        key = quote(self.key)
+        con.execute("begin transaction")
+        try:
+            for name in extras:
+                for table in (self.table, self.quarantine):
+                    con.execute(
+                        f"alter table {table} add column if not exists {quote(name)} varchar"
+                    )
+            for table in (self.table, self.quarantine):
+                con.execute(
+                    f"delete from {table} where _source_file = ? and _source = ?", [rel, self.label]
+                )
+            result.rows_loaded = con.execute(
+                f"""
+                insert into {self.table} by name
+                select * exclude (_reason, _n) from (
+                    select *, row_number() over (partition by {key} order by _source_line) as _n
+                    from _checked where _reason is null
+                ) as c
+                where _n = 1
+                    and not exists (select 1 from {self.table} as t where t.{key} = c.{key})
+                """
+            ).fetchone()[0]
+            result.rows_quarantined = con.execute(
+                f"insert into {self.quarantine} by name "
+                "select * from _checked where _reason is not null"
+            ).fetchone()[0]
+            result.rows_duplicate = result.rows_read - result.rows_loaded - result.rows_quarantined
+            self._log(result, sha, batch_id)
+        except BaseException:
+            con.execute("rollback")
+            raise
+        con.execute("commit")
+        log.info(
+            "%s %s: %s rows, %s loaded, %s quarantined, %s already loaded",
+            self.source,
+            rel,
+            result.rows_read,
+            result.rows_loaded,
+            result.rows_quarantined,
+            result.rows_duplicate,
+        )
+        return result
+
+    def _log(self, result: FileResult, sha: str, batch_id: str) -> None:
+        self.con.execute(
+            f"insert into {self.schema}._files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                self.label,
+                result.source_file,
+                sha,
+                result.status,
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_quarantined,
+                result.rows_duplicate,
+                result.message,
+                batch_id,
+                utcnow(),
+            ],
+        )
+
+    def row_count(self) -> int:
+        return self.con.execute(f"select count(*) from {self.table}").fetchone()[0]
+
+
+def list_files(root: Path, patterns: list[str], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files under `root` matching any glob of `patterns`, with one of `suffixes`, sorted."""
+    found: set[Path] = set()
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            if path.is_file() and path.suffix.lower() in suffixes:
+                found.add(path)
+    return sorted(found)
+
+
+def load_mapping(path: Path) -> dict:
+    """A mapping file (YAML or JSON) as a dict."""
+    text = Path(path).read_text(encoding="utf-8")
+    if Path(path).suffix.lower() == ".json":
+        import json
+
+        data = json.loads(text)
+    else:
+        import yaml
+
+        data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise MappingError(f"{Path(path).name}: the mapping must be an object (key: value)")
+    return data
+
+
+def column_ref(by_name: dict[str, str], name: str | None, what: str) -> str | None:
+    """The staged column for a mapped header name (case-insensitive), quoted; or an error."""
+    if name is None:
+        return None
+    actual = by_name.get(str(name).strip().lower())
+    if actual is None:
+        raise MappingError(
+            f"column {name!r} (mapped to {what}) is not in the file's header "
+            f"(found: {', '.join(list(by_name)[:8])})"
+        )
+    return f"nullif(trim({quote(actual)}), '')"
+
+
+def value_map_sql(expr: str, mapping: dict | None) -> str:
+    """`expr` through a value map (case-insensitive keys); unmapped values lowercased."""
+    if not mapping:
+        return f"lower({expr})"
+    whens = " ".join(
+        f"when {literal(str(k).strip().lower())} then {literal(str(v))}" for k, v in mapping.items()
+    )
+    return f"(case lower({expr}) {whens} else lower({expr}) end)"
+
+
+def timestamp_sql(expr: str, fmt: str | None) -> str:
+    """`expr` as ISO text: parsed by `fmt` (strptime) when given, else as it is."""
+    if not fmt:
+        return expr
+    return f"coalesce(strftime(try_strptime({expr}, {literal(fmt)}), '%Y-%m-%d %H:%M:%S'), {expr})"
+
+
+def extras_sql(by_name: dict[str, str], used: set[str], reserved: set[str]) -> list[str]:
+    """The file's unmapped columns, kept as extra columns (custom fields pass through)."""
+    out = []
+    for lower, actual in by_name.items():
+        if lower in used:
+            continue
+        name = lower if lower not in reserved else f"src_{lower}"
+        out.append(f"nullif(trim({quote(actual)}), '') as {quote(name)}")
+    return out

@@ -1,0 +1,121 @@
+"""The OAuth token store: the newest access/refresh pair of each source, outside the repository.
+
+amoCRM and Bitrix24 refresh tokens are single-use: once a refresh has given a new pair, the
+pair in the environment is dead. The new pair is written here (`VORONKA_TOKEN_STORE`, default
+`~/.config/voronka/tokens.json`; the file mode 0600, its folder 0700) and preferred over the
+environment from then on. When the environment is given a different refresh token (the
+integration was re-authorised), the environment wins again: the store remembers a fingerprint
+of the environment token its pair descends from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster_project.lib.sources.secrets import Secret
+
+log = logging.getLogger("voronka.sources.tokens")
+
+DEFAULT_TOKEN_STORE = Path("~/.config/voronka/tokens.json")
+
+
+def token_store_path(env: dict[str, str] | None = None) -> Path:
+    """`VORONKA_TOKEN_STORE`, or `~/.config/voronka/tokens.json`."""
+    env = os.environ if env is None else env
+    return Path(env.get("VORONKA_TOKEN_STORE") or DEFAULT_TOKEN_STORE).expanduser()
+
+
+def fingerprint(value: str) -> str:
+    """A short, one-way fingerprint of a token (safe to store next to it, never to log)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TokenPair:
+    """An access token, its refresh token and when the access token expires (epoch seconds)."""
+
+    access_token: Secret
+    refresh_token: Secret | None
+    expires_at: float | None = None
+    seed: str | None = None  # fingerprint of the environment refresh token it descends from
+
+    def expired(self, now: float | None = None, margin: float = 60.0) -> bool:
+        if self.expires_at is None:
+            return False
+        return (time.time() if now is None else now) >= self.expires_at - margin
+
+    def __repr__(self) -> str:
+        return f"TokenPair(expires_at={self.expires_at!r})"
+
+
+class TokenStore:
+    """A JSON file `{key: {access_token, refresh_token, expires_at, seed}}`, mode 0600."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path).expanduser()
+
+    def __repr__(self) -> str:
+        return f"TokenStore({str(self.path)!r})"
+
+    def _read(self) -> dict:
+        try:
+            with self.path.open(encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            log.warning("token store %s is unreadable; using the environment's tokens", self.path)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def load(self, key: str) -> TokenPair | None:
+        entry = self._read().get(key)
+        if not isinstance(entry, dict) or not entry.get("access_token"):
+            return None
+        refresh = entry.get("refresh_token")
+        return TokenPair(
+            access_token=Secret(entry["access_token"]),
+            refresh_token=Secret(refresh) if refresh else None,
+            expires_at=entry.get("expires_at"),
+            seed=entry.get("seed"),
+        )
+
+    def save(self, key: str, pair: TokenPair) -> None:
+        """Write the pair atomically (a temporary file in the same folder, then a rename)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = self._read()
+        data[key] = {
+            "access_token": pair.access_token.reveal(),
+            "refresh_token": pair.refresh_token.reveal() if pair.refresh_token else None,
+            "expires_at": pair.expires_at,
+            "seed": pair.seed,
+            "saved_at": time.time(),
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=2)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        os.chmod(self.path, 0o600)
+
+
+def current_pair(store: TokenStore, key: str, env_pair: TokenPair) -> TokenPair:
+    """The pair to use: the stored one if it descends from the environment's refresh token,
+    else the environment's (first run, or re-authorised since)."""
+    seed = fingerprint(env_pair.refresh_token.reveal()) if env_pair.refresh_token else None
+    env_pair.seed = seed
+    stored = store.load(key)
+    if stored is not None and stored.seed == seed:
+        return stored
+    return env_pair
