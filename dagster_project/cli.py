@@ -121,6 +121,10 @@ def print_summary(settings: Settings, outcome=None) -> None:
         print(f"  {entity:<22} {_fmt(count):>10}")
     for _entity, file, reason in summary.failed_files:
         print(f"  file not loaded: {file}: {reason}")
+    from dagster_project.lib.kpi_summary import format_summary, kpi_summary
+
+    for line in format_summary(kpi_summary(settings.warehouse, settings.business_timezone)):
+        print(line)
     if outcome is not None:
         passed = sum(1 for c in outcome.checks if c.passed)
         failed = [c for c in outcome.checks if not c.passed]

@@ -1,0 +1,140 @@
+"""The short KPI summary of the latest full month that `voronka run` prints.
+
+Reads the marts read-only; every part is skipped when its table is not built (yet).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+COMPANY_MEASURES = (
+    ("revenue", "Revenue, RUB", "money"),
+    ("deals_won", "Deals won", "int"),
+    ("win_rate", "Win rate", "share"),
+    ("nps", "NPS", "number"),
+    ("churn_rate", "Churn rate", "share"),
+    ("service_level", "Service level", "share"),
+)
+
+
+@dataclass
+class KpiSummary:
+    """Company figures of one month and the managers at the top and bottom of plan completion."""
+
+    as_of: str | None = None
+    month: date | None = None
+    company: dict[str, float | None] = field(default_factory=dict)
+    top: list[tuple[str, float]] = field(default_factory=list)
+    bottom: list[tuple[str, float]] = field(default_factory=list)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def latest_full_month(con: duckdb.DuckDBPyConnection, timezone: str) -> tuple[str, date] | None:
+    """The as-of time and the latest month that ended at or before it (business time zone)."""
+    if not _exists(con, "intermediate", "int_as_of"):
+        return None
+    row = con.execute(
+        """
+        with local as (
+            select as_of_at, timezone(?, as_of_at::timestamp at time zone 'UTC') as local_at
+            from intermediate.int_as_of
+        )
+        select
+            strftime(as_of_at, '%Y-%m-%d %H:%M UTC'),
+            cast(date_trunc('month', local_at + interval 1 microsecond) - interval 1 month as date)
+        from local
+        """,
+        [timezone],
+    ).fetchall()
+    if not row or row[0][0] is None:
+        return None
+    return row[0][0], row[0][1]
+
+
+def kpi_summary(warehouse: Path, timezone: str = "Europe/Moscow", top_n: int = 3) -> KpiSummary:
+    """Read the summary from the marts of a warehouse."""
+    summary = KpiSummary()
+    if not warehouse.exists():
+        return summary
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        found = latest_full_month(con, timezone)
+        if found is None:
+            return summary
+        summary.as_of, summary.month = found
+        if _exists(con, "marts", "kpi_company_monthly"):
+            columns = {
+                r[0]
+                for r in con.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = 'marts' and table_name = 'kpi_company_monthly'"
+                ).fetchall()
+            }
+            wanted = [m for m, _, _ in COMPANY_MEASURES if m in columns]
+            if wanted:
+                rows = con.execute(
+                    f"select {', '.join(wanted)} from marts.kpi_company_monthly where month = ?",
+                    [summary.month],
+                ).fetchall()
+                if rows:
+                    summary.company = dict(zip(wanted, rows[0], strict=True))
+        if _exists(con, "marts", "kpi_plan_completion") and _exists(
+            con, "marts", "kpi_manager_monthly"
+        ):
+            ranked = con.execute(
+                """
+                select coalesce(m.manager_name, p.manager_id), avg(p.kpi_pct) as pct
+                from marts.kpi_plan_completion as p
+                left join marts.kpi_manager_monthly as m
+                    on m.month = p.month and m.manager_id = p.manager_id
+                where p.month = ? and p.kpi_pct is not null
+                group by 1
+                order by pct desc, 1
+                """,
+                [summary.month],
+            ).fetchall()
+            summary.top = [(name, float(pct)) for name, pct in ranked[:top_n]]
+            summary.bottom = [(name, float(pct)) for name, pct in ranked[::-1][:top_n]]
+    finally:
+        con.close()
+    return summary
+
+
+def format_value(value: float | None, kind: str) -> str:
+    if value is None:
+        return "n/a"
+    if kind == "money":
+        return f"{float(value):,.2f}".replace(",", " ")
+    if kind == "share":
+        return f"{100 * float(value):.1f} %"
+    if kind == "int":
+        return f"{int(value):,}".replace(",", " ")
+    return f"{float(value):.1f}"
+
+
+def format_summary(summary: KpiSummary) -> list[str]:
+    """The summary as printable lines (empty when there is nothing to say)."""
+    if summary.month is None:
+        return []
+    lines = [f"KPI summary of {summary.month:%Y-%m} (latest full month; as-of {summary.as_of}):"]
+    for measure, label, kind in COMPANY_MEASURES:
+        if measure in summary.company:
+            lines.append(f"  {label:<16} {format_value(summary.company[measure], kind):>16}")
+    if summary.top:
+        lines.append("  Plan completion (mean KPI % over the manager's plan rows):")
+        lines.append("    top:    " + ", ".join(f"{n} {p:.1f} %" for n, p in summary.top))
+        lines.append("    bottom: " + ", ".join(f"{n} {p:.1f} %" for n, p in summary.bottom))
+    return lines
