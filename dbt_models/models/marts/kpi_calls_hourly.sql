@@ -1,0 +1,166 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='call_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='append_new_columns'
+    )
+}}
+
+{#- Call-centre figures per line, date and hour of started_at in the business time zone
+    (kpi-definitions, Telephony, kpi_calls_hourly). A call without a line is keyed '(none)'.
+    A row exists for every line-hour with a call of either direction (an hour with outbound calls
+    only has offered = 0 and null ratios).
+
+    callback_within_1h_rate: a missed inbound call (inbound, not answered) is called back when an
+    outbound call (any line, any manager) to the same normalised phone starts at or after it and at
+    most var callback_window_minutes later. No join on phone: the missed and outbound calls of a
+    phone are sorted once and the first outbound call at or after each missed call is a window
+    minimum over the following rows (an outbound call at the same instant sorts after the missed
+    one and counts), so a phone with thousands of calls costs a sort, not a product. A missed call
+    from a hidden number (null phone) counts in the denominator and is never called back.
+
+    Incremental by call_date (delete+insert): a run recomputes the dates of the calls loaded since
+    the newest _last_loaded_at in this table (fct_calls' load time, never the wall clock), plus the
+    dates whose missed calls a newly loaded outbound call may call back (started_at minus the
+    callback window). Calls are never deleted from raw, so a full refresh gives the same rows. Not
+    limited by as-of: every loaded call counts. -#}
+
+with
+
+calls as (
+    select * from {{ ref('fct_calls') }}
+),
+
+{% if is_incremental() %}
+new_calls as (
+    select * from calls
+    where _last_loaded_at > {{ loaded_watermark() }}
+),
+
+changed_dates as (
+    select call_date from new_calls
+    union
+    select {{ business_date(dbt.dateadd('minute', -1 * var('callback_window_minutes'), 'started_at')) }} as call_date
+    from new_calls
+    where direction = 'outbound'
+),
+{% endif %}
+
+scoped_calls as (
+    select * from calls
+    {% if is_incremental() %}
+    where call_date in (select call_date from changed_dates)
+    {% endif %}
+),
+
+scoped_missed_calls as (
+    select
+        call_id,
+        client_phone,
+        started_at
+    from scoped_calls
+    where direction = 'inbound'
+        and not is_answered
+        and client_phone is not null
+),
+
+phone_calls as (
+    -- the scoped missed calls and the outbound calls of their phones from the first of them on
+    select
+        call_id,
+        client_phone,
+        started_at,
+        'inbound' as direction
+    from scoped_missed_calls
+    union all
+    select
+        calls.call_id,
+        calls.client_phone,
+        calls.started_at,
+        calls.direction
+    from calls
+    where calls.direction = 'outbound'
+        and calls.client_phone in (select client_phone from scoped_missed_calls)
+        and calls.started_at >= (select min(started_at) from scoped_missed_calls)
+),
+
+next_outbound as (
+    select
+        call_id,
+        direction,
+        started_at,
+        min(case when direction = 'outbound' then started_at end) over (
+            partition by client_phone
+            order by started_at, case when direction = 'outbound' then 1 else 0 end, call_id
+            rows between current row and unbounded following
+        ) as next_outbound_at
+    from phone_calls
+),
+
+called_back as (
+    select call_id
+    from next_outbound
+    where direction = 'inbound'
+        and next_outbound_at
+            <= {{ dbt.dateadd('minute', var('callback_window_minutes'), 'started_at') }}
+),
+
+classified as (
+    select
+        coalesce(scoped_calls.line, '(none)') as line,
+        scoped_calls.call_date,
+        scoped_calls.call_hour,
+        scoped_calls.direction = 'inbound' as is_inbound,
+        scoped_calls.is_answered,
+        scoped_calls.direction = 'inbound'
+            and scoped_calls.is_answered
+            and scoped_calls.ring_seconds <= {{ var('service_level_threshold_seconds') }} as is_answered_in_time,
+        scoped_calls.direction = 'inbound' and not scoped_calls.is_answered as is_missed,
+        called_back.call_id is not null as is_called_back,
+        scoped_calls.ring_seconds,
+        scoped_calls.talk_seconds,
+        scoped_calls._last_loaded_at
+    from scoped_calls
+    left join called_back
+        on scoped_calls.call_id = called_back.call_id
+),
+
+aggregated as (
+    select
+        line,
+        call_date,
+        call_hour,
+        sum(case when is_inbound then 1 else 0 end) as offered,
+        sum(case when is_inbound and is_answered then 1 else 0 end) as answered,
+        sum(case when is_missed then 1 else 0 end) as missed,
+        sum(case when is_answered_in_time then 1 else 0 end) as answered_in_time,
+        avg(case when is_inbound and is_answered then ring_seconds end) as avg_ring_seconds,
+        sum(case when is_answered then talk_seconds else 0 end) / 60.0 as talk_minutes,
+        sum(case when is_missed and is_called_back then 1 else 0 end) as called_back,
+        max(_last_loaded_at) as _last_loaded_at
+    from classified
+    group by 1, 2, 3
+),
+
+final as (
+    select
+        ---------- keys
+        cast(line as {{ dbt.type_string() }}) as line,
+        cast(call_date as date) as call_date,
+        cast(call_hour as {{ dbt.type_int() }}) as call_hour,
+        ---------- counts
+        cast(offered as {{ dbt.type_int() }}) as offered,
+        cast(answered as {{ dbt.type_int() }}) as answered,
+        cast(missed as {{ dbt.type_int() }}) as missed,
+        ---------- rates and durations
+        {{ safe_ratio('answered_in_time', 'offered') }} as service_level,
+        cast(avg_ring_seconds as decimal(18,6)) as avg_ring_seconds,
+        cast(talk_minutes as decimal(18,6)) as talk_minutes,
+        {{ safe_ratio('called_back', 'missed') }} as callback_within_1h_rate,
+        ---------- load metadata: the newest load of the hour's calls (the incremental watermark)
+        cast(_last_loaded_at as {{ dbt.type_timestamp() }}) as _last_loaded_at
+    from aggregated
+)
+
+select * from final
