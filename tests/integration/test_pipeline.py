@@ -105,7 +105,15 @@ def test_dbt_unit_tests_pass(built):
     project = Path(__file__).resolve().parents[2] / "dbt_models"
     dbt = Path(sys.executable).parent / "dbt"
     result = subprocess.run(
-        [str(dbt), "test", "--select", "test_type:unit", "--target-path", "target/unit"],
+        [
+            str(dbt),
+            "test",
+            "--select",
+            "test_type:unit",
+            "--target-path",
+            "target/unit",
+            "--no-partial-parse",
+        ],
         cwd=project,
         env={**os.environ, "VORONKA_WAREHOUSE": str(warehouse)},
         capture_output=True,
@@ -114,3 +122,29 @@ def test_dbt_unit_tests_pass(built):
     )
     assert result.returncode == 0, result.stdout[-4000:]
     assert "PASS=" in result.stdout and "ERROR=0" in result.stdout
+
+
+def test_a_blocking_check_failure_stops_the_models_and_the_exit_code_says_so(tmp_path):
+    """Calls after the as-of time break an error-severity raw expectation: dbt must not run."""
+    inbox = tmp_path / "inbox"
+    shutil.copytree(FIXTURES / "mini_inbox", inbox)
+    warehouse = tmp_path / "warehouse.duckdb"
+    code = main(
+        [
+            "run",
+            "--inbox",
+            str(inbox),
+            "--warehouse",
+            str(warehouse),
+            "--as-of",
+            "2026-01-15",
+            "--quiet",
+        ]
+    )
+    assert code == 1
+    schemas = {
+        r[0]
+        for r in query(warehouse, "select distinct table_schema from information_schema.tables")
+    }
+    assert "raw" in schemas
+    assert "core" not in schemas and "marts" not in schemas
