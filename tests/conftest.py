@@ -33,3 +33,15 @@ def query(warehouse: Path, sql: str) -> list[tuple]:
 @pytest.fixture
 def warehouse(tmp_path) -> Path:
     return tmp_path / "warehouse.duckdb"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment():
+    """`voronka run` exports its settings (VORONKA_*) to the environment for dbt, which runs as a
+    subprocess; a test that calls it in-process must not leak them into the tests after it."""
+    import os
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
