@@ -41,7 +41,8 @@ def _isolated_environment():
     subprocess; a test that calls it in-process must not leak them into the tests after it."""
     import os
 
-    saved = dict(os.environ)
+    saved = {k: v for k, v in os.environ.items() if k.startswith("VORONKA_")}
     yield
-    os.environ.clear()
+    for key in [k for k in os.environ if k.startswith("VORONKA_")]:
+        del os.environ[key]
     os.environ.update(saved)

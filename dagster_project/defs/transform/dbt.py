@@ -91,4 +91,4 @@ def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
 
 
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project)
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(_BIN) / "dbt"))
