@@ -9,7 +9,7 @@ clients as (
 ),
 
 deals as (
-    select * from {{ ref('stg_inbox__deals') }}
+    select * from {{ ref('fct_deals') }}
 ),
 
 deals_ranked as (
@@ -34,7 +34,7 @@ won_deals_ranked as (
         closed_at,
         row_number() over (partition by client_id order by closed_at, deal_id) as won_rank
     from deals
-    where status = 'won'
+    where is_won
 ),
 
 first_won_deals as (

@@ -8,7 +8,7 @@ activities as (
 ),
 
 deals as (
-    select * from {{ ref('stg_inbox__deals') }}
+    select * from {{ ref('fct_deals') }}
 ),
 
 final as (

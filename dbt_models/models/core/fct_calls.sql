@@ -44,9 +44,11 @@ manager_versions as (
 ),
 
 {% if is_incremental() %}
+{%- set watermark = loaded_watermark() %}
+{%- set inputs_changed = loaded_since([ref('stg_inbox__clients'), ref('stg_inbox__managers')], watermark) %}
 changed_clients as (
     select client_id, phone from clients
-    where _loaded_at > {{ loaded_watermark() }}
+    where _loaded_at > {{ watermark }}
 ),
 
 changed_phones as (
@@ -64,7 +66,7 @@ changed_extensions as (
     from managers
     inner join manager_versions
         on managers.manager_id = manager_versions.manager_id
-    where manager_versions._loaded_at > {{ loaded_watermark() }}
+    where manager_versions._loaded_at > {{ watermark }}
         and managers.extension is not null
 ),
 {% endif %}
@@ -73,9 +75,11 @@ new_calls as (
     select * from calls
     {% if is_incremental() %}
     where
-        _last_loaded_at > {{ loaded_watermark() }}
+        _last_loaded_at > {{ watermark }}
+        {% if inputs_changed %}
         or client_phone in (select phone from changed_phones)
         or manager_extension in (select extension from changed_extensions)
+        {% endif %}
     {% endif %}
 ),
 

@@ -26,16 +26,23 @@ pipeline_stages as (
     select * from {{ ref('dim_pipeline_stages') }}
 ),
 
+{% if is_incremental() %}
+{%- set watermark = loaded_watermark() %}
+{%- set deals_changed = loaded_since([ref('stg_inbox__deals')], watermark) %}
+{%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], watermark) %}
+{% endif %}
+
 new_stage_changes as (
     select * from stage_changes
-    {% if is_incremental() %}
+    {% if is_incremental() and not stages_changed %}
     where
-        _last_loaded_at > {{ loaded_watermark() }}
+        _last_loaded_at > {{ watermark }}
+        {% if deals_changed %}
         or deal_id in (
             select deal_id from deals
-            where _loaded_at > {{ loaded_watermark() }}
+            where _loaded_at > {{ watermark }}
         )
-        or (select max(_loaded_at) from pipeline_stages) > {{ loaded_watermark() }}
+        {% endif %}
     {% endif %}
 ),
 

@@ -58,20 +58,25 @@ stage_changes as (
 ),
 
 {% if is_incremental() %}
+{%- set watermark = loaded_watermark() %}
+{%- set inputs_changed = loaded_since(
+    [ref('stg_inbox__deals'), ref('stg_inbox__clients'), ref('stg_inbox__requests'), ref('fct_deal_stage_changes')],
+    watermark
+) %}
 changed_deals as (
     select deal_id, client_id from staged_deals
-    where _loaded_at > {{ loaded_watermark() }}
+    where _loaded_at > {{ watermark }}
     union
     select staged_deals.deal_id, staged_deals.client_id
     from stage_changes
     inner join staged_deals
         on stage_changes.deal_id = staged_deals.deal_id
-    where stage_changes._last_loaded_at > {{ loaded_watermark() }}
+    where stage_changes._last_loaded_at > {{ watermark }}
 ),
 
 changed_client_ids as (
     select client_id from staged_clients
-    where _loaded_at > {{ loaded_watermark() }}
+    where _loaded_at > {{ watermark }}
     union
     select client_id from changed_deals
 ),
@@ -98,16 +103,18 @@ new_responses as (
     select * from survey_responses
     {% if is_incremental() %}
     where
-        _last_loaded_at > {{ loaded_watermark() }}
+        _last_loaded_at > {{ watermark }}
+        {% if inputs_changed %}
         or deal_id in (select deal_id from changed_deals)
         or request_id in (
             select request_id from requests
-            where _loaded_at > {{ loaded_watermark() }}
+            where _loaded_at > {{ watermark }}
         )
         or client_id in (select client_id from changed_clients)
         or client_phone in (select phone from changed_clients)
         or client_email in (select email from changed_clients)
         or response_id in (select response_id from previously_matched)
+        {% endif %}
     {% endif %}
 ),
 
