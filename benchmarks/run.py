@@ -1,5 +1,10 @@
 """Benchmark `voronka demo` and `voronka run` per scale: wall time and peak memory.
 
+Per scale: generate the demo inbox; hold its last day back; run the pipeline on the rest (a
+full build); deliver the last day and run again (the incremental path: new files loaded, only
+changed hours and months of the marts rebuilt); run once more with nothing new. For each run,
+the dbt part is split by layer from dbt's run_results.json (the time the marts add).
+
 Not a test: machines are shared and noisy, so compare figures from one run of this script.
 Each step runs as a subprocess; its peak memory is sampled from /proc every 0.2 s over the
 whole process tree (dbt runs as a grandchild), and also read from the kernel's
@@ -74,6 +79,100 @@ def measure(command: list[str], env: dict[str, str], log_path: Path) -> dict:
     }
 
 
+# the column that says when a row of each event entity happened (or last changed)
+DAY_COLUMNS = {
+    "calls": "started_at",
+    "deals": "updated_at",
+    "deal_stage_changes": "changed_at",
+    "activities": "updated_at",
+    "requests": "updated_at",
+    "survey_responses": "responded_at",
+    "clients": "updated_at",
+}
+
+
+def hold_back_last_day(inbox: Path, side: Path) -> dict:
+    """Move the rows of the inbox's last calendar day (the newest call's date) out of the
+    newest monthly file of each event entity into `side` (same relative paths, a
+    `-last-day` suffix), so that delivering them later is "one new day of data".
+
+    Uses DuckDB only; files that are not plain UTF-8 `,` CSV (the demo's cp1251 defect file)
+    or whose timestamps do not parse stay where they are."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("set enable_progress_bar=false")
+    calls = sorted((inbox / "calls").glob("????-??.csv"))
+    last_day = con.execute(
+        f"select max(try_cast(started_at as timestamp))::date from read_csv("
+        f"'{calls[-1]}', all_varchar=true)"
+    ).fetchone()[0]
+    moved = {}
+    for entity, column in DAY_COLUMNS.items():
+        files = sorted((inbox / entity).glob("????-??.csv"))
+        if not files:
+            continue
+        path = files[-1]
+        try:
+            con.execute(
+                f"create or replace temp table t as select * from read_csv('{path}', "
+                f"all_varchar=true, header=true, delim=',', quote='\"')"
+            )
+        except duckdb.Error:
+            continue
+        is_new = f"try_cast({column} as timestamp)::date >= date '{last_day}'"
+        n = con.execute(f"select count(*) from t where {is_new}").fetchone()[0]
+        if not n:
+            continue
+        target = side / entity / f"{path.stem}-last-day.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"copy (select * from t where {is_new}) to '{target}' (header, delimiter ',')")
+        con.execute(
+            f"copy (select * from t where not coalesce({is_new}, false)) to '{path}' "
+            f"(header, delimiter ',')"
+        )
+        moved[entity] = n
+    con.close()
+    return {"day": str(last_day), "rows": moved}
+
+
+def deliver(side: Path, inbox: Path) -> None:
+    for path in side.rglob("*.csv"):
+        target = inbox / path.relative_to(side)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, target)
+
+
+def dbt_breakdown(since: float) -> dict:
+    """Seconds per layer of the newest dbt invocation that started after `since`."""
+    found = [
+        p
+        for p in (ROOT / "dbt_models" / "target").glob("*/run_results.json")
+        if p.stat().st_mtime >= since
+    ]
+    if not found:
+        return {}
+    results = json.loads(max(found, key=lambda p: p.stat().st_mtime).read_text())
+    layers: dict[str, float] = {}
+    for item in results["results"]:
+        kind, _, name = item["unique_id"].split(".", 2)
+        layer = "tests" if kind == "test" else kind
+        if kind == "model":
+            for prefix, label in (
+                ("stg_", "staging"),
+                ("int_", "intermediate"),
+                ("dim_", "core"),
+                ("fct_", "core"),
+                ("kpi_", "marts"),
+                ("bonus_", "finance"),
+            ):
+                if name.startswith(prefix):
+                    layer = label
+        layers[layer] = round(layers.get(layer, 0.0) + item["execution_time"], 1)
+    layers["dbt_elapsed"] = round(results.get("elapsed_time", 0.0), 1)
+    return layers
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -89,8 +188,13 @@ def bench_scale(scale: str, workdir: Path, keep: bool) -> dict:
         [*VORONKA, "demo", "--out", str(inbox), "--scale", scale], env, logs / "demo.log"
     )
     result["inbox_mb"] = round(du(inbox) / 2**20)
-    result["run"] = measure([*VORONKA, "run", "--quiet"], env, logs / "run.log")
-    result["rerun_unchanged"] = measure([*VORONKA, "run", "--quiet"], env, logs / "rerun.log")
+    result["held_back"] = hold_back_last_day(inbox, workdir / scale / "last-day")
+    for step in ("run", "run_one_new_day", "rerun_unchanged"):
+        if step == "run_one_new_day":
+            deliver(workdir / scale / "last-day", inbox)
+        started = time.time()
+        result[step] = measure([*VORONKA, "run", "--quiet"], env, logs / f"{step}.log")
+        result[step]["dbt_seconds"] = dbt_breakdown(started)
     result["warehouse_mb"] = round(warehouse.stat().st_size / 2**20) if warehouse.exists() else 0
     if not keep:
         shutil.rmtree(inbox, ignore_errors=True)
@@ -115,12 +219,21 @@ def main() -> int:
         "results": results,
     }
     (out / f"{stamp}.json").write_text(json.dumps(payload, indent=2))
-    print("| scale | step | wall s | peak RSS MB | exit |")
-    print("|---|---|---|---|---|")
+    print("| scale | step | wall s | peak RSS MB | exit | dbt s | of which marts s |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
-        for step in ("demo", "run", "rerun_unchanged"):
+        for step in ("demo", "run", "run_one_new_day", "rerun_unchanged"):
             m = r[step]
-            row = (r["scale"], step, m["seconds"], m["peak_tree_rss_mb"], m["exit_code"])
+            dbt = m.get("dbt_seconds", {})
+            row = (
+                r["scale"],
+                step,
+                m["seconds"],
+                m["peak_tree_rss_mb"],
+                m["exit_code"],
+                dbt.get("dbt_elapsed", ""),
+                dbt.get("marts", ""),
+            )
             print("| " + " | ".join(map(str, row)) + " |")
         sizes = f"{r['inbox_mb']} MB / {r['warehouse_mb']} MB"
         print(f"| {r['scale']} | inbox / warehouse size | {sizes} | | |")

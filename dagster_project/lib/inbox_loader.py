@@ -489,8 +489,10 @@ class InboxLoader:
     def _replace_file_rows(self, entity, report, rel, batch_id, loaded_at, rejects) -> None:
         con = self.con
         table = quote(entity.name)
-        con.execute(f"delete from raw.{table} where _source_file = ?", [rel])
-        con.execute(f"delete from quarantine.{table} where _source_file = ?", [rel])
+        if report.status == "reloaded":
+            # a file never loaded before has no rows yet: skip the scans of the whole tables
+            con.execute(f"delete from raw.{table} where _source_file = ?", [rel])
+            con.execute(f"delete from quarantine.{table} where _source_file = ?", [rel])
         con.execute(
             "delete from quarantine.files where entity = ? and source_file = ?", [entity.name, rel]
         )

@@ -7,35 +7,51 @@
     var service_level_threshold_seconds of ring / inbound calls) and cac (all marketing spend of
     the month / all new clients of the month; null when the month has no spend rows). -#}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_months',
+    fingerprint_extra_inputs=['kpi_churn_monthly', 'fct_marketing_spend'],
+    on_schema_change='fail',
+    post_hook="{{ keep_built_fingerprints(['kpi_churn_monthly', 'fct_marketing_spend']) }}"
+) }}
+
+{%- set rebuild_from = rebuild_from_month(['kpi_churn_monthly', 'fct_marketing_spend']) %}
+
 with
 
 months as (
     select * from {{ ref('int_scorecard_months_listed') }}
+    where true {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 sales as (
     select * from {{ ref('int_sales_measures_aggregated') }}
     where scope = 'company'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 telephony as (
     select * from {{ ref('int_telephony_measures_aggregated') }}
     where scope = 'company'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 service as (
     select * from {{ ref('int_service_measures_aggregated') }}
     where scope = 'company'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 hygiene as (
     select * from {{ ref('int_hygiene_measures_aggregated') }}
     where scope = 'company'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 churn as (
     select * from {{ ref('kpi_churn_monthly') }}
     where segment = 'all'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 marketing_spend as (
@@ -73,3 +89,6 @@ final as (
 )
 
 select * from final
+{%- if rebuild_from == 'none' %}
+where 1 = 0  -- no month changed: keep every row
+{%- endif %}

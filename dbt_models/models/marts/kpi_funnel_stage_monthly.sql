@@ -8,6 +8,16 @@
     stage: over the cohort's deals that entered the stage and left it by as-of, from the first
     entry to the next stage change (int_deal_stages_entered). -#}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_months',
+    month_column='cohort_month',
+    on_schema_change='fail',
+    post_hook="{{ keep_built_fingerprints() }}"
+) }}
+
+{%- set rebuild_from = rebuild_from_month() %}
+
 with
 
 deals as (
@@ -37,6 +47,7 @@ cohort_deals as (
     cross join as_of
     where deals.created_at <= as_of.as_of_at
         and deals.pipeline in (select pipeline from pipeline_stages)
+        {{ rebuilt_months_filter('deals.created_month', rebuild_from) }}
 ),
 
 deal_reach as (
@@ -148,3 +159,6 @@ final as (
 )
 
 select * from final
+{%- if rebuild_from == 'none' %}
+where 1 = 0  -- no month changed: keep every row
+{%- endif %}

@@ -6,10 +6,20 @@
     from the scorecard intermediates (scope `manager`), which marts.kpi_company_monthly shares;
     counts and sums with no events are 0, ratios, means and medians stay null. -#}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_months',
+    on_schema_change='fail',
+    post_hook="{{ keep_built_fingerprints() }}"
+) }}
+
+{%- set rebuild_from = rebuild_from_month() %}
+
 with
 
 months as (
     select * from {{ ref('int_scorecard_months_listed') }}
+    where true {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 managers as (
@@ -19,24 +29,28 @@ managers as (
 sales as (
     select * from {{ ref('int_sales_measures_aggregated') }}
     where scope = 'manager'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
         and manager_id is not null
 ),
 
 telephony as (
     select * from {{ ref('int_telephony_measures_aggregated') }}
     where scope = 'manager'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
         and manager_id is not null
 ),
 
 service as (
     select * from {{ ref('int_service_measures_aggregated') }}
     where scope = 'manager'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
         and manager_id is not null
 ),
 
 hygiene as (
     select * from {{ ref('int_hygiene_measures_aggregated') }}
     where scope = 'manager'
+        {{ rebuilt_months_filter('month', rebuild_from) }}
         and manager_id is not null
 ),
 
@@ -129,3 +143,6 @@ final as (
 )
 
 select * from final
+{%- if rebuild_from == 'none' %}
+where 1 = 0  -- no month changed: keep every row
+{%- endif %}

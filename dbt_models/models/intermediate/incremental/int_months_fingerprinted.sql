@@ -1,0 +1,185 @@
+{#- One row per month with the fingerprint of everything the month-incremental marts read for
+    it (macros/month_incremental.sql, docs/decisions.md D11): every fact row (all its columns)
+    hashed into each month it counts in (a deal in the months it was created and closed and in
+    which its stage changed, a call in the month it started, an activity in the months it was
+    created, due and completed, ...); the dimensions and the settings (one hash shared by all
+    months: a change rebuilds everything); the as-of time in the as-of month.
+
+    Rows are placed by their UTC month (`date_trunc`, no time-zone conversion of millions of
+    timestamps): a business month differs from it by at most one month, which the marts absorb
+    by rebuilding from two months before the first changed one. A table, built once per run. -#}
+
+{{ config(materialized='table') }}
+
+with
+
+deals as (
+    select * from {{ ref('fct_deals') }}
+),
+
+stage_changes as (
+    select * from {{ ref('fct_deal_stage_changes') }}
+),
+
+calls as (
+    select * from {{ ref('fct_calls') }}
+),
+
+activities as (
+    select * from {{ ref('fct_activities') }}
+),
+
+requests as (
+    select * from {{ ref('fct_requests') }}
+),
+
+survey_responses as (
+    select * from {{ ref('fct_survey_responses') }}
+),
+
+managers as (
+    select * from {{ ref('dim_managers') }}
+),
+
+pipeline_stages as (
+    select * from {{ ref('dim_pipeline_stages') }}
+),
+
+dates as (
+    select * from {{ ref('dim_dates') }}
+),
+
+as_of as (
+    select * from {{ ref('int_as_of') }}
+),
+
+deal_rows as (
+    select
+        deals.deal_id,
+        deals.created_at,
+        deals.closed_at,
+        {{ row_hash('deals') }} as row_hash
+    from deals
+),
+
+stage_change_rows as (
+    select
+        stage_changes.deal_id,
+        stage_changes.changed_at,
+        {{ row_hash('stage_changes') }} as row_hash
+    from stage_changes
+),
+
+attributed as (
+    select {{ utc_month('created_at') }} as month, row_hash from deal_rows
+    union all
+    select {{ utc_month('closed_at') }}, row_hash from deal_rows
+    where closed_at is not null
+    union all
+    select {{ utc_month('changed_at') }}, row_hash from stage_change_rows
+    union all
+    -- the deal's creation month: funnel cohorts count a stage in the month the deal was created
+    select {{ utc_month('deal_rows.created_at') }}, stage_change_rows.row_hash
+    from stage_change_rows
+    inner join deal_rows
+        on stage_change_rows.deal_id = deal_rows.deal_id
+    union all
+    select {{ utc_month('started_at') }}, {{ row_hash('calls') }} from calls
+    union all
+    select {{ utc_month('created_at') }}, {{ row_hash('activities') }} from activities
+    union all
+    select {{ utc_month('due_at') }}, {{ row_hash('activities') }} from activities
+    where due_at is not null
+    union all
+    select {{ utc_month('completed_at') }}, {{ row_hash('activities') }} from activities
+    where completed_at is not null
+    union all
+    select {{ utc_month('created_at') }}, {{ row_hash('requests') }} from requests
+    union all
+    select {{ utc_month('first_response_at') }}, {{ row_hash('requests') }} from requests
+    where first_response_at is not null
+    union all
+    select {{ utc_month('resolved_at') }}, {{ row_hash('requests') }} from requests
+    where resolved_at is not null
+    union all
+    select {{ utc_month('responded_at') }}, {{ row_hash('survey_responses') }}
+    from survey_responses
+),
+
+monthly as (
+    select
+        month,
+        count(*) as row_count,
+        sum(row_hash) as hash_sum
+    from attributed
+    where month is not null
+    group by 1
+),
+
+dimensions as (
+    select 'managers' as dimension, {{ row_hash('managers') }} as row_hash from managers
+    union all
+    select 'pipeline_stages', {{ row_hash('pipeline_stages') }} from pipeline_stages
+    union all
+    select 'dates', {{ row_hash('dates') }} from dates
+),
+
+shared as (
+    select
+        md5(concat_ws('|',
+            -- the settings every mart reads
+            '{{ var("business_timezone") }}',
+            '{{ var("as_of", "") }}',
+            '{{ var("successful_call_min_seconds") }}',
+            '{{ var("service_level_threshold_seconds") }}',
+            '{{ var("callback_window_minutes") }}',
+            '{{ var("response_window_days") }}',
+            '{{ var("churn_window_days") }}',
+            '{{ var("developed_min_won_deals") }}',
+            '{{ var("clv_max_lifetime_years") }}',
+            '{{ var("min_date") }}',
+            '{{ var("max_date") }}',
+            cast(count(*) as {{ dbt.type_string() }}),
+            cast(sum(row_hash) as {{ dbt.type_string() }})
+        )) as fingerprint
+    from dimensions
+),
+
+bounds as (
+    select
+        min(monthly.month) as first_month,
+        max(monthly.month) as last_month,
+        max({{ business_month('as_of.as_of_at') }}) as as_of_month,
+        max(as_of.as_of_at) as as_of_at
+    from monthly
+    cross join as_of
+),
+
+months as (
+    select distinct dates.month
+    from dates
+    inner join bounds
+        on dates.month >= bounds.first_month
+        and (dates.month <= bounds.last_month or dates.month <= bounds.as_of_month)
+),
+
+final as (
+    select
+        months.month,
+        md5(concat_ws('|',
+            shared.fingerprint,
+            cast(coalesce(monthly.row_count, 0) as {{ dbt.type_string() }}),
+            cast(coalesce(monthly.hash_sum, 0) as {{ dbt.type_string() }}),
+            case
+                when months.month = bounds.as_of_month
+                    then cast(bounds.as_of_at as {{ dbt.type_string() }})
+            end
+        )) as fingerprint
+    from months
+    cross join shared
+    cross join bounds
+    left join monthly
+        on months.month = monthly.month
+)
+
+select * from final
