@@ -159,6 +159,9 @@ ENTITIES: tuple[Entity, ...] = (
                 "closed_at_required_when_closed",
                 "lower(status) in ('won', 'lost') and closed_at is null",
             ),
+            # kpi-definitions: other currencies are converted with a rate table when present,
+            # otherwise quarantined; the inbox has no rate table yet (docs/decisions.md D10)
+            ("unconverted_currency", "currency is not null and upper(currency) <> 'RUB'"),
         ),
     ),
     Entity(
@@ -291,6 +294,9 @@ ENTITIES: tuple[Entity, ...] = (
             _c("channel", "text", True),
             _c("amount", "decimal", True, min_value=0),
             _c("currency", "text", default="RUB"),
+        ),
+        extra_rules=(
+            ("unconverted_currency", "currency is not null and upper(currency) <> 'RUB'"),
         ),
     ),
     Entity(

@@ -60,7 +60,7 @@
     incremental, a full refresh, no fingerprints kept, a dbt unit test) and 'none' when no month
     changed. -#}
 {% macro rebuild_from_month(extra_inputs=[]) -%}
-    {%- if not execute or not is_incremental() or '__dbt__cte__' in (this | string) -%}
+    {%- if not execute or this is none or not is_incremental() or '__dbt__cte__' in (this | string) -%}
         {{ return('all') }}
     {%- endif -%}
     {%- set built = built_fingerprints_relation() -%}
@@ -108,10 +108,10 @@
 
 {#- Post-hook of a month-incremental mart: keep the fingerprints it was built from -#}
 {% macro keep_built_fingerprints(extra_inputs=[]) -%}
-    {%- set built = built_fingerprints_relation() -%}
-    {%- if '__dbt__cte__' in (this | string) -%}
+    {%- if this is none or '__dbt__cte__' in (this | string) -%}
         select 1
     {%- else -%}
+    {%- set built = built_fingerprints_relation() %}
     drop table if exists {{ built }};
     create table {{ built }} as
     {{ current_fingerprints_sql(extra_inputs) }}

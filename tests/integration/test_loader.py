@@ -202,3 +202,27 @@ def test_a_late_client_releases_its_quarantined_deal(inbox, warehouse):
     # and a third load changes nothing
     load_inbox(inbox, warehouse)
     assert query(warehouse, "select count(*) from raw.deals") == [(2,)]
+
+
+def test_money_in_another_currency_is_quarantined_until_a_rate_table_exists(tmp_path, warehouse):
+    """kpi-definitions: revenue is RUB; other currencies are converted with a rate table when
+    present, otherwise quarantined (the inbox has no rate table: decisions D10)."""
+    header = DEALS.splitlines()[0] + ",currency"
+    won = "c1,m1,Продажи,Успех,won,10,2026-01-05 10:00,2026-01-20 12:00,2026-01-20 12:00"
+    inbox = write_inbox(
+        tmp_path / "inbox",
+        {
+            "clients/c.csv": CLIENTS,
+            "deals/d.csv": f"{header}\nd8,{won},USD\nd9,{won},rub\nd10,{won},\n",
+            "marketing_spend/s.csv": "period,channel,amount,currency\n"
+            "2026-01,Сайт,100,EUR\n2026-02,Сайт,100,RUB\n",
+        },
+    )
+    load_inbox(inbox, warehouse)
+    assert _keys(warehouse, "raw", "deals", "deal_id") == {"d9", "d10"}
+    assert query(warehouse, "select deal_id, _reason from quarantine.deals") == [
+        ("d8", "unconverted_currency")
+    ]
+    assert query(warehouse, "select period, _reason from quarantine.marketing_spend") == [
+        ("2026-01", "unconverted_currency")
+    ]
