@@ -10,7 +10,7 @@ lines as (
         count(*) as lines,
         sum(bonus_amount) as bonus_amount
     from {{ ref('bonus_lines') }}
-    group by all
+    group by 1, 2
 ),
 
 statements as (

@@ -37,7 +37,7 @@ open_month_statements as (
     left join closed_periods
         on computed_lines.month = closed_periods.month
     where closed_periods.month is null
-    group by all
+    group by 1, 2, 3, 4
 ),
 
 closed_month_statements as (
