@@ -4,6 +4,12 @@
     voronka run [--inbox DIR] [--warehouse FILE] [--as-of TIMESTAMP] [--quiet]
     voronka load [--inbox DIR] [--warehouse FILE]          (extract only, no Dagster)
     voronka summary [--warehouse FILE]
+    voronka close-period YYYY-MM [--by NAME] [--warehouse FILE]
+    voronka reopen-period YYYY-MM --reason TEXT [--by NAME] [--warehouse FILE]
+    voronka export --schema finance|marts --format csv|parquet|xlsx --out DIR [--decimal-comma]
+
+Exit codes: 0 done, 1 the run failed, 2 a usage error or a refused request (a bad month, a
+missing warehouse, closing a closed month, ...), with the reason on stderr.
 
 Settings not given as options come from the environment (see README: VORONKA_INBOX,
 VORONKA_WAREHOUSE, VORONKA_TIMEZONE, VORONKA_AS_OF, VORONKA_MEMORY_LIMIT).
@@ -15,6 +21,7 @@ import argparse
 import logging
 import sys
 import time
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from dagster_project.lib.settings import Settings
@@ -158,7 +165,155 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"Running the pipeline: inbox {settings.inbox} -> warehouse {settings.warehouse}")
     outcome = run_pipeline(settings, log_level="WARNING" if args.quiet else "INFO")
     print_summary(settings, outcome)
+    if outcome.success:
+        _export_finance_after_run(settings)
     return EXIT_OK if outcome.success else EXIT_FAILED
+
+
+# ------------------------------------------------------------------------------ finance
+def _finance_exports_dir(settings: Settings) -> Path:
+    return settings.warehouse.resolve().parent / "exports"
+
+
+def _export_finance_after_run(settings: Settings) -> None:
+    """Part of a run's output: the finance tables as CSV (Excel, Russian locale) and xlsx."""
+    import duckdb
+
+    from dagster_project.lib.exports import ExportError, export_schema
+
+    out = _finance_exports_dir(settings)
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        export_schema(con, "finance", "csv", out, decimal_comma=True)
+        export_schema(con, "finance", "xlsx", out)
+    except ExportError as exc:
+        print(f"Finance exports not written: {exc}")
+        return
+    finally:
+        con.close()
+    print(f"Finance exports (csv with ';' and decimal comma, xlsx): {out}")
+
+
+def _open_built_warehouse(settings: Settings):
+    """The warehouse for writing, or None (with a message) when there is none yet."""
+    if not settings.warehouse.exists():
+        print(
+            f"No warehouse at {settings.warehouse}: run `voronka run` first.",
+            file=sys.stderr,
+        )
+        return None
+    from dagster_project.lib.inbox_loader import connect
+
+    return connect(settings.warehouse, settings.memory_limit)
+
+
+def _month_arg(text: str) -> date | None:
+    from dagster_project.lib.finance_ledger import parse_month
+
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def _actor(args: argparse.Namespace) -> str:
+    import getpass
+
+    if args.by and args.by.strip():
+        return args.by.strip()
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers): say so rather than guess
+        return "unknown"
+
+
+def cmd_close_period(args: argparse.Namespace) -> int:
+    from dagster_project.lib.finance_ledger import LedgerError, as_of_month, close_period
+
+    month = _month_arg(args.month)
+    settings = _settings(args)
+    if month is None:
+        return EXIT_USAGE
+    con = _open_built_warehouse(settings)
+    if con is None:
+        return EXIT_USAGE
+    started = time.monotonic()
+    try:
+        closed = close_period(
+            con,
+            month,
+            closed_by=_actor(args),
+            closed_at=datetime.now(UTC).replace(tzinfo=None),
+            latest_month=as_of_month(con, settings.business_timezone),
+        )
+    except LedgerError as exc:
+        print(f"close-period refused: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        con.close()
+    total = f"{closed.bonus_amount:,.2f}".replace(",", " ")
+    print(
+        f"Closed {args.month}: {closed.statements} statements, {closed.lines} lines, "
+        f"{total} RUB in total, frozen at {closed.closed_at:%Y-%m-%d %H:%M} UTC by "
+        f"{_actor(args)} ({time.monotonic() - started:.2f} s). Later data that changes it "
+        "shows in finance.bonus_adjustments."
+    )
+    return EXIT_OK
+
+
+def cmd_reopen_period(args: argparse.Namespace) -> int:
+    from dagster_project.lib.finance_ledger import LedgerError, reopen_period
+
+    month = _month_arg(args.month)
+    settings = _settings(args)
+    if month is None:
+        return EXIT_USAGE
+    con = _open_built_warehouse(settings)
+    if con is None:
+        return EXIT_USAGE
+    try:
+        reopened = reopen_period(
+            con,
+            month,
+            reason=args.reason,
+            reopened_by=_actor(args),
+            reopened_at=datetime.now(UTC).replace(tzinfo=None),
+        )
+    except LedgerError as exc:
+        print(f"reopen-period refused: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        con.close()
+    print(
+        f"Reopened {args.month} ({args.reason.strip()}); {reopened.voided_adjustments} unpaid "
+        "adjustment(s) voided. The next `voronka run` recomputes the month."
+    )
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from dagster_project.lib.exports import ExportError, export_schema
+
+    settings = _settings(args)
+    if not settings.warehouse.exists():
+        print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
+        return EXIT_USAGE
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    try:
+        written = export_schema(
+            con, args.schema, args.format, Path(args.out), decimal_comma=args.decimal_comma
+        )
+    except ExportError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        con.close()
+    for table in written:
+        print(f"  {args.schema}.{table.table:<28} {_fmt(table.rows):>10} rows  {table.path}")
+    return EXIT_OK
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -199,6 +354,27 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="rows per layer and quarantine of a warehouse")
     summary.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
     summary.set_defaults(func=cmd_summary)
+
+    close = sub.add_parser("close-period", help="close a month: freeze its bonus lines")
+    close.add_argument("month", help="the month, YYYY-MM")
+    close.add_argument("--by", help="who closes it (default: the login name)")
+    close.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    close.set_defaults(func=cmd_close_period)
+
+    reopen = sub.add_parser("reopen-period", help="reopen a closed month (recorded)")
+    reopen.add_argument("month", help="the month, YYYY-MM")
+    reopen.add_argument("--reason", required=True, help="why (recorded in the period log)")
+    reopen.add_argument("--by", help="who reopens it (default: the login name)")
+    reopen.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    reopen.set_defaults(func=cmd_reopen_period)
+
+    export = sub.add_parser("export", help="export the finance or marts tables")
+    export.add_argument("--schema", required=True, choices=["finance", "marts"])
+    export.add_argument("--format", required=True, choices=["csv", "parquet", "xlsx"])
+    export.add_argument("--out", required=True, help="folder to write")
+    export.add_argument("--decimal-comma", action="store_true", help="CSV: 12,50 instead of 12.50")
+    export.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

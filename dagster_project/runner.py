@@ -56,13 +56,14 @@ def run_pipeline(settings: Settings, log_level: str = "INFO") -> RunOutcome:
     """
     settings.export_env()
     from dagster_project.defs.extract.inbox import inbox_assets
+    from dagster_project.defs.finance import finance_assets
     from dagster_project.defs.quality.checks import raw_asset_checks
     from dagster_project.defs.resources import warehouse_from_settings
     from dagster_project.defs.transform.dbt import dbt_resource, voronka_dbt_assets
 
     started = time.monotonic()
     result = dg.materialize(
-        [*inbox_assets, voronka_dbt_assets, *raw_asset_checks],
+        [*inbox_assets, voronka_dbt_assets, *finance_assets, *raw_asset_checks],
         resources={"warehouse": warehouse_from_settings(settings), "dbt": dbt_resource()},
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
