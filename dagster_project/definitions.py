@@ -7,7 +7,7 @@ from dagster_project.defs.extract.bitrix24 import enabled_bitrix24_assets
 from dagster_project.defs.extract.inbox import inbox_assets
 from dagster_project.defs.extract.surveys import enabled_survey_assets
 from dagster_project.defs.extract.telephony import enabled_telephony_assets
-from dagster_project.defs.quality.checks import raw_asset_checks
+from dagster_project.defs.quality.checks import layer_asset_checks, raw_asset_checks
 from dagster_project.defs.resources import warehouse_from_settings
 from dagster_project.defs.schedules import all_assets_job, daily_schedule
 from dagster_project.defs.sensors import inbox_sensor
@@ -23,7 +23,7 @@ defs = dg.Definitions(
         *enabled_survey_assets(),
         voronka_dbt_assets,
     ],
-    asset_checks=raw_asset_checks,
+    asset_checks=[*raw_asset_checks, *layer_asset_checks],
     jobs=[all_assets_job],
     schedules=[daily_schedule],
     sensors=[inbox_sensor],
