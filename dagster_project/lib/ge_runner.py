@@ -271,7 +271,8 @@ class Query:
             use the named parameters ``$as_of`` (the as-of, naive UTC ISO text: cast it) and
             ``$batch_since`` (the ``_loaded_at`` from which rows belong to the batch; the epoch
             for ``full`` suites).
-        key_columns: columns identifying a row of the result, shown in samples.
+        key_columns: columns identifying a row of the result, shown first in samples (which
+            show every column of the result).
     """
 
     name: str
@@ -439,6 +440,22 @@ def _gx_context() -> Any:
             _GX["datasource"] = context.data_sources.add_pandas("voronka")
             logger.debug("GE context ready in %.1fs", time.perf_counter() - started)
         return _GX["context"]
+
+
+def warm_up() -> threading.Thread:
+    """Import GE and build its context in a background thread (about 5-8 s of CPU, mostly
+    imports), so that the first check does not wait for it: ``voronka run`` starts this before
+    the extract, whose DuckDB work leaves the interpreter idle. Idempotent; returns the thread."""
+
+    def build() -> None:
+        try:
+            _gx_context()
+        except Exception:  # the first check will raise it again, with its context
+            logger.debug("GE warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=build, name="ge-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _batch_definition(suite_name: str) -> Any:
@@ -1348,6 +1365,8 @@ def validate_layer_table(
                 logger.warning("%s: %s", suite_file.name, message)
                 results.update(_failed_query_results(specs, query_name, message))
                 continue
+            # a query selects what is worth seeing: samples show every column of its result
+            key_columns = tuple(dict.fromkeys([*query.key_columns, *first.columns]))
             frames = _chain(first, frames)
         part_result = validate_chunks(
             frames, part, parameters=parameters, key_columns=key_columns, root=root
