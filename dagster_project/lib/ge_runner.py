@@ -18,6 +18,12 @@ as its type" is ``expect_column_values_to_not_be_null`` on the typed column with
 ``latest_load_run`` (only the rows of the entity's latest load run, see ``raw._load_log``; for
 the big event tables, so the cost follows the new data).
 
+Other layers (staging, core, marts, finance): :func:`validate_layer_table` reads the table as
+dbt built it (the whole table, or the rows of the latest load run by ``_last_loaded_at``) and
+the suite's query-defined batches (``meta.queries``: DuckDB queries whose result DataFrames are
+validated by the expectations naming them in ``meta.query``; see :class:`Query`). A finance
+table that does not exist yet is skipped. :func:`validate_suite` dispatches by layer.
+
 Severity. Every expectation carries ``meta.severity``: ``error`` (a failure fails the suite) or
 ``warn`` (reported, never fails it).
 
@@ -1163,27 +1169,6 @@ def validate_raw_table(
     )
     result.duration_seconds = round(time.perf_counter() - started, 3)
     return result
-
-
-def validate_table(
-    con: duckdb.DuckDBPyConnection,
-    layer: str,
-    table: str,
-    *,
-    parameters: Mapping[str, Any] | None = None,
-    key_columns: Sequence[str] = (),
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-    root: Path | str | None = None,
-) -> SuiteResult:
-    """Validate a whole table of any layer (as stored, no typed columns) with its suite."""
-    source = f"{_q(layer)}.{_q(table)}"
-    return validate_chunks(
-        _arrow_chunks(con.sql(f"select * from {source}"), chunk_rows),
-        f"{layer}.{table}",
-        parameters=parameters,
-        key_columns=key_columns,
-        root=root,
-    )
 
 
 # --------------------------------------------------------------------------------------------
