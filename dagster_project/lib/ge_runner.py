@@ -1356,9 +1356,11 @@ def validate_layer_table(
         part_result = validate_chunks(
             frames, part, parameters=parameters, key_columns=key_columns, root=root
         )
-        if query_name is None or None not in groups:  # rows of the table, else of the queries
-            rows += part_result.rows_validated
-            chunks += part_result.chunks
+        if query_name is None:
+            rows, chunks = part_result.rows_validated, part_result.chunks
+        elif None not in groups:  # a suite of queries only: its largest batch
+            rows = max(rows, part_result.rows_validated)
+            chunks = max(chunks, part_result.chunks)
         for (i, _), result in zip(specs, part_result.expectations, strict=True):
             result.query = query_name
             results[i] = result

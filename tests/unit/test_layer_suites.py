@@ -196,7 +196,7 @@ def test_raw_wrong_typed_column_fails_the_parse_expectation_with_error(tmp_path:
     assert failure.sample[0]["call_id"] == "k1" and failure.sample[0]["talk_seconds"] == "forty"
 
 
-# ---------------------------------------------------------------------------- staging
+# ---------------------------------------------------------------------------- after staging
 
 
 def stage_changes(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
@@ -207,45 +207,49 @@ def stage_changes(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
     frame["_source_file"] = "deal_stage_changes/2026-11.csv"
     frame["_source_line"] = range(2, len(frame) + 2)
     frame["_loaded_at"] = LOADED
-    frame["_batch_id"] = "b1"
     frame["_last_loaded_at"] = LOADED
     return frame
+
+
+MANAGERS = pd.DataFrame({"manager_id": ["m1"], "hired_on": [None], "left_on": [None]})
 
 
 STAGE_RUN = [("run-1", "b1", "deal_stage_changes", "loaded", LOADED)]
 RAW_STAGE_CHANGES = pd.DataFrame({"_batch_id": ["b1"], "_loaded_at": [LOADED]})
 
 
-def test_staging_duplicate_business_key_after_dedup_warns(tmp_path: Path):
+def test_duplicate_business_key_after_staging_dedup_warns(tmp_path: Path):
     rows = [
         ("c1", "d1", "qualified", "2026-11-02 10:00"),
         ("c2", "d1", "proposal", "2026-11-02 11:00"),
     ]
     tables = {
-        "staging.stg_inbox__deal_stage_changes": stage_changes(rows),
+        "core.fct_deal_stage_changes": stage_changes(rows),
+        "core.dim_managers": MANAGERS,
         "raw.deal_stage_changes": RAW_STAGE_CHANGES,
     }
     clean = scratch(tmp_path / "clean.duckdb", tables, STAGE_RUN)
-    assert failures(validate(clean, "staging.stg_inbox__deal_stage_changes")) == []
+    assert failures(validate(clean, "core.fct_deal_stage_changes")) == []
 
     # the same stage entry exported again under a new change_id: dbt's unique(change_id) holds
     rows.append(("c3", "d1", "proposal", "2026-11-02 11:00"))
-    tables["staging.stg_inbox__deal_stage_changes"] = stage_changes(rows)
+    tables["core.fct_deal_stage_changes"] = stage_changes(rows)
     broken = scratch(tmp_path / "bad.duckdb", tables, STAGE_RUN)
-    result = validate(broken, "staging.stg_inbox__deal_stage_changes")
+    result = validate(broken, "core.fct_deal_stage_changes")
     assert failures(result) == [("expect_compound_columns_to_be_unique", None, "warn")]
     assert result.success and result.severity == "warn"  # reported, never blocks
     assert {s["change_id"] for s in result.failed[0].sample} == {"c2", "c3"}
 
 
-def test_staging_stale_source_warns_on_freshness(tmp_path: Path):
+def test_stale_source_warns_on_freshness_and_late_rows(tmp_path: Path):
     rows = [("c1", "d1", "qualified", "2026-10-01 10:00")]  # a month before the as-of
     tables = {
-        "staging.stg_inbox__deal_stage_changes": stage_changes(rows),
+        "core.fct_deal_stage_changes": stage_changes(rows),
+        "core.dim_managers": MANAGERS,
         "raw.deal_stage_changes": RAW_STAGE_CHANGES,
     }
     path = scratch(tmp_path / "w.duckdb", tables, STAGE_RUN)
-    result = validate(path, "staging.stg_inbox__deal_stage_changes")
+    result = validate(path, "core.fct_deal_stage_changes")
     # late against its file's month too: the file is named 2026-11
     assert sorted(failures(result)) == [
         ("expect_column_values_to_be_between", "days_before_file_month", "warn"),
@@ -265,6 +269,7 @@ def fct_calls(extensions: list[str | None], managers: list[str | None]) -> pd.Da
             "client_id": ["c1"] * n,
             "client_phone": ["+79161234567"] * n,
             "manager_extension": extensions,
+            "started_at": [datetime(2026, 11, 2, 9, 0)] * n,
             "_source_file": ["calls/2026-11.csv"] * n,
             "_source_line": list(range(2, n + 2)),
             "_loaded_at": [LOADED] * n,
@@ -295,7 +300,7 @@ def test_core_unmatched_extensions_beyond_the_threshold_fail_with_error(tmp_path
     # 4 in 200 (2 %): beyond the 1 % warning bar, within the 5 % error bar
     result = validate(core_calls(tmp_path, "warn.duckdb", 196, 4), "core.fct_calls")
     assert failures(result) == [("expect_column_values_to_not_be_null", "manager_id", "warn")]
-    assert result.success
+    assert result.success and result.failed[0].query == "extension_calls"
 
     # 20 in 200 (10 %): beyond the 5 % error bar; a missed call without extension never counts
     result = validate(core_calls(tmp_path, "bad.duckdb", 180, 20), "core.fct_calls")
