@@ -217,6 +217,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         results = ge_runner.validate_layer(
             con, args.layer, as_of=settings.as_of, business_timezone=settings.business_timezone
         )
+    validation_report.clear(settings.warehouse, args.layer)  # no stale suites on the page
     for result in results:
         validation_report.save_result(settings.warehouse, result)
     rows = validation_report.rows_from_results(results)

@@ -37,9 +37,14 @@ def report_path(warehouse: Path | str) -> Path:
     return validation_dir(warehouse) / PAGE
 
 
-def clear(warehouse: Path | str) -> None:
-    """Forget the previous results (before a run validates again)."""
-    shutil.rmtree(validation_dir(warehouse) / "suites", ignore_errors=True)
+def clear(warehouse: Path | str, layer: str | None = None) -> None:
+    """Forget the previous results (before a run validates again): of one layer, or all."""
+    folder = validation_dir(warehouse) / "suites"
+    if layer is None:
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        for path in folder.glob(f"{layer}.*.json") if folder.is_dir() else []:
+            path.unlink(missing_ok=True)
     report_path(warehouse).unlink(missing_ok=True)
 
 

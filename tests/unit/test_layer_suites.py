@@ -472,3 +472,14 @@ def test_report_lists_failures_with_counts_and_samples(tmp_path: Path):
     assert page == tmp_path / "validation" / "index.html"
     text = page.read_text(encoding="utf-8")
     assert "finance.bonus_statements" in text and "19700" in text
+
+
+def test_clearing_a_layer_keeps_the_others(tmp_path: Path):
+    warehouse = tmp_path / "w.duckdb"
+    for name in ("raw.calls", "finance.bonus_lines"):
+        result = ge_runner.SuiteResult(suite_name=name, success=True)
+        validation_report.save_result(warehouse, result)
+    validation_report.clear(warehouse, "finance")
+    assert [r.suite for r in validation_report.load_rows(warehouse)] == ["raw.calls"]
+    validation_report.clear(warehouse)
+    assert validation_report.load_rows(warehouse) == []
