@@ -37,6 +37,8 @@ loaded; the latest event of the batch would make the bound hold by construction)
 Chunks. A batch larger than ``chunk_rows`` is validated chunk by chunk and the results are
 merged: unexpected counts add up, samples are the first ten offenders, row-count expectations
 are judged on the batch's total, other table-level expectations must pass on every chunk.
+Uniqueness is judged within each chunk only (a duplicate split across two chunks is missed; the
+result's details say so): exact up to ``chunk_rows`` rows, a lower bound beyond.
 
 Speed. One ephemeral GE context per process (tqdm progress bars off), each suite built once per
 file version. Column-set expectations run once per batch on a zero-row frame; the others see only
@@ -710,9 +712,17 @@ def _row_count_holds(kwargs: Mapping[str, Any], rows: int) -> bool:
     return not (high is not None and (rows >= high if kwargs.get("strict_max") else rows > high))
 
 
+_ACROSS_ROWS_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+
+
 def _finish(acc: _Accumulator, chunks: int, total_rows: int) -> ExpectationResult:
     res = acc.result
     kwargs = acc.spec.get("kwargs", {})
+    if acc.spec["type"] in _ACROSS_ROWS_TYPES and chunks > 1:
+        # GE sees one chunk at a time: a duplicate whose rows fall in two chunks is not counted
+        res.details["evaluated_on"] = (
+            f"each of {chunks} chunks separately: duplicates across chunks are not counted"
+        )
     if res.unexpected_count is not None:
         res.unexpected_percent = (
             100.0 * res.unexpected_count / acc.denominator if acc.denominator > 0 else 0.0

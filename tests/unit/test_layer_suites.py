@@ -483,3 +483,23 @@ def test_clearing_a_layer_keeps_the_others(tmp_path: Path):
     assert [r.suite for r in validation_report.load_rows(warehouse)] == ["raw.calls"]
     validation_report.clear(warehouse)
     assert validation_report.load_rows(warehouse) == []
+
+
+def test_uniqueness_over_chunks_says_it_is_per_chunk(tmp_path: Path):
+    rows = [(f"c{i}", "d1", f"s{i}", "2026-11-02 10:00") for i in range(4)]
+    rows.append(("c9", "d1", "s0", "2026-11-02 10:00"))  # duplicates c0's stage entry
+    tables = {
+        "core.fct_deal_stage_changes": stage_changes(rows),
+        "core.dim_managers": MANAGERS,
+        "raw.deal_stage_changes": RAW_STAGE_CHANGES,
+    }
+    path = scratch(tmp_path / "w.duckdb", tables, STAGE_RUN)
+    with ge_runner.read_only_warehouse(path) as con:
+        one = ge_runner.validate_suite(con, "core.fct_deal_stage_changes", as_of=AS_OF)
+        chunked = ge_runner.validate_suite(
+            con, "core.fct_deal_stage_changes", as_of=AS_OF, chunk_rows=2
+        )
+    [unique] = [e for e in one.expectations if e.type == "expect_compound_columns_to_be_unique"]
+    assert not unique.success and "evaluated_on" not in unique.details
+    [unique] = [e for e in chunked.expectations if e.type.startswith("expect_compound")]
+    assert "across chunks are not counted" in unique.details["evaluated_on"]
