@@ -7,6 +7,7 @@
     voronka close-period YYYY-MM [--by NAME] [--warehouse FILE]
     voronka reopen-period YYYY-MM --reason TEXT [--by NAME] [--warehouse FILE]
     voronka export --schema finance|marts --format csv|parquet|xlsx --out DIR [--decimal-comma]
+    voronka validate [--warehouse FILE] [--layer LAYER] [--as-of TIMESTAMP]
 
 Exit codes: 0 done, 1 the run failed, 2 a usage error or a refused request (a bad month, a
 missing warehouse, closing a closed month, ...), with the reason on stderr.
@@ -146,6 +147,34 @@ def print_summary(settings: Settings, outcome=None) -> None:
         if outcome.skipped_steps:
             print(f"Skipped steps: {', '.join(outcome.skipped_steps)}")
         print(f"Run {'succeeded' if outcome.success else 'FAILED'} in {outcome.seconds:.1f} s")
+    _print_validation(settings, outcome)
+
+
+def _print_validation(settings: Settings, outcome=None) -> None:
+    """The Great Expectations part of the summary: failed suites and the report's link."""
+    from dagster_project.lib import validation_report
+
+    rows = validation_report.load_rows(settings.warehouse)
+    if not rows:
+        return
+    page = validation_report.write_report(settings.warehouse, rows)
+    t = validation_report.totals(rows)
+    share = ""
+    if outcome is not None and outcome.seconds:
+        share = f", {100 * outcome.validation_seconds / outcome.seconds:.0f} % of the run"
+    print(
+        f"Data quality (Great Expectations): {t['suites']} suites, {t['failed_error']} with "
+        f"errors, {t['failed_warn']} with warnings, {t['skipped']} skipped; "
+        f"{t['seconds']:.1f} s of validation{share}"
+    )
+    for row in rows:
+        for failure in row.failures:
+            target = failure.get("column") or failure.get("query") or "table"
+            count = failure.get("unexpected_count")
+            what = f"{_fmt(count)} unexpected" if count is not None else "failed"
+            severity, type_ = failure.get("severity"), failure.get("type")
+            print(f"  [{severity}] {row.suite}: {type_} ({target}): {what}")
+    print(f"  report: {page.as_uri() if page else '-'}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -325,6 +354,41 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from dagster_project.lib import ge_runner, validation_report
+
+    settings = _settings(args)
+    if args.layer and args.layer not in ge_runner.LAYERS:
+        print(
+            f"unknown layer {args.layer!r}; one of: {', '.join(ge_runner.LAYERS)}", file=sys.stderr
+        )
+        return EXIT_USAGE
+    if not settings.warehouse.exists():
+        print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
+        return EXIT_USAGE
+    ge_runner.warm_up().join()  # GE's start-up (seconds) is not any one suite's cost
+    started = time.monotonic()
+    with ge_runner.read_only_warehouse(settings.warehouse) as con:
+        results = ge_runner.validate_layer(
+            con, args.layer, as_of=settings.as_of, business_timezone=settings.business_timezone
+        )
+    validation_report.clear(settings.warehouse, args.layer)  # no stale suites on the page
+    for result in results:
+        validation_report.save_result(settings.warehouse, result)
+    rows = validation_report.rows_from_results(results)
+    for line in validation_report.format_table(rows):
+        print(line)
+    page = validation_report.write_report(settings.warehouse)
+    t = validation_report.totals(rows)
+    print(
+        f"{t['suites']} suites in {time.monotonic() - started:.1f} s: {t['failed_error']} with "
+        f"failed error expectations, {t['failed_warn']} with warnings only, {t['skipped']} skipped"
+    )
+    if page:
+        print(f"Report: {page.as_uri()}")
+    return EXIT_FAILED if t["failed_error"] else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voronka", description="Voronka: a sales-department data warehouse."
@@ -375,6 +439,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--decimal-comma", action="store_true", help="CSV: 12,50 instead of 12.50")
     export.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
     export.set_defaults(func=cmd_export)
+    validate = sub.add_parser(
+        "validate", help="run the Great Expectations suites alone against the warehouse"
+    )
+    validate.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    validate.add_argument("--layer", help="raw, staging, core, marts or finance (default: all)")
+    validate.add_argument("--as-of", help="as-of timestamp, ISO 8601 (default: as dbt used)")
+    validate.set_defaults(func=cmd_validate)
     return parser
 
 

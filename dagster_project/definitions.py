@@ -8,7 +8,7 @@ from dagster_project.defs.extract.inbox import inbox_assets
 from dagster_project.defs.extract.surveys import enabled_survey_assets
 from dagster_project.defs.extract.telephony import enabled_telephony_assets
 from dagster_project.defs.finance import finance_assets
-from dagster_project.defs.quality.checks import raw_asset_checks
+from dagster_project.defs.quality.checks import layer_asset_checks, raw_asset_checks
 from dagster_project.defs.resources import warehouse_from_settings
 from dagster_project.defs.schedules import all_assets_job, daily_schedule
 from dagster_project.defs.sensors import inbox_sensor
@@ -25,7 +25,7 @@ defs = dg.Definitions(
         voronka_dbt_assets,
         *finance_assets,
     ],
-    asset_checks=raw_asset_checks,
+    asset_checks=[*raw_asset_checks, *layer_asset_checks],
     jobs=[all_assets_job],
     schedules=[daily_schedule],
     sensors=[inbox_sensor],

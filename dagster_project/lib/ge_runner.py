@@ -18,6 +18,12 @@ as its type" is ``expect_column_values_to_not_be_null`` on the typed column with
 ``latest_load_run`` (only the rows of the entity's latest load run, see ``raw._load_log``; for
 the big event tables, so the cost follows the new data).
 
+Other layers (staging, core, marts, finance): :func:`validate_layer_table` reads the table as
+dbt built it (the whole table, or the rows of the latest load run by ``_last_loaded_at``) and
+the suite's query-defined batches (``meta.queries``: DuckDB queries whose result DataFrames are
+validated by the expectations naming them in ``meta.query``; see :class:`Query`). A finance
+table that does not exist yet is skipped. :func:`validate_suite` dispatches by layer.
+
 Severity. Every expectation carries ``meta.severity``: ``error`` (a failure fails the suite) or
 ``warn`` (reported, never fails it).
 
@@ -31,6 +37,8 @@ loaded; the latest event of the batch would make the bound hold by construction)
 Chunks. A batch larger than ``chunk_rows`` is validated chunk by chunk and the results are
 merged: unexpected counts add up, samples are the first ten offenders, row-count expectations
 are judged on the batch's total, other table-level expectations must pass on every chunk.
+Uniqueness is judged within each chunk only (a duplicate split across two chunks is missed; the
+result's details say so): exact up to ``chunk_rows`` rows, a lower bound beyond.
 
 Speed. One ephemeral GE context per process (tqdm progress bars off), each suite built once per
 file version. Column-set expectations run once per batch on a zero-row frame; the others see only
@@ -45,11 +53,12 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -109,6 +118,7 @@ class ExpectationResult:
             values (raw text and typed) of the expectation's columns.
         notes: why the expectation exists (``meta.notes`` of the suite).
         exception: the error GE raised while evaluating it, if any (the expectation failed).
+        query: the query-defined batch it ran on (``meta.query``); None for the suite's table.
     """
 
     type: str
@@ -123,6 +133,7 @@ class ExpectationResult:
     sample: list[dict[str, Any]] = field(default_factory=list)
     notes: str = ""
     exception: str | None = None
+    query: str | None = None
 
 
 @dataclass
@@ -138,6 +149,8 @@ class SuiteResult:
         note: why nothing or something unusual was validated (empty when unremarkable).
         expectations: one result per expectation of the suite, in suite order.
         duration_seconds: wall time of reading and validating.
+        skipped: nothing was validated because the table does not exist (yet) in a layer that
+            tolerates it (see :func:`validate_layer_table`); ``note`` says why.
     """
 
     suite_name: str
@@ -148,6 +161,11 @@ class SuiteResult:
     note: str = ""
     expectations: list[ExpectationResult] = field(default_factory=list)
     duration_seconds: float = 0.0
+    skipped: bool = False
+
+    @property
+    def layer(self) -> str:
+        return self.suite_name.partition(".")[0]
 
     @property
     def failed(self) -> list[ExpectationResult]:
@@ -172,6 +190,8 @@ class SuiteResult:
 
     def summary(self) -> str:
         """One line for logs and the check's description."""
+        if self.skipped:
+            return f"{self.suite_name}: skipped ({self.note})"
         if not self.expectations:
             return f"{self.suite_name}: nothing validated ({self.note})"
         verdict = "passed" if self.success else "FAILED"
@@ -203,6 +223,8 @@ class SuiteFile:
         notes: what the suite guards (the suite's top-level ``notes``).
         batch: ``full`` or ``latest_load_run`` (the suite's ``meta.batch``; default ``full``).
         expectations: the expectation dicts as written in the file.
+        meta: the suite's whole ``meta`` (``batch``, and for layers other than raw ``entity``,
+            ``loaded_column``, ``key_columns`` and ``queries``; see :func:`validate_layer_table`).
     """
 
     layer: str
@@ -212,6 +234,19 @@ class SuiteFile:
     notes: str
     batch: str
     expectations: tuple[Mapping[str, Any], ...]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def queries(self) -> dict[str, Query]:
+        """The query-defined batches of ``meta.queries`` by name (see :class:`Query`)."""
+        return {
+            name: Query(
+                name=name,
+                sql=_sql_text(spec["sql"]),
+                key_columns=tuple(spec.get("key_columns", ())),
+            )
+            for name, spec in (self.meta.get("queries") or {}).items()
+        }
 
     def describe(self) -> str:
         """A Markdown description: the notes and one line per expectation."""
@@ -223,10 +258,47 @@ class SuiteFile:
             )
             where = f" ({target})" if target else ""
             meta = exp.get("meta", {})
+            on = f" on query `{meta['query']}`" if meta.get("query") else ""
             lines.append(
-                f"- [{meta.get('severity')}] {exp['type']}{where}: {meta.get('notes', '')}"
+                f"- [{meta.get('severity')}] {exp['type']}{where}{on}: {meta.get('notes', '')}"
             )
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query-defined batch of a suite (``meta.queries.<name>`` in the suite file).
+
+    Expectations whose ``meta.query`` names it are validated on the DataFrame the query returns
+    instead of on the suite's table: this is how cross-table rules (coverage, reconciliation,
+    freshness, sums) are written with standard GE expectations.
+
+    Attributes:
+        name: the key in ``meta.queries``.
+        sql: DuckDB SQL (in the file: a string, or a list of lines joined with newlines). It may
+            use the named parameters ``$as_of`` (the as-of, naive UTC ISO text: cast it) and
+            ``$batch_since`` (the ``_loaded_at`` from which rows belong to the batch; the epoch
+            for ``full`` suites).
+        key_columns: columns identifying a row of the result, shown first in samples (which
+            show every column of the result).
+    """
+
+    name: str
+    sql: str
+    key_columns: tuple[str, ...] = ()
+
+    @property
+    def parameters(self) -> list[str]:
+        """The ``$name`` parameters the SQL uses."""
+        return sorted(set(_QUERY_PARAMETER.findall(self.sql)))
+
+
+_QUERY_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+QUERY_PARAMETERS = ("as_of", "batch_since")
+
+
+def _sql_text(sql: str | Sequence[str]) -> str:
+    return sql if isinstance(sql, str) else "\n".join(sql)
 
 
 def expectations_root(root: Path | str | None = None) -> Path:
@@ -266,9 +338,27 @@ def read_suite_file(path: Path | str) -> SuiteFile:
         raise SuiteError(f"{path}: name must be {expected_name!r}, not {data.get('name')!r}")
     if "id" in data or any("id" in e for e in data["expectations"] if isinstance(e, dict)):
         raise SuiteError(f"{path}: suites are written without ids")
-    batch = (data.get("meta") or {}).get("batch", "full")
+    meta = data.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise SuiteError(f"{path}: meta must be an object")
+    batch = meta.get("batch", "full")
     if batch not in BATCH_MODES:
         raise SuiteError(f"{path}: meta.batch must be one of {BATCH_MODES}, not {batch!r}")
+    if layer != "raw" and batch == "latest_load_run" and not meta.get("entity"):
+        raise SuiteError(f"{path}: meta.batch latest_load_run needs meta.entity (the raw table)")
+    queries = meta.get("queries") or {}
+    if not isinstance(queries, dict):
+        raise SuiteError(f"{path}: meta.queries must be an object of name -> {{'sql': ...}}")
+    for name, spec in queries.items():
+        sql = spec.get("sql") if isinstance(spec, dict) else None
+        if not (isinstance(sql, str) or (isinstance(sql, list) and sql)):
+            raise SuiteError(f"{path}: meta.queries.{name} needs 'sql' (a string or lines)")
+        unknown = set(_QUERY_PARAMETER.findall(_sql_text(sql))) - set(QUERY_PARAMETERS)
+        if unknown:
+            raise SuiteError(
+                f"{path}: meta.queries.{name} uses unknown parameter(s) {sorted(unknown)};"
+                f" known: {QUERY_PARAMETERS}"
+            )
     for i, exp in enumerate(data["expectations"]):
         where = f"{path}: expectation {i}"
         if not isinstance(exp, dict) or not isinstance(exp.get("type"), str):
@@ -278,6 +368,11 @@ def read_suite_file(path: Path | str) -> SuiteFile:
         severity = (exp.get("meta") or {}).get("severity")
         if severity not in SEVERITIES:
             raise SuiteError(f"{where} ({exp['type']}): meta.severity must be one of {SEVERITIES}")
+        query = (exp.get("meta") or {}).get("query")
+        if query is not None and query not in queries:
+            raise SuiteError(
+                f"{where} ({exp['type']}): meta.query {query!r} is not in meta.queries"
+            )
     suite_file = SuiteFile(
         layer=layer,
         table=table,
@@ -286,6 +381,7 @@ def read_suite_file(path: Path | str) -> SuiteFile:
         notes=str(data.get("notes") or ""),
         batch=batch,
         expectations=tuple(data["expectations"]),
+        meta=meta,
     )
     _SUITE_FILE_CACHE[key] = suite_file
     return suite_file
@@ -322,7 +418,7 @@ def get_suite_file(suite: str | SuiteFile, root: Path | str | None = None) -> Su
 
 _LOCK = threading.RLock()
 _GX: dict[str, Any] = {}
-_GX_SUITES: dict[tuple[Path, int], _PreparedSuite] = {}
+_GX_SUITES: dict[tuple[Path, int, str], _PreparedSuite] = {}
 _GX_BATCH_DEFINITIONS: dict[str, Any] = {}
 
 
@@ -352,6 +448,22 @@ def _gx_context() -> Any:
             _GX["datasource"] = context.data_sources.add_pandas("voronka")
             logger.debug("GE context ready in %.1fs", time.perf_counter() - started)
         return _GX["context"]
+
+
+def warm_up() -> threading.Thread:
+    """Import GE and build its context in a background thread (about 5-8 s of CPU, mostly
+    imports), so that the first check does not wait for it: ``voronka run`` starts this before
+    the extract, whose DuckDB work leaves the interpreter idle. Idempotent; returns the thread."""
+
+    def build() -> None:
+        try:
+            _gx_context()
+        except Exception:  # the first check will raise it again, with its context
+            logger.debug("GE warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=build, name="ge-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _batch_definition(suite_name: str) -> Any:
@@ -438,7 +550,8 @@ def _condition_columns(condition: Any) -> set[str] | None:
 
 
 def _prepared_suite(suite_file: SuiteFile) -> _PreparedSuite:
-    key = (suite_file.path.resolve(), suite_file.path.stat().st_mtime_ns)
+    # a suite's query-defined batches are separate sub-suites of the same file (see Query)
+    key = (suite_file.path.resolve(), suite_file.path.stat().st_mtime_ns, suite_file.name)
     with _LOCK:
         if key not in _GX_SUITES:
             _gx_context()
@@ -599,9 +712,17 @@ def _row_count_holds(kwargs: Mapping[str, Any], rows: int) -> bool:
     return not (high is not None and (rows >= high if kwargs.get("strict_max") else rows > high))
 
 
+_ACROSS_ROWS_TYPES = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
+
+
 def _finish(acc: _Accumulator, chunks: int, total_rows: int) -> ExpectationResult:
     res = acc.result
     kwargs = acc.spec.get("kwargs", {})
+    if acc.spec["type"] in _ACROSS_ROWS_TYPES and chunks > 1:
+        # GE sees one chunk at a time: a duplicate whose rows fall in two chunks is not counted
+        res.details["evaluated_on"] = (
+            f"each of {chunks} chunks separately: duplicates across chunks are not counted"
+        )
     if res.unexpected_count is not None:
         res.unexpected_percent = (
             100.0 * res.unexpected_count / acc.denominator if acc.denominator > 0 else 0.0
@@ -1060,53 +1181,268 @@ def validate_raw_table(
     return result
 
 
-def validate_table(
+# --------------------------------------------------------------------------------------------
+# Every other layer: staging, core, marts, finance (tables as dbt built them)
+
+
+LAYERS = ("raw", "staging", "core", "marts", "finance")
+# Layers whose failed `error` expectations block the assets downstream (see defs/quality/checks):
+# raw feeds every model; finance is what gets paid out.
+BLOCKING_LAYERS = ("raw", "finance")
+# Layers built on another branch or not at all yet: a missing table is skipped, not a failure.
+OPTIONAL_LAYERS = ("finance",)
+_EPOCH = "1970-01-01T00:00:00"
+_NEVER = _TIMESTAMP_CLIP[1] + "T00:00:00"
+
+
+def warehouse_as_of(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None = None) -> str:
+    """The as-of of a validation of the modelled layers, naive UTC ISO text.
+
+    ``as_of`` (or ``VORONKA_AS_OF``) when given, else the as-of dbt used
+    (``intermediate.int_as_of.as_of_at``: the var, else the latest event), else a far-future
+    bound (nothing is late against it).
+    """
+    settings = Settings.from_env()
+    given = _parse_as_of(as_of or settings.as_of, settings.business_timezone)
+    fallback = None
+    if given is None and _table_columns(con, "intermediate", "int_as_of"):
+        rows = con.execute("select max(as_of_at) from intermediate.int_as_of").fetchall()
+        fallback = rows[0][0] if rows else None
+    return _as_of_parameter(given, fallback)
+
+
+def _batch_since(con: duckdb.DuckDBPyConnection, suite_file: SuiteFile) -> tuple[str, str]:
+    """(``$batch_since``, note): where the suite's batch starts in ``_loaded_at`` time.
+
+    ``full``: the epoch. ``latest_load_run``: the earliest ``_loaded_at`` of the rows the latest
+    load run of ``meta.entity`` wrote to raw, so a model row belongs to the batch when its
+    ``loaded_column`` (``_last_loaded_at`` of incremental facts: the newest load of any of its
+    versions) is at or after it. Nothing new: a far-future bound, the batch is empty.
+    """
+    if suite_file.batch == "full":
+        return _EPOCH, ""
+    entity = suite_file.meta["entity"]
+    run_id, batch_ids, problem = _latest_load_run(con, entity)
+    if problem:
+        return _EPOCH, f"{problem}; validated the whole table"
+    if not batch_ids:
+        return _NEVER, f"the latest load run {run_id} of {entity} loaded nothing new"
+    marks = ", ".join("?" for _ in batch_ids)
+    [(since,)] = con.execute(
+        f"select min(_loaded_at) from raw.{_q(entity)} where _batch_id in ({marks})", batch_ids
+    ).fetchall()
+    if since is None:
+        return _NEVER, f"the latest load run {run_id} of {entity} left no rows in raw"
+    since_text = since.isoformat(timespec="microseconds")
+    return since_text, f"latest load run {run_id} of {entity}: rows loaded since {since_text}"
+
+
+def _query_parameters(query: Query, values: Mapping[str, str]) -> dict[str, str]:
+    return {name: values[name] for name in query.parameters}
+
+
+def _failed_query_results(
+    specs: Sequence[tuple[int, Mapping[str, Any]]], query: str, message: str
+) -> dict[int, ExpectationResult]:
+    results = {}
+    for i, spec in specs:
+        result = _new_result(spec)
+        result.success = False
+        result.exception = message
+        result.query = query
+        results[i] = result
+    return results
+
+
+def validate_layer_table(
     con: duckdb.DuckDBPyConnection,
-    layer: str,
-    table: str,
+    suite: str | SuiteFile,
     *,
-    parameters: Mapping[str, Any] | None = None,
-    key_columns: Sequence[str] = (),
+    as_of: str | datetime | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     root: Path | str | None = None,
 ) -> SuiteResult:
-    """Validate a whole table of any layer (as stored, no typed columns) with its suite."""
-    source = f"{_q(layer)}.{_q(table)}"
-    return validate_chunks(
-        _arrow_chunks(con.sql(f"select * from {source}"), chunk_rows),
-        f"{layer}.{table}",
-        parameters=parameters,
-        key_columns=key_columns,
-        root=root,
+    """Validate a table of staging, core, marts or finance with its suite.
+
+    The suite's expectations run on one of two kinds of batch:
+
+    - the table itself (expectations without ``meta.query``): the whole table (``meta.batch``
+      ``full``), or the rows of the latest load run (``latest_load_run``: rows whose
+      ``meta.loaded_column``, default ``_last_loaded_at`` else ``_loaded_at``, is at or after
+      ``$batch_since``, see :func:`_batch_since`), read ``chunk_rows`` at a time and only the
+      columns the expectations use;
+    - a query-defined batch (``meta.query: <name>``): the DataFrame of the DuckDB query
+      ``meta.queries.<name>.sql``, for cross-table rules (coverage, reconciliation, freshness,
+      sums); see :class:`Query`.
+
+    A missing table is a failure (``error``), except in ``OPTIONAL_LAYERS`` (finance, built on
+    another branch), where the result is skipped with the note "table missing". A query that
+    fails (e.g. a table it reads is missing) fails its expectations with the error as exception.
+
+    Args:
+        con: an open DuckDB connection (read-only is enough); the caller closes it.
+        suite: ``"<layer>.<table>"`` or a :class:`SuiteFile`.
+        as_of: see :func:`warehouse_as_of`.
+        chunk_rows: the most rows of the table held in memory at once.
+        root: the expectations folder.
+
+    Returns:
+        One result for the suite, expectations in file order; ``duration_seconds`` covers
+        reading and validating every batch.
+    """
+    import duckdb
+
+    started = time.perf_counter()
+    suite_file = get_suite_file(suite, root)
+    layer, table = suite_file.layer, suite_file.table
+    columns = _table_columns(con, layer, table)
+    if not columns:
+        optional = layer in OPTIONAL_LAYERS
+        return SuiteResult(
+            suite_name=suite_file.name,
+            success=optional,
+            skipped=optional,
+            note=(
+                f"table missing: {layer}.{table} does not exist"
+                + (" (yet: its models are not built on this warehouse)" if optional else "")
+            ),
+            expectations=[]
+            if optional
+            else list(
+                _failed_query_results(
+                    list(enumerate(suite_file.expectations)), None, "table missing"
+                ).values()
+            ),
+            duration_seconds=round(time.perf_counter() - started, 3),
+        )
+
+    as_of_text = warehouse_as_of(con, as_of)
+    since, note = _batch_since(con, suite_file)
+    values = {"as_of": as_of_text, "batch_since": since}
+    parameters = {AS_OF_PARAMETER: as_of_text}
+    groups: dict[str | None, list[tuple[int, Mapping[str, Any]]]] = {}
+    for i, spec in enumerate(suite_file.expectations):
+        groups.setdefault((spec.get("meta") or {}).get("query"), []).append((i, spec))
+    queries = suite_file.queries
+    results: dict[int, ExpectationResult] = {}
+    rows = chunks = 0
+    for query_name, specs in groups.items():
+        part = replace(
+            suite_file,
+            name=suite_file.name if query_name is None else f"{suite_file.name}.{query_name}",
+            expectations=tuple(spec for _, spec in specs),
+        )
+        if query_name is None:
+            key_columns = tuple(suite_file.meta.get("key_columns", ()))
+            prepared = _prepared_suite(part)
+            wanted = ["*"]
+            if prepared.shape is None and prepared.row_columns is not None:
+                keep = prepared.row_columns | set(key_columns) | set(SOURCE_COLUMNS)
+                wanted = [_q(c) for c in columns if c in keep] or ["1 as _row"]
+            where = ""
+            if suite_file.batch == "latest_load_run":
+                loaded = suite_file.meta.get("loaded_column") or (
+                    "_last_loaded_at" if "_last_loaded_at" in columns else "_loaded_at"
+                )
+                where = f" where {_q(loaded)} >= cast($batch_since as timestamp)"
+            sql = f"select {', '.join(wanted)} from {_q(layer)}.{_q(table)}{where}"
+            relation = con.sql(sql, params={"batch_since": since}) if where else con.sql(sql)
+            frames = _arrow_chunks(relation, chunk_rows)
+        else:
+            query = queries[query_name]
+            key_columns = query.key_columns
+            try:
+                relation = con.sql(query.sql, params=_query_parameters(query, values) or None)
+                frames = _arrow_chunks(relation, chunk_rows)
+                first = next(frames)
+            except duckdb.Error as err:
+                message = f"query {query_name} failed: {err}"
+                logger.warning("%s: %s", suite_file.name, message)
+                results.update(_failed_query_results(specs, query_name, message))
+                continue
+            # a query selects what is worth seeing: samples show every column of its result
+            key_columns = tuple(dict.fromkeys([*query.key_columns, *first.columns]))
+            frames = _chain(first, frames)
+        part_result = validate_chunks(
+            frames, part, parameters=parameters, key_columns=key_columns, root=root
+        )
+        if query_name is None:
+            rows, chunks = part_result.rows_validated, part_result.chunks
+        elif None not in groups:  # a suite of queries only: its largest batch
+            rows = max(rows, part_result.rows_validated)
+            chunks = max(chunks, part_result.chunks)
+        for (i, _), result in zip(specs, part_result.expectations, strict=True):
+            result.query = query_name
+            results[i] = result
+    ordered = [results[i] for i in range(len(suite_file.expectations))]
+    outcome = SuiteResult(
+        suite_name=suite_file.name,
+        success=not any(r.severity == "error" and not r.success for r in ordered),
+        rows_validated=rows,
+        chunks=chunks,
+        as_of=as_of_text,
+        note=note,
+        expectations=ordered,
+        duration_seconds=round(time.perf_counter() - started, 3),
+    )
+    logger.info("%s in %.2fs", outcome.summary(), outcome.duration_seconds)
+    return outcome
+
+
+def _chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    yield first
+    yield from rest
+
+
+def validate_suite(
+    con: duckdb.DuckDBPyConnection,
+    suite: str | SuiteFile,
+    *,
+    as_of: str | datetime | None = None,
+    business_timezone: str | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    root: Path | str | None = None,
+) -> SuiteResult:
+    """Validate one suite of any layer: raw by :func:`validate_raw_table` (typed batches of the
+    latest load run), the others by :func:`validate_layer_table`. The one entry point of the
+    asset checks and of ``voronka validate``."""
+    suite_file = get_suite_file(suite, root)
+    if suite_file.layer == "raw":
+        return validate_raw_table(
+            con,
+            suite_file.table,
+            as_of=as_of,
+            business_timezone=business_timezone,
+            chunk_rows=chunk_rows,
+            root=suite_file.path.parent.parent,
+        )
+    return validate_layer_table(
+        con, suite_file, as_of=as_of, chunk_rows=chunk_rows, root=suite_file.path.parent.parent
     )
 
 
 def validate_layer(
     con: duckdb.DuckDBPyConnection,
-    layer: str = "raw",
+    layer: str | None = "raw",
     *,
     root: Path | str | None = None,
     **kwargs: Any,
 ) -> list[SuiteResult]:
-    """Run every suite of a layer against the warehouse behind ``con``.
+    """Run every suite of a layer (every layer when ``layer`` is None) against the warehouse.
 
     Args:
         con: an open DuckDB connection (read-only is enough).
-        layer: ``raw`` (batches typed by the contract, see :func:`validate_raw_table`) or any
-            other schema (whole tables, see :func:`validate_table`).
+        layer: ``raw``, ``staging``, ``core``, ``marts``, ``finance`` or None.
         root: the expectations folder.
-        **kwargs: passed on to :func:`validate_raw_table` or :func:`validate_table`.
+        **kwargs: passed on to :func:`validate_suite`.
 
     Returns:
-        One result per suite file, in file order.
+        One result per suite file, in layer order (raw first), then by table.
     """
-    results = []
-    for suite_file in discover_suites(layer, root):
-        if layer == "raw":
-            results.append(validate_raw_table(con, suite_file.table, root=root, **kwargs))
-        else:
-            results.append(validate_table(con, layer, suite_file.table, root=root, **kwargs))
-    return results
+    suites = discover_suites(layer, root)
+    order = {name: i for i, name in enumerate(LAYERS)}
+    suites.sort(key=lambda f: (order.get(f.layer, len(LAYERS)), f.table))
+    return [validate_suite(con, suite_file, root=root, **kwargs) for suite_file in suites]
 
 
 @contextmanager

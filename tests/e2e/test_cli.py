@@ -40,6 +40,23 @@ def test_demo_then_run(tmp_path):
     quarantined = query(tmp_path / "wh.duckdb", "select count(*) from quarantine.survey_responses")
     assert quarantined[0][0] > 0
     assert query(tmp_path / "wh.duckdb", "select count(*) from core.fct_calls")[0][0] > 0
+    # ... and the others are reported by the Great Expectations suites, with the report's link
+    assert "Data quality (Great Expectations):" in run.stdout
+    assert "expect_column_values_to_be_unique" in run.stdout  # duplicated lines (raw)
+    assert "(days_before_file_month)" in run.stdout  # late-arriving rows (staging)
+    assert "(is_manager_known)" in run.stdout  # unknown manager ids (core coverage)
+    assert "report: file://" in run.stdout and (tmp_path / "validation" / "index.html").is_file()
+
+    validate = voronka("validate", "--layer", "marts", env=env)
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    assert "marts.kpi_manager_monthly" in validate.stdout and "Report: file://" in validate.stdout
+
+
+def test_validate_refuses_an_unknown_layer_and_a_missing_warehouse(tmp_path):
+    env = {**os.environ, "VORONKA_WAREHOUSE": str(tmp_path / "missing.duckdb")}
+    assert voronka("validate", "--layer", "gold", env=env).returncode == 2
+    missing = voronka("validate", env=env)
+    assert missing.returncode == 2 and "voronka run" in missing.stderr
 
 
 def test_run_without_inbox_says_what_to_do(tmp_path):

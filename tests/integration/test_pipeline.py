@@ -148,3 +148,42 @@ def test_a_blocking_check_failure_stops_the_models_and_the_exit_code_says_so(tmp
     }
     assert "raw" in schemas
     assert "core" not in schemas and "marts" not in schemas
+
+
+def test_the_run_validates_every_layer_and_writes_the_report(built):
+    _, warehouse, _ = built
+    from dagster_project.lib import validation_report
+
+    rows = {r.suite: r for r in validation_report.load_rows(warehouse)}
+    layers = {r.layer for r in rows.values()}
+    assert {"raw", "staging", "core", "marts"} <= layers
+    assert not [r.suite for r in rows.values() if r.severity == "error"]
+    assert validation_report.report_path(warehouse).is_file()
+
+
+def test_validate_exits_1_when_exactly_the_broken_mart_fails(built, tmp_path):
+    """A mart ratio above 1 written into a copy of the built warehouse: `voronka validate`
+    fails on marts.kpi_calls_hourly's service_level and on nothing else."""
+    import duckdb
+
+    from dagster_project.lib import validation_report
+
+    _, warehouse, _ = built
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, copy)
+    assert main(["validate", "--warehouse", str(copy), "--layer", "marts"]) == 0
+    con = duckdb.connect(str(copy))
+    con.execute(
+        "update marts.kpi_calls_hourly set service_level = 1.5"
+        " where (line, call_date, call_hour) in"
+        " (select (line, call_date, call_hour) from marts.kpi_calls_hourly limit 1)"
+    )
+    con.close()
+    assert main(["validate", "--warehouse", str(copy)]) == 1
+    failed = [
+        (row.suite, f["column"], f["severity"])
+        for row in validation_report.load_rows(copy)
+        for f in row.failures
+        if f["severity"] == "error"
+    ]
+    assert failed == [("marts.kpi_calls_hourly", "service_level", "error")]

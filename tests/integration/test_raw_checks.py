@@ -226,6 +226,7 @@ def test_validate_layer_on_another_layer_reads_whole_tables(tmp_path: Path):
     (root / "marts").mkdir(parents=True)
     suite = {
         "name": "marts.kpi_manager_monthly",
+        "meta": {"key_columns": ["manager_id"]},
         "expectations": [
             {
                 "type": "expect_column_values_to_be_between",
@@ -244,7 +245,7 @@ def test_validate_layer_on_another_layer_reads_whole_tables(tmp_path: Path):
     )
     con.close()
     with ge_runner.read_only_warehouse(path) as con:
-        [result] = ge_runner.validate_layer(con, "marts", root=root, key_columns=["manager_id"])
+        [result] = ge_runner.validate_layer(con, "marts", root=root)
     assert result.success and result.severity == "warn"
     [failure] = result.failed
     assert failure.sample == [{"manager_id": "m2", "kpi_pct": 5000}]

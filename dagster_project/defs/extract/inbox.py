@@ -5,7 +5,6 @@ Each asset loads the new and changed CSV files of `<inbox>/<entity>/` into `raw.
 source `inbox`, so lineage joins the dbt staging models without a custom translator.
 """
 
-
 import dagster as dg
 
 from dagster_project.defs.resources import WarehouseResource

@@ -1,4 +1,12 @@
-"""Blocking asset checks of the raw layer: one per suite file in ``expectations/raw/``.
+"""Great Expectations asset checks: one per suite file in ``expectations/<layer>/``.
+
+Raw layer: blocking checks on the extract assets (below). Staging, core, marts and finance: one
+check per suite on the dbt asset of its table (dagster-dbt's key ``[<schema>, <model>]``, which
+is ``[<layer>, <table>]`` of the suite file), built only for the models the dbt project has, so a
+suite of a model that is not there yet (finance, built on another branch) adds no check until it
+is. Finance checks block (a wrong line is a wrong payout); staging, core and marts checks report
+with the severity of their worst failed expectation and never block (dbt builds every model in
+one step, so nothing downstream of them is left to stop but other branches' assets).
 
 The checks are generated from the suite files (add a file, get a check) and target the extract
 assets by key only, ``["inbox", <entity>]``, so this module loads whatever module defines those
@@ -20,7 +28,7 @@ DuckDB admits one writer process: run the checks after the writers (the open is 
 minute while a writer holds the lock, see ``ge_runner.read_only_warehouse``).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +42,7 @@ from dagster import (
     asset_check,
 )
 
-from dagster_project.lib import ge_runner
+from dagster_project.lib import ge_runner, validation_report
 from dagster_project.lib.settings import Settings
 
 RAW_LAYER = "raw"
@@ -81,6 +89,7 @@ def check_result(result: ge_runner.SuiteResult) -> AssetCheckResult:
     failures = result.failed
     metadata: dict[str, Any] = {
         "suite": result.suite_name,
+        "status": "skipped" if result.skipped else ("failed" if failures else "passed"),
         "rows_validated": MetadataValue.int(result.rows_validated),
         "chunks": MetadataValue.int(result.chunks),
         "expectations_evaluated": MetadataValue.int(len(result.expectations)),
@@ -104,7 +113,29 @@ def check_result(result: ge_runner.SuiteResult) -> AssetCheckResult:
     )
 
 
+def _save(settings: Settings, result: ge_runner.SuiteResult, context: Any) -> None:
+    """Keep the latest result next to the warehouse for the HTML report (never fails a check)."""
+    try:
+        validation_report.save_result(settings.warehouse, result)
+    except OSError as err:
+        context.log.warning("could not save the result of %s: %s", result.suite_name, err)
+
+
 def _description(suite: ge_runner.SuiteFile) -> str:
+    if suite.layer != RAW_LAYER:
+        blocking = suite.layer in ge_runner.BLOCKING_LAYERS
+        return (
+            f"Great Expectations suite `{suite.name}` (`expectations/{suite.layer}/"
+            f"{suite.path.name}`) on {suite.layer}.{suite.table}"
+            f" ({'rows of the latest load run' if suite.batch != 'full' else 'the whole table'}"
+            " and the suite's query-defined batches). "
+            + (
+                "Blocking: a failed `error` expectation stops the assets downstream."
+                if blocking
+                else "Reports with the severity of the worst failed expectation; never blocks."
+            )
+            + f"\n\n{suite.describe()}"
+        )
     return (
         f"Great Expectations suite `{suite.name}` (`expectations/{suite.layer}/{suite.path.name}`)"
         f" on the rows the inbox loader wrote to raw.{suite.table}. Blocking: a failed `error`"
@@ -140,6 +171,7 @@ def build_raw_check(suite: ge_runner.SuiteFile) -> AssetChecksDefinition:
                 business_timezone=settings.business_timezone,
                 root=suite.path.parent.parent,
             )
+        _save(settings, result, context)
         context.log.info(result.summary())
         for failure in result.failed:
             context.log.warning(
@@ -161,3 +193,66 @@ def build_raw_asset_checks(root: Path | str | None = None) -> list[AssetChecksDe
 
 
 raw_asset_checks: list[AssetChecksDefinition] = build_raw_asset_checks()
+
+
+def build_layer_check(
+    suite: ge_runner.SuiteFile, asset_key: AssetKey | None = None
+) -> AssetChecksDefinition:
+    """The asset check of one suite of staging, core, marts or finance.
+
+    Args:
+        suite: a suite file ``expectations/<layer>/<table>.json``.
+        asset_key: the checked asset; default ``[<layer>, <table>]`` (the dbt model's key).
+    """
+    key = asset_key or AssetKey([suite.layer, suite.table])
+
+    @asset_check(
+        asset=key,
+        name=f"ge_{suite.layer}_{suite.table}",
+        description=_description(suite),
+        blocking=suite.layer in ge_runner.BLOCKING_LAYERS,
+        metadata={"suite_file": f"{suite.layer}/{suite.path.name}", "batch": suite.batch},
+    )
+    def _layer_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        """Validate the table's batch and query-defined batches with its suite."""
+        settings = Settings.from_env()
+        with ge_runner.read_only_warehouse(settings.warehouse) as con:
+            result = ge_runner.validate_suite(con, suite, as_of=settings.as_of)
+        _save(settings, result, context)
+        context.log.info(result.summary())
+        for failure in result.failed:
+            context.log.warning(
+                "%s failed (%s) on %s: %s unexpected%s",
+                failure.type,
+                failure.severity,
+                failure.column or failure.query or "the table",
+                failure.unexpected_count if failure.unexpected_count is not None else "-",
+                f"; {failure.exception}" if failure.exception else "",
+            )
+        return check_result(result)
+
+    return _layer_check
+
+
+def build_layer_asset_checks(
+    asset_keys: Iterable[AssetKey], root: Path | str | None = None
+) -> list[AssetChecksDefinition]:
+    """One check per suite of the layers after raw whose ``[<layer>, <table>]`` is among
+    ``asset_keys`` (the dbt assets); suites of models not in the project add no check."""
+    keys = set(asset_keys)
+    return [
+        build_layer_check(suite)
+        for layer in ge_runner.LAYERS
+        if layer != RAW_LAYER
+        for suite in ge_runner.discover_suites(layer, root)
+        if AssetKey([suite.layer, suite.table]) in keys
+    ]
+
+
+def _dbt_asset_keys() -> list[AssetKey]:
+    from dagster_project.defs.transform.dbt import voronka_dbt_assets
+
+    return list(voronka_dbt_assets.keys)
+
+
+layer_asset_checks: list[AssetChecksDefinition] = build_layer_asset_checks(_dbt_asset_keys())

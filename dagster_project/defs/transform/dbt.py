@@ -5,7 +5,6 @@ dbt tests appear as asset checks; the translator only sets each model's group fr
 assets `[inbox, <entity>]` by dagster-dbt's default keys.
 """
 
-
 import json
 import os
 import sys

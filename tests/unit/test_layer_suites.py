@@ -1,0 +1,505 @@
+"""The suites of staging, core, marts and finance, run by the runner on scratch DuckDB files.
+
+One defect per layer, written into hand-made tables: the test asserts that the expectation
+meant to catch it fails, with its severity, and that nothing else in the suite does.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+import yaml
+
+from dagster_project.lib import ge_runner, validation_report
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTATIONS = ROOT / "expectations"
+LAYER_SUITES = sorted(
+    p
+    for layer in ("staging", "core", "marts", "finance")
+    for p in (EXPECTATIONS / layer).glob("*.json")
+)
+AS_OF = "2026-11-03T12:00:00"
+LOADED = datetime(2026, 11, 3, 10, 0)
+
+
+# ---------------------------------------------------------------------------- suite files
+
+
+@pytest.mark.parametrize("path", LAYER_SUITES, ids=lambda p: f"{p.parent.name}.{p.stem}")
+def test_suite_file_is_plain_ge_1x_json_with_severity_and_notes(path: Path):
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["name"] == f"{path.parent.name}.{path.stem}"
+    assert "id" not in data and data["expectations"] and data["notes"].strip()
+    for exp in data["expectations"]:
+        assert set(exp) <= {"type", "kwargs", "meta"}
+        assert exp["meta"]["severity"] in ("error", "warn"), exp
+        assert exp["meta"]["notes"].strip(), exp
+    suite_file = ge_runner.read_suite_file(path)  # checks queries and their parameters
+    assert set(suite_file.queries) == {
+        e["meta"]["query"] for e in data["expectations"] if e["meta"].get("query")
+    }
+
+
+@pytest.mark.parametrize("path", LAYER_SUITES, ids=lambda p: f"{p.parent.name}.{p.stem}")
+def test_suite_loads_into_ge_without_dropping_expectations(path: Path):
+    suite_file = ge_runner.read_suite_file(path)
+    assert len(ge_runner.load_suite(suite_file).expectations) == len(suite_file.expectations)
+
+
+def _dbt_column_tests() -> dict[tuple[str, str], set[str]]:
+    """(model, column) -> names of the dbt generic tests on it, from every models YAML."""
+    tests: dict[tuple[str, str], set[str]] = {}
+    for path in (ROOT / "dbt_models" / "models").rglob("*.yml"):
+        for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
+            for column in model.get("columns", []):
+                for test in column.get("data_tests", []) or []:
+                    name = test if isinstance(test, str) else next(iter(test))
+                    tests.setdefault((model["name"], column["name"]), set()).add(name)
+    return tests
+
+
+GE_TO_DBT = {
+    "expect_column_values_to_be_unique": "unique",
+    "expect_column_values_to_not_be_null": "not_null",
+    "expect_column_values_to_be_in_set": "accepted_values",
+}
+
+
+def test_no_rule_is_both_a_dbt_test_and_an_expectation():
+    """Division of labour (STYLE.md): keys, not-nulls and accepted values on a model's own
+    columns are dbt tests; a suite holds them only as thresholds (`mostly`) or conditions."""
+    dbt_tests = _dbt_column_tests()
+    doubled = []
+    for path in LAYER_SUITES:
+        for exp in json.loads(path.read_text(encoding="utf-8"))["expectations"]:
+            kwargs, meta = exp["kwargs"], exp["meta"]
+            dbt_name = GE_TO_DBT.get(exp["type"])
+            if not dbt_name or meta.get("query") or "mostly" in kwargs or "row_condition" in kwargs:
+                continue
+            if dbt_name in dbt_tests.get((path.stem, kwargs.get("column")), set()):
+                doubled.append((path.stem, kwargs["column"], dbt_name))
+    assert doubled == []
+
+
+def test_the_marts_revenue_reconciliation_is_left_to_dbt():
+    """dbt's assert_company_revenue_reconciles holds revenue = managers = facts: no suite
+    compares kpi_company_monthly.revenue again."""
+    text = (EXPECTATIONS / "marts" / "kpi_company_monthly.json").read_text(encoding="utf-8")
+    assert "fct_deals" not in text and "kpi_manager_monthly" not in text
+
+
+def test_a_query_with_an_unknown_parameter_is_refused(tmp_path: Path):
+    (tmp_path / "marts").mkdir()
+    path = tmp_path / "marts" / "t.json"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "marts.t",
+                "meta": {"queries": {"q": {"sql": "select $today as x"}}},
+                "expectations": [],
+            }
+        )
+    )
+    with pytest.raises(ge_runner.SuiteError, match="unknown parameter"):
+        ge_runner.read_suite_file(path)
+
+
+def test_an_expectation_naming_a_missing_query_is_refused(tmp_path: Path):
+    (tmp_path / "marts").mkdir()
+    path = tmp_path / "marts" / "t.json"
+    exp = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}}
+    exp["meta"] = {"severity": "warn", "query": "nope"}
+    path.write_text(json.dumps({"name": "marts.t", "expectations": [exp]}))
+    with pytest.raises(ge_runner.SuiteError, match="not in meta.queries"):
+        ge_runner.read_suite_file(path)
+
+
+# ---------------------------------------------------------------------------- scratch warehouses
+
+
+def scratch(path: Path, tables: dict[str, pd.DataFrame], load_log: list[tuple] = ()) -> Path:
+    """A DuckDB file with the given tables (``schema.table`` -> rows) and raw._load_log."""
+    con = duckdb.connect(str(path))
+    try:
+        for name, frame in tables.items():
+            schema, _, table = name.partition(".")
+            con.execute(f"create schema if not exists {schema}")
+            con.register("frame", frame)
+            con.execute(f"create table {schema}.{table} as select * from frame")
+            con.unregister("frame")
+        if load_log:
+            con.execute("create schema if not exists raw")
+            con.execute(
+                "create table raw._load_log (run_id varchar, batch_id varchar, entity varchar,"
+                " status varchar, started_at timestamp)"
+            )
+            con.executemany("insert into raw._load_log values (?, ?, ?, ?, ?)", load_log)
+    finally:
+        con.close()
+    return path
+
+
+def validate(path: Path, suite: str) -> ge_runner.SuiteResult:
+    with ge_runner.read_only_warehouse(path) as con:
+        return ge_runner.validate_suite(con, suite, as_of=AS_OF)
+
+
+def failures(result: ge_runner.SuiteResult) -> list[tuple[str, str | None, str]]:
+    return [(f.type, f.column or f.query, f.severity) for f in result.failed]
+
+
+# ---------------------------------------------------------------------------- raw
+
+
+def raw_calls(talk_seconds: list[str]) -> pd.DataFrame:
+    n = len(talk_seconds)
+    return pd.DataFrame(
+        {
+            "call_id": [f"k{i}" for i in range(n)],
+            "started_at": ["2026-11-01T10:00:00+03:00"] * n,
+            "direction": ["outbound"] * n,
+            "client_phone": ["+79161234567"] * n,
+            "manager_extension": ["101"] * n,
+            "line": ["sales"] * n,
+            "status": ["answered"] * n,
+            "ring_seconds": ["5"] * n,
+            "talk_seconds": talk_seconds,
+            "_source_file": ["calls/2026-11.csv"] * n,
+            "_source_line": list(range(2, n + 2)),
+            "_loaded_at": [LOADED] * n,
+            "_batch_id": ["b1"] * n,
+        }
+    )
+
+
+RUN = [("run-1", "b1", "calls", "loaded", LOADED)]
+
+
+def test_raw_wrong_typed_column_fails_the_parse_expectation_with_error(tmp_path: Path):
+    clean = scratch(tmp_path / "clean.duckdb", {"raw.calls": raw_calls(["30", "40"])}, RUN)
+    assert failures(validate(clean, "raw.calls")) == []
+
+    broken = scratch(tmp_path / "bad.duckdb", {"raw.calls": raw_calls(["30", "forty"])}, RUN)
+    result = validate(broken, "raw.calls")
+    assert failures(result) == [
+        ("expect_column_values_to_not_be_null", "talk_seconds__typed", "error")
+    ]
+    assert not result.success and result.severity == "error"
+    [failure] = result.failed
+    assert failure.unexpected_count == 1
+    assert failure.sample[0]["call_id"] == "k1" and failure.sample[0]["talk_seconds"] == "forty"
+
+
+# ---------------------------------------------------------------------------- after staging
+
+
+def stage_changes(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["change_id", "deal_id", "to_stage", "changed_at"])
+    frame["changed_at"] = pd.to_datetime(frame["changed_at"])
+    frame["manager_id"] = "m1"
+    frame["from_stage"] = None
+    frame["_source_file"] = "deal_stage_changes/2026-11.csv"
+    frame["_source_line"] = range(2, len(frame) + 2)
+    frame["_loaded_at"] = LOADED
+    frame["_last_loaded_at"] = LOADED
+    return frame
+
+
+MANAGERS = pd.DataFrame({"manager_id": ["m1"], "hired_on": [None], "left_on": [None]})
+
+
+STAGE_RUN = [("run-1", "b1", "deal_stage_changes", "loaded", LOADED)]
+RAW_STAGE_CHANGES = pd.DataFrame({"_batch_id": ["b1"], "_loaded_at": [LOADED]})
+
+
+def test_duplicate_business_key_after_staging_dedup_warns(tmp_path: Path):
+    rows = [
+        ("c1", "d1", "qualified", "2026-11-02 10:00"),
+        ("c2", "d1", "proposal", "2026-11-02 11:00"),
+    ]
+    tables = {
+        "core.fct_deal_stage_changes": stage_changes(rows),
+        "core.dim_managers": MANAGERS,
+        "raw.deal_stage_changes": RAW_STAGE_CHANGES,
+    }
+    clean = scratch(tmp_path / "clean.duckdb", tables, STAGE_RUN)
+    assert failures(validate(clean, "core.fct_deal_stage_changes")) == []
+
+    # the same stage entry exported again under a new change_id: dbt's unique(change_id) holds
+    rows.append(("c3", "d1", "proposal", "2026-11-02 11:00"))
+    tables["core.fct_deal_stage_changes"] = stage_changes(rows)
+    broken = scratch(tmp_path / "bad.duckdb", tables, STAGE_RUN)
+    result = validate(broken, "core.fct_deal_stage_changes")
+    assert failures(result) == [("expect_compound_columns_to_be_unique", None, "warn")]
+    assert result.success and result.severity == "warn"  # reported, never blocks
+    assert {s["change_id"] for s in result.failed[0].sample} == {"c2", "c3"}
+
+
+def test_stale_source_warns_on_freshness_and_late_rows(tmp_path: Path):
+    rows = [("c1", "d1", "qualified", "2026-10-01 10:00")]  # a month before the as-of
+    tables = {
+        "core.fct_deal_stage_changes": stage_changes(rows),
+        "core.dim_managers": MANAGERS,
+        "raw.deal_stage_changes": RAW_STAGE_CHANGES,
+    }
+    path = scratch(tmp_path / "w.duckdb", tables, STAGE_RUN)
+    result = validate(path, "core.fct_deal_stage_changes")
+    # late against its file's month too: the file is named 2026-11
+    assert sorted(failures(result)) == [
+        ("expect_column_values_to_be_between", "days_before_file_month", "warn"),
+        ("expect_column_values_to_be_between", "hours_behind_as_of", "warn"),
+    ]
+
+
+# ---------------------------------------------------------------------------- core
+
+
+def fct_calls(extensions: list[str | None], managers: list[str | None]) -> pd.DataFrame:
+    n = len(extensions)
+    return pd.DataFrame(
+        {
+            "call_id": [f"k{i}" for i in range(n)],
+            "manager_id": managers,
+            "client_id": ["c1"] * n,
+            "client_phone": ["+79161234567"] * n,
+            "manager_extension": extensions,
+            "started_at": [datetime(2026, 11, 2, 9, 0)] * n,
+            "_source_file": ["calls/2026-11.csv"] * n,
+            "_source_line": list(range(2, n + 2)),
+            "_loaded_at": [LOADED] * n,
+            "_last_loaded_at": [LOADED] * n,
+        }
+    )
+
+
+RAW_CALLS = pd.DataFrame({"_batch_id": ["b1"], "_loaded_at": [LOADED]})
+
+
+def core_calls(tmp_path: Path, name: str, matched: int, unmatched: int) -> Path:
+    extensions = ["101"] * matched + ["999"] * unmatched + [None]  # + a missed call, no extension
+    managers = ["m1"] * matched + [None] * unmatched + [None]
+    return scratch(
+        tmp_path / name,
+        {"core.fct_calls": fct_calls(extensions, managers), "raw.calls": RAW_CALLS},
+        RUN,
+    )
+
+
+def test_core_unmatched_extensions_beyond_the_threshold_fail_with_error(tmp_path: Path):
+    assert failures(validate(core_calls(tmp_path, "ok.duckdb", 200, 0), "core.fct_calls")) == []
+
+    # 1 call in 200 unmatched (0.5 %): within the bars
+    assert failures(validate(core_calls(tmp_path, "few.duckdb", 199, 1), "core.fct_calls")) == []
+
+    # 4 in 200 (2 %): beyond the 1 % warning bar, within the 5 % error bar
+    result = validate(core_calls(tmp_path, "warn.duckdb", 196, 4), "core.fct_calls")
+    assert failures(result) == [("expect_column_values_to_not_be_null", "manager_id", "warn")]
+    assert result.success and result.failed[0].query == "extension_calls"
+
+    # 20 in 200 (10 %): beyond the 5 % error bar; a missed call without extension never counts
+    result = validate(core_calls(tmp_path, "bad.duckdb", 180, 20), "core.fct_calls")
+    assert failures(result) == [
+        ("expect_column_values_to_not_be_null", "manager_id", "error"),
+        ("expect_column_values_to_not_be_null", "manager_id", "warn"),
+    ]
+    assert not result.success and result.failed[0].unexpected_count == 20
+    assert result.failed[0].sample[0]["manager_extension"] == "999"
+
+
+def test_core_batch_is_the_latest_load_run_only(tmp_path: Path):
+    """Rows loaded before the latest run are not validated again (cost follows new data)."""
+    old = datetime(2026, 10, 1)
+    frame = fct_calls(["999"] * 50 + ["101"] * 10, [None] * 50 + ["m1"] * 10)
+    frame.loc[:49, "_last_loaded_at"] = old
+    raw = pd.DataFrame({"_batch_id": ["b0", "b1"], "_loaded_at": [old, LOADED]})
+    log = [("run-0", "b0", "calls", "loaded", old), *RUN]
+    path = scratch(tmp_path / "w.duckdb", {"core.fct_calls": frame, "raw.calls": raw}, log)
+    result = validate(path, "core.fct_calls")
+    assert failures(result) == [] and result.rows_validated == 10
+
+
+# ---------------------------------------------------------------------------- marts
+
+
+def calls_hourly(service_level: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "line": ["sales", "sales"],
+            "call_date": pd.to_datetime(["2026-11-02", "2026-11-02"]).date,
+            "call_hour": [9, 10],
+            "offered": [10, 4],
+            "answered": [8, 4],
+            "missed": [2, 0],
+            "service_level": [0.8, service_level],
+            "avg_ring_seconds": [12.5, 3.0],
+            "talk_minutes": [30.0, 12.0],
+            "callback_within_1h_rate": [0.5, None],
+        }
+    )
+
+
+def test_mart_ratio_above_one_fails_with_error(tmp_path: Path):
+    clean = scratch(tmp_path / "ok.duckdb", {"marts.kpi_calls_hourly": calls_hourly(1.0)})
+    assert failures(validate(clean, "marts.kpi_calls_hourly")) == []
+
+    broken = scratch(tmp_path / "bad.duckdb", {"marts.kpi_calls_hourly": calls_hourly(1.25)})
+    result = validate(broken, "marts.kpi_calls_hourly")
+    assert failures(result) == [("expect_column_values_to_be_between", "service_level", "error")]
+    assert result.failed[0].sample == [
+        {"line": "sales", "call_date": "2026-11-02", "call_hour": 10, "service_level": 1.25}
+    ]
+
+
+# ---------------------------------------------------------------------------- finance
+
+
+BANDS = pd.DataFrame(
+    {
+        "valid_from": pd.to_datetime(["2000-01-01"] * 4).date,
+        "lower_pct": [-1e9, 70.0, 100.0, 110.0],
+        "upper_pct": [70.0, 100.0, 110.0, None],
+        "coefficient": [0.0, 0.9, 1.0, 1.1],
+    }
+)
+
+
+def bonus_lines() -> pd.DataFrame:
+    # the worked example of kpi-definitions.md: pool 20 000, weight 0.4, KPI 120 % -> 8 800.00
+    return pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-10-01", "2026-10-01"]).date,
+            "manager_id": ["m1", "m1"],
+            "kpi_code": ["revenue", "calls_outbound"],
+            "fact": [120.0, 80.0],
+            "base": [0.0, 0.0],
+            "norm": [100.0, 100.0],
+            "kpi_pct": [120.0, 80.0],
+            "band_lower_pct": [110.0, 70.0],
+            "band_upper_pct": [None, 100.0],
+            "premium_coefficient": [1.1, 0.9],
+            "weight": [0.4, 0.6],
+            "pool_amount": [20000.0, 20000.0],
+            "bonus_amount": [8800.0, 10800.0],
+            "reason": [None, None],
+            "period_status": ["open", "open"],
+        }
+    )
+
+
+def statements(amount: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "month": pd.to_datetime(["2026-10-01"]).date,
+            "manager_id": ["m1"],
+            "manager_name": ["Анна"],
+            "team": ["A"],
+            "lines": [2],
+            "bonus_amount": [amount],
+            "period_status": ["open"],
+            "closed_at": [None],
+        }
+    )
+
+
+def finance(tmp_path: Path, name: str, statement_amount: float) -> Path:
+    tables = {
+        "core.dim_premium_bands": BANDS,
+        "finance.bonus_lines": bonus_lines(),
+        "finance.bonus_statements": statements(statement_amount),
+    }
+    return scratch(tmp_path / name, tables)
+
+
+def test_finance_statement_that_does_not_sum_its_lines_fails_with_error(tmp_path: Path):
+    clean = finance(tmp_path, "ok.duckdb", 19600.0)
+    assert failures(validate(clean, "finance.bonus_lines")) == []
+    assert failures(validate(clean, "finance.bonus_statements")) == []
+
+    broken = finance(tmp_path, "bad.duckdb", 19700.0)
+    assert failures(validate(broken, "finance.bonus_lines")) == []
+    result = validate(broken, "finance.bonus_statements")
+    assert failures(result) == [("expect_column_values_to_be_in_set", "is_sum_of_lines", "error")]
+    [failure] = result.failed
+    assert failure.query == "lines"
+    assert failure.sample[0]["manager_id"] == "m1" and failure.sample[0]["month"] == "2026-10-01"
+
+
+def test_finance_coefficient_outside_the_band_set_fails_with_error(tmp_path: Path):
+    lines = bonus_lines()
+    lines.loc[0, ["premium_coefficient", "bonus_amount"]] = [1.2, 9600.0]
+    path = scratch(
+        tmp_path / "w.duckdb", {"core.dim_premium_bands": BANDS, "finance.bonus_lines": lines}
+    )
+    result = validate(path, "finance.bonus_lines")
+    assert failures(result) == [("expect_column_values_to_be_in_set", "is_in_band_set", "error")]
+
+
+def test_finance_tables_not_built_yet_are_skipped_not_failed(tmp_path: Path):
+    path = scratch(tmp_path / "w.duckdb", {"core.dim_premium_bands": BANDS})
+    result = validate(path, "finance.bonus_adjustments")
+    assert result.skipped and result.success and result.expectations == []
+    assert "table missing" in result.note and "skipped" in result.summary()
+
+
+def test_a_missing_core_table_is_an_error(tmp_path: Path):
+    path = scratch(tmp_path / "w.duckdb", {"core.other": BANDS})
+    result = validate(path, "core.dim_premium_bands")
+    assert not result.success and not result.skipped and "table missing" in result.note
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def test_report_lists_failures_with_counts_and_samples(tmp_path: Path):
+    warehouse = finance(tmp_path, "w.duckdb", 19700.0)
+    results = [validate(warehouse, f"finance.{t}") for t in ("bonus_lines", "bonus_statements")]
+    for result in results:
+        validation_report.save_result(warehouse, result)
+    rows = validation_report.load_rows(warehouse)
+    assert [(r.suite, r.severity, r.status) for r in rows] == [
+        ("finance.bonus_lines", "", "passed"),
+        ("finance.bonus_statements", "error", "failed"),
+    ]
+    table = "\n".join(validation_report.format_table(rows))
+    assert "is_sum_of_lines" in table and "1 unexpected" in table
+    page = validation_report.write_report(warehouse)
+    assert page == tmp_path / "validation" / "index.html"
+    text = page.read_text(encoding="utf-8")
+    assert "finance.bonus_statements" in text and "19700" in text
+
+
+def test_clearing_a_layer_keeps_the_others(tmp_path: Path):
+    warehouse = tmp_path / "w.duckdb"
+    for name in ("raw.calls", "finance.bonus_lines"):
+        result = ge_runner.SuiteResult(suite_name=name, success=True)
+        validation_report.save_result(warehouse, result)
+    validation_report.clear(warehouse, "finance")
+    assert [r.suite for r in validation_report.load_rows(warehouse)] == ["raw.calls"]
+    validation_report.clear(warehouse)
+    assert validation_report.load_rows(warehouse) == []
+
+
+def test_uniqueness_over_chunks_says_it_is_per_chunk(tmp_path: Path):
+    rows = [(f"c{i}", "d1", f"s{i}", "2026-11-02 10:00") for i in range(4)]
+    rows.append(("c9", "d1", "s0", "2026-11-02 10:00"))  # duplicates c0's stage entry
+    tables = {
+        "core.fct_deal_stage_changes": stage_changes(rows),
+        "core.dim_managers": MANAGERS,
+        "raw.deal_stage_changes": RAW_STAGE_CHANGES,
+    }
+    path = scratch(tmp_path / "w.duckdb", tables, STAGE_RUN)
+    with ge_runner.read_only_warehouse(path) as con:
+        one = ge_runner.validate_suite(con, "core.fct_deal_stage_changes", as_of=AS_OF)
+        chunked = ge_runner.validate_suite(
+            con, "core.fct_deal_stage_changes", as_of=AS_OF, chunk_rows=2
+        )
+    [unique] = [e for e in one.expectations if e.type == "expect_compound_columns_to_be_unique"]
+    assert not unique.success and "evaluated_on" not in unique.details
+    [unique] = [e for e in chunked.expectations if e.type.startswith("expect_compound")]
+    assert "across chunks are not counted" in unique.details["evaluated_on"]
