@@ -22,7 +22,7 @@
 with
 
 survey_responses as (
-    select * from {{ ref('stg_inbox__survey_responses') }}
+    select * from {{ ref('int_survey_responses__unioned') }}
 ),
 
 client_phones as (
@@ -46,11 +46,11 @@ deals as (
 ),
 
 staged_deals as (
-    select * from {{ ref('stg_inbox__deals') }}
+    select * from {{ ref('int_deals__unioned') }}
 ),
 
 staged_clients as (
-    select * from {{ ref('stg_inbox__clients') }}
+    select * from {{ ref('int_clients__unioned') }}
 ),
 
 stage_changes as (
@@ -60,7 +60,7 @@ stage_changes as (
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
 {%- set inputs_changed = loaded_since(
-    [ref('stg_inbox__deals'), ref('stg_inbox__clients'), ref('stg_inbox__requests'), ref('fct_deal_stage_changes')],
+    [ref('int_deals__unioned'), ref('int_clients__unioned'), ref('stg_inbox__requests'), ref('fct_deal_stage_changes')],
     watermark
 ) %}
 changed_deals as (
@@ -171,6 +171,7 @@ final as (
     select
         ---------- ids
         response_id,
+        source_system,
         matched_client_id as client_id,
         -- client_id, phone, email: how the client was found (null: not found)
         client_match,
