@@ -4,8 +4,8 @@
     extension to an outside number is outbound, from an outside number to an extension inbound;
     internal calls (extension to extension) and legs with neither are not client calls and are
     left out. status: answered when `answer` is set, else missed (inbound) / no_answer
-    (outbound). ring_seconds: start to answer (to finish when unanswered); talk_seconds: answer
-    to finish. `_last_loaded_at`: the latest load that brought a leg of the call. -#}
+    (outbound). started_at: the call's first leg's start; ring_seconds: from then to the answer
+    (to the finish when unanswered), what the caller waited; talk_seconds: answer to finish. `_last_loaded_at`: the latest load that brought a leg of the call. -#}
 
 with
 
@@ -45,6 +45,7 @@ legs as (
 ranked as (
     select
         *,
+        min(start_epoch) over (partition by entry_key) as call_start_epoch,
         max(_loaded_at) over (partition by entry_key) as _last_loaded_at,
         row_number() over (
             partition by entry_key
@@ -70,10 +71,10 @@ final as (
             else 'no_answer'
         end as status,
         ---------- numerics
-        coalesce(answer_epoch, finish_epoch) - start_epoch as ring_seconds,
+        coalesce(answer_epoch, finish_epoch) - call_start_epoch as ring_seconds,
         case when answer_epoch is not null then finish_epoch - answer_epoch else 0 end as talk_seconds,
         ---------- timestamps
-        {{ epoch_to_timestamp('start') }} as started_at,
+        {{ dbt.dateadd('second', 'call_start_epoch', "cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")") }} as started_at,
         ---------- load metadata
         _source as _source_file,
         cast(null as {{ dbt.type_bigint() }}) as _source_line,
