@@ -339,39 +339,48 @@ def bitrix_account() -> dict:
     }
 
 
+def run(inbox, warehouse) -> int:
+    # the mini inbox's as-of, so that the CRM data does not move it
+    return main(
+        [
+            "run",
+            "--inbox",
+            str(inbox),
+            "--warehouse",
+            str(warehouse),
+            "--as-of",
+            "2026-02-26T10:00:00+03:00",
+            "--quiet",
+        ]
+    )
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def accounts(tmp_path_factory):
+    """The fake accounts, the environment that enables them, the inbox and the warehouse."""
     root = tmp_path_factory.mktemp("sources_e2e")
     inbox = root / "inbox"
     shutil.copytree(FIXTURES / "mini_inbox", inbox)
-    warehouse = root / "warehouse.duckdb"
     amo = FakeAmoCrm(amo_account()).start()
     bitrix = FakeBitrix24(bitrix_account()).start()
     patch = pytest.MonkeyPatch()
+    patch.setenv("VORONKA_AMOCRM_BASE_URL", amo.url)
+    patch.setenv("VORONKA_AMOCRM_LONG_LIVED_TOKEN", "access-token-AAAA")
+    patch.setenv("VORONKA_AMOCRM_CHANNEL_FIELD", "Канал")
+    patch.setenv("VORONKA_BITRIX24_WEBHOOK_URL", bitrix.webhook_url)
+    patch.setenv("VORONKA_TOKEN_STORE", str(root / "tokens.json"))
     try:
-        patch.setenv("VORONKA_AMOCRM_BASE_URL", amo.url)
-        patch.setenv("VORONKA_AMOCRM_LONG_LIVED_TOKEN", "access-token-AAAA")
-        patch.setenv("VORONKA_AMOCRM_CHANNEL_FIELD", "Канал")
-        patch.setenv("VORONKA_BITRIX24_WEBHOOK_URL", bitrix.webhook_url)
-        patch.setenv("VORONKA_TOKEN_STORE", str(root / "tokens.json"))
-        # the mini inbox's as-of, so that the CRM data does not move it
-        code = main(
-            [
-                "run",
-                "--inbox",
-                str(inbox),
-                "--warehouse",
-                str(warehouse),
-                "--as-of",
-                "2026-02-26T10:00:00+03:00",
-                "--quiet",
-            ]
-        )
+        yield inbox, root / "warehouse.duckdb", amo, bitrix
     finally:
         patch.undo()
         amo.stop()
         bitrix.stop()
-    return warehouse, code
+
+
+@pytest.fixture(scope="module")
+def built(accounts):
+    inbox, warehouse, _, _ = accounts
+    return warehouse, run(inbox, warehouse)
 
 
 def test_run_succeeds(built):
@@ -503,3 +512,49 @@ def test_marts_show_crm_deals_and_calls_next_to_the_inbox(built):
         "where line = '74959990000' and call_date = date '2026-01-20' and call_hour = 11",
     )
     assert hourly == [(1, 1)]  # the Bitrix24 inbound call at 11:00 Moscow time
+
+
+@pytest.fixture(scope="module")
+def rebuilt(built, accounts):
+    """A second run after the open amoCRM lead was won: the incremental facts pick it up."""
+    inbox, warehouse, amo, _ = accounts
+    lead = next(r for r in amo.data["leads"] if r["id"] == 1001)
+    lead.update(
+        status_id=142, updated_at=epoch("2026-01-28 09:00"), closed_at=epoch("2026-01-28 09:00")
+    )
+    amo.data["events"].append(
+        {
+            "id": "ev3",
+            "type": "lead_status_changed",
+            "entity_id": 1001,
+            "entity_type": "lead",
+            "created_by": 11,
+            "created_at": epoch("2026-01-28 09:00"),
+            "value_before": [{"lead_status": {"id": 1002, "pipeline_id": 501}}],
+            "value_after": [{"lead_status": {"id": 142, "pipeline_id": 501}}],
+        }
+    )
+    return warehouse, run(inbox, warehouse)
+
+
+def test_a_second_run_picks_up_changes_incrementally(rebuilt):
+    warehouse, code = rebuilt
+    assert code == 0
+    assert query(warehouse, "select status from core.fct_deals where deal_id = 'amocrm:1001'") == [
+        ("won",)
+    ]
+    assert query(
+        warehouse,
+        "select to_stage from core.fct_deal_stage_changes where change_id = 'amocrm:ev3'",
+    ) == [("Успешно реализовано",)]
+    # nothing was loaded twice
+    counts = query(
+        warehouse,
+        "select source_system, count(*) from core.fct_calls group by 1 order by 1",
+    )
+    assert counts == [("amocrm", 2), ("bitrix24", 2), ("inbox", 6)]
+    company = query(
+        warehouse,
+        "select deals_won, revenue from marts.kpi_company_monthly where month = date '2026-01-01'",
+    )
+    assert company == [(4, Decimal("350000.00"))]
