@@ -222,3 +222,22 @@
 {% macro bitrix24_extension(inner_number, user_id) -%}
     coalesce(nullif(trim({{ inner_number }}), ''), {{ namespaced_id('bitrix24', user_id) }})
 {%- endmacro %}
+
+
+{#- Whether the incremental model's existing table lacks any of `columns` (a warehouse built
+    before they were added, e.g. source_system): the model then recomputes every row instead of
+    the new ones, so that `append_new_columns` leaves no old row with a null. False while
+    parsing, on a first build and in dbt unit tests. -#}
+{% macro lacks_columns(columns) -%}
+    {%- if not execute or not is_incremental() or '__dbt__cte__' in (this | string) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set present = [] -%}
+    {%- for column in adapter.get_columns_in_relation(this) -%}
+        {%- do present.append(column.name | lower) -%}
+    {%- endfor -%}
+    {%- for name in columns if name | lower not in present -%}
+        {{ return(true) }}
+    {%- endfor -%}
+    {{ return(false) }}
+{%- endmacro %}

@@ -45,6 +45,7 @@ manager_versions as (
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
+{%- set recompute_all = lacks_columns(['source_system']) %}
 {%- set inputs_changed = loaded_since([ref('int_clients__unioned'), ref('int_managers__unioned')], watermark) %}
 changed_clients as (
     select client_id, phone from clients
@@ -73,7 +74,7 @@ changed_extensions as (
 
 new_calls as (
     select * from calls
-    {% if is_incremental() %}
+    {% if is_incremental() and not recompute_all %}
     where
         _last_loaded_at > {{ watermark }}
         {% if inputs_changed %}

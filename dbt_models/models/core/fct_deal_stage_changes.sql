@@ -28,13 +28,14 @@ pipeline_stages as (
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
+{%- set recompute_all = lacks_columns(['source_system']) %}
 {%- set deals_changed = loaded_since([ref('int_deals__unioned')], watermark) %}
 {%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], watermark) %}
 {% endif %}
 
 new_stage_changes as (
     select * from stage_changes
-    {% if is_incremental() and not stages_changed %}
+    {% if is_incremental() and not stages_changed and not recompute_all %}
     where
         _last_loaded_at > {{ watermark }}
         {% if deals_changed %}

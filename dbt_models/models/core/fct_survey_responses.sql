@@ -59,6 +59,7 @@ stage_changes as (
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
+{%- set recompute_all = lacks_columns(['source_system']) %}
 {%- set inputs_changed = loaded_since(
     [ref('int_deals__unioned'), ref('int_clients__unioned'), ref('stg_inbox__requests'), ref('fct_deal_stage_changes')],
     watermark
@@ -101,7 +102,7 @@ previously_matched as (
 
 new_responses as (
     select * from survey_responses
-    {% if is_incremental() %}
+    {% if is_incremental() and not recompute_all %}
     where
         _last_loaded_at > {{ watermark }}
         {% if inputs_changed %}

@@ -6,6 +6,7 @@ The marts must show the CRM deals and calls next to the inbox's, each fact keepi
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -363,16 +364,24 @@ def accounts(tmp_path_factory):
     shutil.copytree(FIXTURES / "mini_inbox", inbox)
     amo = FakeAmoCrm(amo_account()).start()
     bitrix = FakeBitrix24(bitrix_account()).start()
-    patch = pytest.MonkeyPatch()
-    patch.setenv("VORONKA_AMOCRM_BASE_URL", amo.url)
-    patch.setenv("VORONKA_AMOCRM_LONG_LIVED_TOKEN", "access-token-AAAA")
-    patch.setenv("VORONKA_AMOCRM_CHANNEL_FIELD", "Канал")
-    patch.setenv("VORONKA_BITRIX24_WEBHOOK_URL", bitrix.webhook_url)
-    patch.setenv("VORONKA_TOKEN_STORE", str(root / "tokens.json"))
+    # `voronka run` exports its settings (VORONKA_*): restore them all for the next modules (the
+    # per-test guard in tests/conftest.py runs after this module-scoped fixture)
+    saved = {k: v for k, v in os.environ.items() if k.startswith("VORONKA_")}
+    os.environ.update(
+        {
+            "VORONKA_AMOCRM_BASE_URL": amo.url,
+            "VORONKA_AMOCRM_LONG_LIVED_TOKEN": "access-token-AAAA",
+            "VORONKA_AMOCRM_CHANNEL_FIELD": "Канал",
+            "VORONKA_BITRIX24_WEBHOOK_URL": bitrix.webhook_url,
+            "VORONKA_TOKEN_STORE": str(root / "tokens.json"),
+        }
+    )
     try:
         yield inbox, root / "warehouse.duckdb", amo, bitrix
     finally:
-        patch.undo()
+        for key in [k for k in os.environ if k.startswith("VORONKA_")]:
+            del os.environ[key]
+        os.environ.update(saved)
         amo.stop()
         bitrix.stop()
 
