@@ -55,13 +55,20 @@ class RunOutcome:
 def run_pipeline(settings: Settings, log_level: str = "INFO") -> RunOutcome:
     """Materialize every asset and run every check, in one process, one step at a time.
 
+    The inbox is always loaded; amoCRM, Bitrix24, Mango, the CDR files and the survey forms
+    are extracted when their settings are in the environment (their assets are enabled then).
+
     Args:
         settings: inbox, warehouse, time zone and as-of of the run (exported to the environment
             for dbt, which runs as a subprocess).
         log_level: Dagster console log level (`INFO` shows progress, `WARNING` is quiet).
     """
     settings.export_env()
+    from dagster_project.defs.extract.amocrm import enabled_amocrm_assets
+    from dagster_project.defs.extract.bitrix24 import enabled_bitrix24_assets
     from dagster_project.defs.extract.inbox import inbox_assets
+    from dagster_project.defs.extract.surveys import enabled_survey_assets
+    from dagster_project.defs.extract.telephony import enabled_telephony_assets
     from dagster_project.defs.finance import finance_assets
     from dagster_project.defs.quality.checks import layer_asset_checks, raw_asset_checks
     from dagster_project.defs.resources import warehouse_from_settings
@@ -74,6 +81,11 @@ def run_pipeline(settings: Settings, log_level: str = "INFO") -> RunOutcome:
     result = dg.materialize(
         [
             *inbox_assets,
+            # the API and file sources whose settings are present (README, "Connecting ...")
+            *enabled_amocrm_assets(),
+            *enabled_bitrix24_assets(),
+            *enabled_telephony_assets(),
+            *enabled_survey_assets(),
             voronka_dbt_assets,
             *finance_assets,
             *raw_asset_checks,

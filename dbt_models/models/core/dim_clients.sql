@@ -5,7 +5,7 @@
 with
 
 clients as (
-    select * from {{ ref('stg_inbox__clients') }}
+    select * from {{ ref('int_clients__unioned') }}
 ),
 
 deals as (
@@ -46,6 +46,7 @@ final as (
     select
         ---------- ids
         clients.client_id,
+        clients.source_system,
         ---------- attributes
         clients.client_type,
         clients.client_name,

@@ -10,7 +10,7 @@
 with
 
 managers as (
-    select * from {{ ref('stg_inbox__managers') }}
+    select * from {{ ref('int_managers__unioned') }}
 ),
 
 previous_values as (
@@ -75,6 +75,7 @@ validity_ranges as (
 latest_rows as (
     select
         manager_id,
+        source_system,
         full_name,
         email,
         hired_on,
@@ -98,6 +99,8 @@ final as (
             || '#' || cast(validity_ranges.version_number as {{ dbt.type_string() }})
             as manager_version_id,
         validity_ranges.manager_id,
+        -- inbox, amocrm or bitrix24
+        latest_attributes.source_system,
         cast(validity_ranges.version_number as {{ dbt.type_int() }}) as version_number,
         ---------- the manager (latest values)
         latest_attributes.full_name,

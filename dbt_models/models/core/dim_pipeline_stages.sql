@@ -3,7 +3,7 @@
 with
 
 stages as (
-    select * from {{ ref('stg_inbox__pipeline_stages') }}
+    select * from {{ ref('int_pipeline_stages__unioned') }}
 ),
 
 open_stages as (
@@ -27,6 +27,7 @@ final as (
     select
         ---------- keys
         stages.pipeline,
+        stages.source_system,
         stages.stage,
         ---------- attributes
         stages.stage_order,

@@ -4,7 +4,7 @@
 with
 
 activities as (
-    select * from {{ ref('stg_inbox__activities') }}
+    select * from {{ ref('int_activities__unioned') }}
 ),
 
 deals as (
@@ -15,6 +15,7 @@ final as (
     select
         ---------- ids
         activities.activity_id,
+        activities.source_system,
         activities.manager_id,
         activities.deal_id,
         coalesce(activities.client_id, deals.client_id) as client_id,

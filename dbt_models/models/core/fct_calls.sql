@@ -24,7 +24,7 @@
 with
 
 calls as (
-    select * from {{ ref('stg_inbox__calls') }}
+    select * from {{ ref('int_calls__unioned') }}
 ),
 
 managers as (
@@ -36,16 +36,17 @@ client_phones as (
 ),
 
 clients as (
-    select * from {{ ref('stg_inbox__clients') }}
+    select * from {{ ref('int_clients__unioned') }}
 ),
 
 manager_versions as (
-    select * from {{ ref('stg_inbox__managers') }}
+    select * from {{ ref('int_managers__unioned') }}
 ),
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
-{%- set inputs_changed = loaded_since([ref('stg_inbox__clients'), ref('stg_inbox__managers')], watermark) %}
+{%- set recompute_all = lacks_columns(['source_system']) %}
+{%- set inputs_changed = loaded_since([ref('int_clients__unioned'), ref('int_managers__unioned')], watermark) %}
 changed_clients as (
     select client_id, phone from clients
     where _loaded_at > {{ watermark }}
@@ -73,7 +74,7 @@ changed_extensions as (
 
 new_calls as (
     select * from calls
-    {% if is_incremental() %}
+    {% if is_incremental() and not recompute_all %}
     where
         _last_loaded_at > {{ watermark }}
         {% if inputs_changed %}
@@ -116,6 +117,8 @@ joined as (
     select
         ---------- ids
         new_calls.call_id,
+        -- inbox, amocrm, bitrix24, mango or cdr
+        new_calls.source_system,
         extension_holders.manager_id,
         client_phones.client_id,
         ---------- attributes

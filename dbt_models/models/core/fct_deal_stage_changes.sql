@@ -15,11 +15,11 @@
 with
 
 stage_changes as (
-    select * from {{ ref('stg_inbox__deal_stage_changes') }}
+    select * from {{ ref('int_deal_stage_changes__unioned') }}
 ),
 
 deals as (
-    select * from {{ ref('stg_inbox__deals') }}
+    select * from {{ ref('int_deals__unioned') }}
 ),
 
 pipeline_stages as (
@@ -28,13 +28,14 @@ pipeline_stages as (
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
-{%- set deals_changed = loaded_since([ref('stg_inbox__deals')], watermark) %}
+{%- set recompute_all = lacks_columns(['source_system']) %}
+{%- set deals_changed = loaded_since([ref('int_deals__unioned')], watermark) %}
 {%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], watermark) %}
 {% endif %}
 
 new_stage_changes as (
     select * from stage_changes
-    {% if is_incremental() and not stages_changed %}
+    {% if is_incremental() and not stages_changed and not recompute_all %}
     where
         _last_loaded_at > {{ watermark }}
         {% if deals_changed %}
@@ -50,6 +51,7 @@ joined as (
     select
         ---------- ids
         new_stage_changes.change_id,
+        new_stage_changes.source_system,
         new_stage_changes.deal_id,
         new_stage_changes.manager_id,
         ---------- stages

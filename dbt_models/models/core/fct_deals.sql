@@ -6,7 +6,7 @@
 with
 
 deals as (
-    select * from {{ ref('stg_inbox__deals') }}
+    select * from {{ ref('int_deals__unioned') }}
 ),
 
 manager_periods as (
@@ -52,6 +52,8 @@ final as (
     select
         ---------- ids
         deals.deal_id,
+        -- inbox, amocrm or bitrix24
+        deals.source_system,
         deals.client_id,
         -- responsible now (deals.manager_id)
         deals.manager_id,
@@ -76,6 +78,8 @@ final as (
         deals.currency,
         ---------- attributes
         deals.channel,
+        -- the CRM's custom fields as JSON text (null for the inbox)
+        deals.custom_fields,
         ---------- timestamps (UTC) and months (business time zone)
         deals.created_at,
         {{ business_month('deals.created_at') }} as created_month,

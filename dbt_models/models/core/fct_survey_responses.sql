@@ -22,7 +22,7 @@
 with
 
 survey_responses as (
-    select * from {{ ref('stg_inbox__survey_responses') }}
+    select * from {{ ref('int_survey_responses__unioned') }}
 ),
 
 client_phones as (
@@ -46,11 +46,11 @@ deals as (
 ),
 
 staged_deals as (
-    select * from {{ ref('stg_inbox__deals') }}
+    select * from {{ ref('int_deals__unioned') }}
 ),
 
 staged_clients as (
-    select * from {{ ref('stg_inbox__clients') }}
+    select * from {{ ref('int_clients__unioned') }}
 ),
 
 stage_changes as (
@@ -59,8 +59,9 @@ stage_changes as (
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
+{%- set recompute_all = lacks_columns(['source_system']) %}
 {%- set inputs_changed = loaded_since(
-    [ref('stg_inbox__deals'), ref('stg_inbox__clients'), ref('stg_inbox__requests'), ref('fct_deal_stage_changes')],
+    [ref('int_deals__unioned'), ref('int_clients__unioned'), ref('stg_inbox__requests'), ref('fct_deal_stage_changes')],
     watermark
 ) %}
 changed_deals as (
@@ -101,7 +102,7 @@ previously_matched as (
 
 new_responses as (
     select * from survey_responses
-    {% if is_incremental() %}
+    {% if is_incremental() and not recompute_all %}
     where
         _last_loaded_at > {{ watermark }}
         {% if inputs_changed %}
@@ -171,6 +172,7 @@ final as (
     select
         ---------- ids
         response_id,
+        source_system,
         matched_client_id as client_id,
         -- client_id, phone, email: how the client was found (null: not found)
         client_match,

@@ -4,7 +4,7 @@
 with
 
 clients as (
-    select * from {{ ref('stg_inbox__clients') }}
+    select * from {{ ref('int_clients__unioned') }}
 ),
 
 ranked as (

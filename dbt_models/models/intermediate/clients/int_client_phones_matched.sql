@@ -5,7 +5,7 @@
 with
 
 clients as (
-    select * from {{ ref('stg_inbox__clients') }}
+    select * from {{ ref('int_clients__unioned') }}
 ),
 
 ranked as (

@@ -13,7 +13,7 @@
 with
 
 deals as (
-    select * from {{ ref('stg_inbox__deals') }}
+    select * from {{ ref('int_deals__unioned') }}
 ),
 
 stage_changes as (

@@ -1,0 +1,66 @@
+{#- One row per activity of every CRM source: the inbox's, amoCRM's tasks and Bitrix24's
+    activities.
+    source_system names the origin; ids of the API sources are namespaced (amocrm:..., bitrix24:...,
+    mango:..., cdr:..., forms:...), the inbox's stay as they are, so no two sources' ids collide
+    (decision D41). A plain union all of views: a filter on the result (the incremental facts'
+    load watermark) reaches every source's scan, and a disabled source adds nothing. -#}
+
+with
+
+unioned as (
+    select
+        'inbox' as source_system,
+        activity_id,
+        manager_id,
+        deal_id,
+        client_id,
+        activity_type,
+        outcome,
+        created_at,
+        due_at,
+        completed_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_inbox__activities') }}
+    union all
+    select
+        'amocrm' as source_system,
+        activity_id,
+        manager_id,
+        deal_id,
+        client_id,
+        activity_type,
+        outcome,
+        created_at,
+        due_at,
+        completed_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_amocrm__activities') }}
+    union all
+    select
+        'bitrix24' as source_system,
+        activity_id,
+        manager_id,
+        deal_id,
+        client_id,
+        activity_type,
+        outcome,
+        created_at,
+        due_at,
+        completed_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_bitrix24__activities') }}
+)
+
+select * from unioned

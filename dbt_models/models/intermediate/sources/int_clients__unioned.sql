@@ -1,0 +1,66 @@
+{#- One row per client of every CRM source: the inbox's, amoCRM's and Bitrix24's contacts
+    and companies.
+    source_system names the origin; ids of the API sources are namespaced (amocrm:..., bitrix24:...,
+    mango:..., cdr:..., forms:...), the inbox's stay as they are, so no two sources' ids collide
+    (decision D41). A plain union all of views: a filter on the result (the incremental facts'
+    load watermark) reaches every source's scan, and a disabled source adds nothing. -#}
+
+with
+
+unioned as (
+    select
+        'inbox' as source_system,
+        client_id,
+        client_type,
+        client_name,
+        phone,
+        phone_raw,
+        email,
+        segment,
+        acquisition_channel,
+        created_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_inbox__clients') }}
+    union all
+    select
+        'amocrm' as source_system,
+        client_id,
+        client_type,
+        client_name,
+        phone,
+        phone_raw,
+        email,
+        segment,
+        acquisition_channel,
+        created_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_amocrm__clients') }}
+    union all
+    select
+        'bitrix24' as source_system,
+        client_id,
+        client_type,
+        client_name,
+        phone,
+        phone_raw,
+        email,
+        segment,
+        acquisition_channel,
+        created_at,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_bitrix24__clients') }}
+)
+
+select * from unioned

@@ -1,0 +1,78 @@
+{#- One row per deal of every CRM source: the inbox's, amoCRM's leads and Bitrix24's deals,
+    in the inbox's columns.
+    source_system names the origin; ids of the API sources are namespaced (amocrm:..., bitrix24:...,
+    mango:..., cdr:..., forms:...), the inbox's stay as they are, so no two sources' ids collide
+    (decision D41). A plain union all of views: a filter on the result (the incremental facts'
+    load watermark) reaches every source's scan, and a disabled source adds nothing. -#}
+
+with
+
+unioned as (
+    select
+        'inbox' as source_system,
+        deal_id,
+        client_id,
+        manager_id,
+        pipeline,
+        stage,
+        status,
+        channel,
+        loss_reason,
+        amount,
+        currency,
+        created_at,
+        closed_at,
+        updated_at,
+        cast(null as {{ dbt.type_string() }}) as custom_fields,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_inbox__deals') }}
+    union all
+    select
+        'amocrm' as source_system,
+        deal_id,
+        client_id,
+        manager_id,
+        pipeline,
+        stage,
+        status,
+        channel,
+        loss_reason,
+        amount,
+        currency,
+        created_at,
+        closed_at,
+        updated_at,
+        custom_fields,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_amocrm__deals') }}
+    union all
+    select
+        'bitrix24' as source_system,
+        deal_id,
+        client_id,
+        manager_id,
+        pipeline,
+        stage,
+        status,
+        channel,
+        loss_reason,
+        amount,
+        currency,
+        created_at,
+        closed_at,
+        updated_at,
+        custom_fields,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_bitrix24__deals') }}
+)
+
+select * from unioned

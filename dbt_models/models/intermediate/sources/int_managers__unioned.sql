@@ -1,0 +1,63 @@
+{#- One row per manager version of every CRM source: the inbox's managers, amoCRM's and
+    Bitrix24's users.
+    source_system names the origin; ids of the API sources are namespaced (amocrm:..., bitrix24:...,
+    mango:..., cdr:..., forms:...), the inbox's stay as they are, so no two sources' ids collide
+    (decision D41). A plain union all of views: a filter on the result (the incremental facts'
+    load watermark) reaches every source's scan, and a disabled source adds nothing. -#}
+
+with
+
+unioned as (
+    select
+        'inbox' as source_system,
+        manager_id,
+        full_name,
+        team,
+        role,
+        extension,
+        email,
+        hired_on,
+        left_on,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_inbox__managers') }}
+    union all
+    select
+        'amocrm' as source_system,
+        manager_id,
+        full_name,
+        team,
+        role,
+        extension,
+        email,
+        hired_on,
+        left_on,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_amocrm__managers') }}
+    union all
+    select
+        'bitrix24' as source_system,
+        manager_id,
+        full_name,
+        team,
+        role,
+        extension,
+        email,
+        hired_on,
+        left_on,
+        updated_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _batch_id
+    from {{ ref('stg_bitrix24__managers') }}
+)
+
+select * from unioned

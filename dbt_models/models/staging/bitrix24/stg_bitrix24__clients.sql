@@ -1,0 +1,123 @@
+{#- One row per Bitrix24 contact (person, bitrix24:contact:<id>) and company (company,
+    bitrix24:company:<id>), its newest version (DATE_MODIFY), in the inbox clients' columns.
+    phone and email: the first of each in the newest version that has one (contact_channels /
+    company_channels, split from the PHONE / EMAIL multi-fields by the extractor). -#}
+
+with
+
+contacts as (
+    {{ raw_source('bitrix24', 'contacts', [
+        'id', 'name', 'second_name', 'last_name', 'date_create', 'date_modify',
+    ]) }}
+),
+
+companies as (
+    {{ raw_source('bitrix24', 'companies', ['id', 'title', 'date_create', 'date_modify']) }}
+),
+
+contact_channels as (
+    {{ raw_source('bitrix24', 'contact_channels', ['entity_id', 'channel', 'value', 'updated_at']) }}
+),
+
+company_channels as (
+    {{ raw_source('bitrix24', 'company_channels', ['entity_id', 'channel', 'value', 'updated_at']) }}
+),
+
+versions as (
+    select
+        'contact' as entity_type,
+        'person' as client_type,
+        id,
+        nullif(trim(
+            coalesce(last_name, '') || ' ' || coalesce(name, '') || ' ' || coalesce(second_name, '')
+        ), '') as client_name,
+        date_create,
+        date_modify,
+        _source,
+        _loaded_at,
+        _batch_id
+    from contacts
+    union all
+    select
+        'company' as entity_type,
+        'company' as client_type,
+        id,
+        title as client_name,
+        date_create,
+        date_modify,
+        _source,
+        _loaded_at,
+        _batch_id
+    from companies
+),
+
+latest_versions as (
+    select
+        *,
+        row_number() over (
+            partition by entity_type, id
+            order by {{ parse_timestamp_utc('date_modify') }} desc, _loaded_at desc
+        ) as version_rank
+    from versions
+),
+
+channels as (
+    select 'contact' as entity_type, contact_channels.* from contact_channels
+    union all
+    select 'company' as entity_type, company_channels.* from company_channels
+),
+
+channels_ranked as (
+    select
+        entity_type,
+        entity_id,
+        channel,
+        value,
+        row_number() over (
+            partition by entity_type, entity_id, channel
+            order by {{ parse_timestamp_utc('updated_at') }} desc, _loaded_at desc, value
+        ) as value_rank
+    from channels
+),
+
+phones as (
+    select * from channels_ranked
+    where channel = 'phone' and value_rank = 1
+),
+
+emails as (
+    select * from channels_ranked
+    where channel = 'email' and value_rank = 1
+),
+
+final as (
+    select
+        ---------- ids
+        'bitrix24:' || latest_versions.entity_type || ':' || latest_versions.id as client_id,
+        ---------- attributes
+        latest_versions.client_type,
+        latest_versions.client_name,
+        {{ normalize_phone('phones.value') }} as phone,
+        phones.value as phone_raw,
+        lower(emails.value) as email,
+        cast(null as {{ dbt.type_string() }}) as segment,
+        cast(null as {{ dbt.type_string() }}) as acquisition_channel,
+        ---------- timestamps
+        {{ parse_timestamp_utc('latest_versions.date_create') }} as created_at,
+        {{ parse_timestamp_utc('latest_versions.date_modify') }} as updated_at,
+        ---------- load metadata
+        latest_versions._source as _source_file,
+        cast(null as {{ dbt.type_bigint() }}) as _source_line,
+        latest_versions._loaded_at,
+        latest_versions._batch_id
+    from latest_versions
+    left join phones
+        on latest_versions.entity_type = phones.entity_type
+        and latest_versions.id = phones.entity_id
+    left join emails
+        on latest_versions.entity_type = emails.entity_type
+        and latest_versions.id = emails.entity_id
+    where latest_versions.version_rank = 1
+)
+
+select * from final

@@ -1,0 +1,569 @@
+"""End to end: a fake amoCRM and a fake Bitrix24 account plus the mini inbox through `voronka run`.
+
+The marts must show the CRM deals and calls next to the inbox's, each fact keeping its
+`source_system`, the API ids namespaced and the inbox ids unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from dagster_project.cli import main
+from tests.conftest import FIXTURES, query
+from tests.integration.sources.fakes import FakeAmoCrm, FakeBitrix24
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def epoch(text: str) -> int:
+    """Unix seconds of a UTC time `YYYY-MM-DD HH:MM`."""
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
+def amo_account() -> dict:
+    """A small amoCRM account: one pipeline, two users, one contact, three leads (won, open,
+    lost), the won lead's status history, a task and two logged calls (January 2026)."""
+
+    def status(status_id: int, name: str, sort: int) -> dict:
+        return {"id": status_id, "name": name, "sort": sort, "pipeline_id": 501, "type": 0}
+
+    def lead(lead_id, status_id, price, created, updated, closed=None, channel=None, **extra):
+        fields = []
+        if channel:
+            fields.append(
+                {
+                    "field_id": 77,
+                    "field_name": "Канал",
+                    "field_code": None,
+                    "field_type": "select",
+                    "values": [{"value": channel, "enum_id": 5}],
+                }
+            )
+        return {
+            "id": lead_id,
+            "name": f"Сделка {lead_id}",
+            "price": price,
+            "responsible_user_id": 11,
+            "status_id": status_id,
+            "pipeline_id": 501,
+            "created_at": epoch(created),
+            "updated_at": epoch(updated),
+            "closed_at": epoch(closed) if closed else None,
+            "custom_fields_values": fields or None,
+            "_embedded": {"contacts": [{"id": 5000, "is_main": True}], **extra},
+        }
+
+    def status_event(event_id, lead_id, before, after, at):
+        return {
+            "id": event_id,
+            "type": "lead_status_changed",
+            "entity_id": lead_id,
+            "entity_type": "lead",
+            "created_by": 11,
+            "created_at": epoch(at),
+            "value_before": [{"lead_status": {"id": before, "pipeline_id": 501}}],
+            "value_after": [{"lead_status": {"id": after, "pipeline_id": 501}}],
+        }
+
+    def call_note(note_id, note_type, at, call_status, duration, uniq):
+        return {
+            "id": note_id,
+            "entity_id": 5000,
+            "created_at": epoch(at),
+            "updated_at": epoch(at),
+            "responsible_user_id": 11,
+            "note_type": note_type,
+            "params": {
+                "uniq": uniq,
+                "duration": duration,
+                "source": "onlinepbx",
+                "phone": "+7 916 555-00-01",
+                "call_status": call_status,
+            },
+        }
+
+    return {
+        "pipelines": [
+            {
+                "id": 501,
+                "name": "Продажи",  # the inbox's pipeline has the same name: no clash
+                "sort": 1,
+                "is_main": True,
+                "_embedded": {
+                    "statuses": [
+                        status(1001, "Новая", 10),
+                        status(1002, "Переговоры", 20),
+                        status(142, "Успешно реализовано", 10000),
+                        status(143, "Закрыто и не реализовано", 11000),
+                    ]
+                },
+            }
+        ],
+        "users": [
+            {"id": 11, "name": "Ирина Амосова", "email": "Irina@Example.ru"},
+            {"id": 12, "name": "Олег Амосов", "email": "oleg@example.ru"},
+        ],
+        "contacts": [
+            {
+                "id": 5000,
+                "name": "ООО Ромашка",
+                "created_at": epoch("2026-01-08 07:00"),
+                "updated_at": epoch("2026-01-08 07:00"),
+                "custom_fields_values": [
+                    {
+                        "field_code": "PHONE",
+                        "values": [{"value": "+7 (916) 555-00-01", "enum_code": "WORK"}],
+                    }
+                ],
+            }
+        ],
+        "companies": [],
+        "leads": [
+            lead(
+                1000,
+                142,
+                120000,
+                "2026-01-08 07:30",
+                "2026-01-22 12:00",
+                "2026-01-22 12:00",
+                channel="Яндекс.Директ",
+            ),
+            lead(1001, 1002, 50000, "2026-01-09 08:00", "2026-01-09 08:00"),
+            lead(
+                1002,
+                143,
+                30000,
+                "2026-01-10 08:00",
+                "2026-01-16 09:00",
+                "2026-01-16 09:00",
+                loss_reason=[{"id": 3, "name": "Дорого"}],
+            ),
+        ],
+        "events": [
+            status_event("ev1", 1000, 1001, 1002, "2026-01-12 10:00"),
+            status_event("ev2", 1000, 1002, 142, "2026-01-22 12:00"),
+        ],
+        "tasks": [
+            {
+                "id": 9000,
+                "entity_id": 1001,
+                "entity_type": "leads",
+                "responsible_user_id": 11,
+                "task_type_id": 1,
+                "is_completed": False,
+                "complete_till": epoch("2026-01-20 09:00"),
+                "created_at": epoch("2026-01-09 08:05"),
+                "updated_at": epoch("2026-01-09 08:05"),
+            }
+        ],
+        "notes": {
+            "contacts": [
+                call_note(70001, "call_out", "2026-01-15 10:00", 4, 240, "amo-call-1"),
+                call_note(70002, "call_in", "2026-01-16 11:00", 6, 0, "amo-call-2"),
+            ],
+            "leads": [
+                # the same call logged on the lead too: counted once
+                call_note(70003, "call_out", "2026-01-15 10:00", 4, 240, "amo-call-1"),
+            ],
+            "companies": [],
+        },
+    }
+
+
+def bitrix_account() -> dict:
+    """A small Bitrix24 account: the default pipeline with its stages and semantics, two users
+    (one with an internal number), a contact, a won and an open deal with their stage history,
+    two calls and an activity (January 2026, Moscow time)."""
+
+    def stage(i, status_id, name, semantics):
+        return {
+            "ID": str(i),
+            "ENTITY_ID": "DEAL_STAGE",
+            "STATUS_ID": status_id,
+            "NAME": name,
+            "SORT": str(10 * i),
+            "EXTRA": {"SEMANTICS": semantics, "COLOR": "#39A8EF"},
+        }
+
+    def history(i, deal_id, stage_id, at, semantic):
+        return {
+            "ID": str(i),
+            "TYPE_ID": "2",
+            "OWNER_ID": str(deal_id),
+            "CREATED_TIME": at,
+            "CATEGORY_ID": "0",
+            "STAGE_SEMANTIC_ID": semantic,
+            "STAGE_ID": stage_id,
+        }
+
+    return {
+        "crm.category.list": [
+            {"id": 0, "name": "Общая", "sort": 100, "entityTypeId": 2, "isDefault": "Y"}
+        ],
+        "crm.status.list": [
+            stage(1, "NEW", "Новая", "process"),
+            stage(2, "PREPARATION", "Подготовка", "process"),
+            stage(3, "WON", "Сделка успешна", "success"),
+            stage(4, "LOSE", "Сделка провалена", "failure"),
+            {
+                "ID": "20",
+                "ENTITY_ID": "SOURCE",
+                "STATUS_ID": "CALL",
+                "NAME": "Звонок",
+                "SORT": "10",
+            },
+        ],
+        "user.get": [
+            {
+                "ID": "1",
+                "ACTIVE": True,
+                "NAME": "Пётр",
+                "LAST_NAME": "Битриксов",
+                "EMAIL": "petr@example.ru",
+                "UF_PHONE_INNER": "201",
+                "UF_DEPARTMENT": [5],
+            },
+            {
+                "ID": "2",
+                "ACTIVE": True,
+                "NAME": "Мария",
+                "LAST_NAME": "Битриксова",
+                "EMAIL": "maria@example.ru",
+                "UF_PHONE_INNER": "",
+                "UF_DEPARTMENT": [5],
+            },
+        ],
+        "crm.contact.list": [
+            {
+                "ID": "1",
+                "NAME": "Семён",
+                "LAST_NAME": "Клиентов",
+                "DATE_CREATE": "2026-01-10T10:00:00+03:00",
+                "DATE_MODIFY": "2026-01-10T10:00:00+03:00",
+                "PHONE": [
+                    {
+                        "ID": "100",
+                        "VALUE_TYPE": "WORK",
+                        "VALUE": "8 926 777-00-01",
+                        "TYPE_ID": "PHONE",
+                    }
+                ],
+            }
+        ],
+        "crm.company.list": [],
+        "crm.deal.list": [
+            {
+                "ID": "1",
+                "TITLE": "Поставка",
+                "CATEGORY_ID": "0",
+                "STAGE_ID": "WON",
+                "STAGE_SEMANTIC_ID": "S",
+                "OPPORTUNITY": "80000.00",
+                "CURRENCY_ID": "RUB",
+                "ASSIGNED_BY_ID": "1",
+                "CONTACT_ID": "1",
+                "COMPANY_ID": "0",
+                "DATE_CREATE": "2026-01-10T10:00:00+03:00",
+                "DATE_MODIFY": "2026-01-25T12:00:00+03:00",
+                "CLOSEDATE": "2026-01-25T12:00:00+03:00",
+                "CLOSED": "Y",
+                "SOURCE_ID": "CALL",
+                "UF_CRM_BUDGET": "большой",
+            },
+            {
+                "ID": "2",
+                "TITLE": "Пилот",
+                "CATEGORY_ID": "0",
+                "STAGE_ID": "PREPARATION",
+                "STAGE_SEMANTIC_ID": "P",
+                "OPPORTUNITY": "15000.00",
+                "CURRENCY_ID": "RUB",
+                "ASSIGNED_BY_ID": "2",
+                "CONTACT_ID": "1",
+                "COMPANY_ID": "0",
+                "DATE_CREATE": "2026-01-20T10:00:00+03:00",
+                "DATE_MODIFY": "2026-01-21T10:00:00+03:00",
+                "CLOSEDATE": "2026-02-28T10:00:00+03:00",
+                "CLOSED": "N",
+                "SOURCE_ID": "CALL",
+                "UF_CRM_BUDGET": None,
+            },
+        ],
+        "crm.stagehistory.list": [
+            history(1, 1, "NEW", "2026-01-10T10:00:00+03:00", "P"),
+            history(2, 1, "WON", "2026-01-25T12:00:00+03:00", "S"),
+            history(3, 2, "NEW", "2026-01-20T10:00:00+03:00", "P"),
+            history(4, 2, "PREPARATION", "2026-01-21T10:00:00+03:00", "P"),
+        ],
+        "crm.activity.list": [
+            {
+                "ID": "31",
+                "OWNER_ID": "2",
+                "OWNER_TYPE_ID": "2",
+                "TYPE_ID": "2",
+                "RESPONSIBLE_ID": "2",
+                "COMPLETED": "Y",
+                "CREATED": "2026-01-20T10:05:00+03:00",
+                "DEADLINE": "2026-01-20T12:00:00+03:00",
+                "LAST_UPDATED": "2026-01-20T10:30:00+03:00",
+            }
+        ],
+        "voximplant.statistic.get": [
+            {
+                "ID": "1",
+                "CALL_ID": "externalCall.a1",
+                "PORTAL_USER_ID": "1",
+                "PORTAL_NUMBER": "74959990000",
+                "PHONE_NUMBER": "79267770001",
+                "CALL_TYPE": "2",
+                "CALL_DURATION": "120",
+                "CALL_START_DATE": "2026-01-20T11:00:00+03:00",
+                "CALL_FAILED_CODE": "200",
+            },
+            {
+                "ID": "2",
+                "CALL_ID": "externalCall.a2",
+                "PORTAL_USER_ID": "2",
+                "PORTAL_NUMBER": "74959990000",
+                "PHONE_NUMBER": "79267770001",
+                "CALL_TYPE": "1",
+                "CALL_DURATION": "0",
+                "CALL_START_DATE": "2026-01-20T11:30:00+03:00",
+                "CALL_FAILED_CODE": "304",
+            },
+        ],
+    }
+
+
+def run(inbox, warehouse) -> int:
+    # the mini inbox's as-of, so that the CRM data does not move it
+    return main(
+        [
+            "run",
+            "--inbox",
+            str(inbox),
+            "--warehouse",
+            str(warehouse),
+            "--as-of",
+            "2026-02-26T10:00:00+03:00",
+            "--quiet",
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def accounts(tmp_path_factory):
+    """The fake accounts, the environment that enables them, the inbox and the warehouse."""
+    root = tmp_path_factory.mktemp("sources_e2e")
+    inbox = root / "inbox"
+    shutil.copytree(FIXTURES / "mini_inbox", inbox)
+    amo = FakeAmoCrm(amo_account()).start()
+    bitrix = FakeBitrix24(bitrix_account()).start()
+    # `voronka run` exports its settings (VORONKA_*): restore them all for the next modules (the
+    # per-test guard in tests/conftest.py runs after this module-scoped fixture)
+    saved = {k: v for k, v in os.environ.items() if k.startswith("VORONKA_")}
+    os.environ.update(
+        {
+            "VORONKA_AMOCRM_BASE_URL": amo.url,
+            "VORONKA_AMOCRM_LONG_LIVED_TOKEN": "access-token-AAAA",
+            "VORONKA_AMOCRM_CHANNEL_FIELD": "Канал",
+            "VORONKA_BITRIX24_WEBHOOK_URL": bitrix.webhook_url,
+            "VORONKA_TOKEN_STORE": str(root / "tokens.json"),
+        }
+    )
+    try:
+        yield inbox, root / "warehouse.duckdb", amo, bitrix
+    finally:
+        for key in [k for k in os.environ if k.startswith("VORONKA_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+        amo.stop()
+        bitrix.stop()
+
+
+@pytest.fixture(scope="module")
+def built(accounts):
+    inbox, warehouse, _, _ = accounts
+    return warehouse, run(inbox, warehouse)
+
+
+def test_run_succeeds(built):
+    _, code = built
+    assert code == 0
+
+
+def test_deals_of_every_source_with_namespaced_ids(built):
+    warehouse, _ = built
+    deals = {
+        row[0]: row[1:]
+        for row in query(
+            warehouse,
+            "select deal_id, source_system, client_id, manager_id, pipeline, stage, status, "
+            "channel, amount from core.fct_deals",
+        )
+    }
+    # the inbox's deals keep their ids
+    assert {d for d in deals if ":" not in d} == {"d1", "d2", "d3", "d4", "d5"}
+    assert deals["d1"][0] == "inbox"
+    assert deals["amocrm:1000"] == (
+        "amocrm",
+        "amocrm:contact:5000",
+        "amocrm:11",
+        "amocrm:Продажи",
+        "Успешно реализовано",
+        "won",
+        "Яндекс.Директ",  # the custom field named by VORONKA_AMOCRM_CHANNEL_FIELD
+        Decimal("120000.00"),
+    )
+    assert deals["amocrm:1001"][5] == "open" and deals["amocrm:1002"][5] == "lost"
+    assert deals["bitrix24:1"] == (
+        "bitrix24",
+        "bitrix24:contact:1",
+        "bitrix24:1",
+        "bitrix24:Общая",
+        "Сделка успешна",
+        "won",
+        "Звонок",  # SOURCE_ID CALL, by its name
+        Decimal("80000.00"),
+    )
+    assert deals["bitrix24:2"][5] == "open"
+    custom = query(
+        warehouse, "select custom_fields from core.fct_deals where deal_id = 'bitrix24:1'"
+    )[0][0]
+    assert '"uf_crm_budget":"большой"' in custom.replace(" ", "")
+
+
+def test_calls_of_every_source(built):
+    warehouse, _ = built
+    calls = {
+        row[0]: row[1:]
+        for row in query(
+            warehouse,
+            "select call_id, source_system, manager_id, client_id, direction, status, "
+            "talk_seconds from core.fct_calls",
+        )
+    }
+    assert {c for c in calls if ":" not in c} == {"k1", "k2", "k3", "k4", "k5", "k6"}
+    # one amoCRM call logged on the contact and on the lead counts once
+    assert calls["amocrm:amo-call-1"] == (
+        "amocrm",
+        "amocrm:11",
+        "amocrm:contact:5000",
+        "outbound",
+        "answered",
+        240,
+    )
+    assert calls["amocrm:amo-call-2"][4] == "missed"
+    # Bitrix24: credited through the user's internal number, matched to the contact by phone
+    assert calls["bitrix24:externalCall.a1"] == (
+        "bitrix24",
+        "bitrix24:1",
+        "bitrix24:contact:1",
+        "inbound",
+        "answered",
+        120,
+    )
+    assert calls["bitrix24:externalCall.a2"][1:5] == (
+        "bitrix24:2",
+        "bitrix24:contact:1",
+        "outbound",
+        "no_answer",
+    )
+    assert len([c for c in calls if c.startswith("amocrm:")]) == 2
+
+
+def test_stage_changes_and_pipelines(built):
+    warehouse, _ = built
+    changes = dict(
+        query(
+            warehouse,
+            "select change_id, from_stage || ' -> ' || to_stage || ' ' || to_stage_type "
+            "from core.fct_deal_stage_changes where source_system <> 'inbox'",
+        )
+    )
+    assert changes["amocrm:ev2"] == "Переговоры -> Успешно реализовано won"
+    assert changes["bitrix24:2"] == "Новая -> Сделка успешна won"
+    stages = query(
+        warehouse,
+        "select pipeline, count(*) from core.dim_pipeline_stages group by 1 order by 1",
+    )
+    assert stages == [("amocrm:Продажи", 4), ("bitrix24:Общая", 4), ("Продажи", 5)]
+
+
+def test_marts_show_crm_deals_and_calls_next_to_the_inbox(built):
+    warehouse, _ = built
+    managers = {
+        row[0]: row[1:]
+        for row in query(
+            warehouse,
+            "select manager_id, manager_name, deals_created, deals_won, revenue, "
+            "calls_outbound, calls_inbound from marts.kpi_manager_monthly "
+            "where month = date '2026-01-01'",
+        )
+    }
+    assert managers["m1"][2:4] == (1, Decimal("100000.00"))  # the inbox's, unchanged
+    assert managers["amocrm:11"] == ("Ирина Амосова", 3, 1, Decimal("120000.00"), 1, 1)
+    assert managers["bitrix24:1"] == ("Пётр Битриксов", 1, 1, Decimal("80000.00"), 0, 1)
+    assert managers["bitrix24:2"][1:] == (1, 0, Decimal("0.00"), 1, 0)
+    company = query(
+        warehouse,
+        "select deals_won, revenue from marts.kpi_company_monthly where month = date '2026-01-01'",
+    )
+    assert company == [(3, Decimal("300000.00"))]  # 100 000 inbox + 120 000 + 80 000
+    hourly = query(
+        warehouse,
+        "select offered, answered from marts.kpi_calls_hourly "
+        "where line = '74959990000' and call_date = date '2026-01-20' and call_hour = 11",
+    )
+    assert hourly == [(1, 1)]  # the Bitrix24 inbound call at 11:00 Moscow time
+
+
+@pytest.fixture(scope="module")
+def rebuilt(built, accounts):
+    """A second run after the open amoCRM lead was won: the incremental facts pick it up."""
+    inbox, warehouse, amo, _ = accounts
+    lead = next(r for r in amo.data["leads"] if r["id"] == 1001)
+    lead.update(
+        status_id=142, updated_at=epoch("2026-01-28 09:00"), closed_at=epoch("2026-01-28 09:00")
+    )
+    amo.data["events"].append(
+        {
+            "id": "ev3",
+            "type": "lead_status_changed",
+            "entity_id": 1001,
+            "entity_type": "lead",
+            "created_by": 11,
+            "created_at": epoch("2026-01-28 09:00"),
+            "value_before": [{"lead_status": {"id": 1002, "pipeline_id": 501}}],
+            "value_after": [{"lead_status": {"id": 142, "pipeline_id": 501}}],
+        }
+    )
+    return warehouse, run(inbox, warehouse)
+
+
+def test_a_second_run_picks_up_changes_incrementally(rebuilt):
+    warehouse, code = rebuilt
+    assert code == 0
+    assert query(warehouse, "select status from core.fct_deals where deal_id = 'amocrm:1001'") == [
+        ("won",)
+    ]
+    assert query(
+        warehouse,
+        "select to_stage from core.fct_deal_stage_changes where change_id = 'amocrm:ev3'",
+    ) == [("Успешно реализовано",)]
+    # nothing was loaded twice
+    counts = query(
+        warehouse,
+        "select source_system, count(*) from core.fct_calls group by 1 order by 1",
+    )
+    assert counts == [("amocrm", 2), ("bitrix24", 2), ("inbox", 6)]
+    company = query(
+        warehouse,
+        "select deals_won, revenue from marts.kpi_company_monthly where month = date '2026-01-01'",
+    )
+    assert company == [(4, Decimal("350000.00"))]
