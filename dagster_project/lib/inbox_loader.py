@@ -280,7 +280,7 @@ def _new_id(prefix: str) -> str:
 BATCH_BYTES = 256 << 20
 # the column `read_csv` adds with each row's file (not a contract column name)
 _FILE_COLUMN = "_voronka_source_path"
-_TEMP_TABLES = ("_stage", "_files", "_rejected", "_lines", "_checked", "_rejects", "_rejects_scan")
+_TEMP_TABLES = ("_stage", "_files", "_rejected", "_lines", "_bad", "_rejects", "_rejects_scan")
 
 
 class _NotContiguous(Exception):
@@ -491,6 +491,7 @@ class InboxLoader:
                 self._stage(readable, batch[0].dialect)
             self._write(entity, batch, readable)
         finally:
+            self.con.execute("drop view if exists _checked")
             for table in _TEMP_TABLES:
                 self.con.execute(f"drop table if exists {table}")
         return [item.report for item in batch]
@@ -598,28 +599,43 @@ class InboxLoader:
                 f"left join _lines l on l.path = s.{quote(_FILE_COLUMN)} and l.idx = {index}"
             )
 
-        select_cols = []
-        for name in contract + extras:
-            if name in by_name:
-                value = f"nullif(trim(s.{quote(by_name[name])}), '')"
-            else:
-                value = "null::varchar"
-            select_cols.append(f"{value} as {quote(name)}")
-        source_sql = f"""
+        values = {
+            name: f"nullif(trim(s.{quote(by_name[name])}), '')"
+            if name in by_name
+            else "null::varchar"
+            for name in contract + extras
+        }
+        # The contract check reads only the contract columns and keeps only the broken rows
+        # (`_bad`: stage row id and reason); the rows are then written once, straight from
+        # `_stage`, to raw or the quarantine (D13).
+        check_sql = f"""
+            select {", ".join(f"{values[n]} as {quote(n)}" for n in contract)}, s.rowid as _row
+            from _stage s
+        """
+        con.execute(
+            f"create temp table _bad as select _row, _reason "
+            f"from ({checked_select(entity, check_sql)}) where _reason is not null"
+        )
+        con.execute(
+            f"""
+            create temp view _checked as
             select
-                {", ".join(select_cols)},
+                {", ".join(f"{v} as {quote(n)}" for n, v in values.items())},
                 f.rel as _source_file,
                 ({line_expr})::bigint as _source_line,
                 {_literal(loaded_at.isoformat(sep=" "))}::timestamp as _loaded_at,
-                f.batch_id as _batch_id
+                f.batch_id as _batch_id,
+                b._reason
             from _stage s
             join _files f on f.path = s.{quote(_FILE_COLUMN)}
             {lines_join}
-        """
-        con.execute(f"create temp table _checked as {checked_select(entity, source_sql)}")
+            left join _bad b on b._row = s.rowid
+            """
+        )
         quarantined = dict(
             con.execute(
-                "select _source_file, count(*) from _checked where _reason is not null group by 1"
+                "select f.rel, count(*) from _bad b join _files f "
+                "on b._row >= f.first_row and b._row < f.first_row + f.n_good group by 1"
             ).fetchall()
         )
         per_file = {
