@@ -3,18 +3,20 @@
 For one entity (`inbox/<entity>/*.csv`), every file is
 
 1. skipped when a load with the same sha256 is already in `raw._load_log` (idempotence);
-2. sniffed (encoding, delimiter, decimal comma; `csv_sniff`), transcoded to UTF-8 when needed;
-3. read by DuckDB `read_csv` as text into a temporary table; rows DuckDB cannot split into the
-   header's columns are kept from its reject table, with their line numbers;
+2. sniffed (encoding, delimiter, decimal comma; `csv_sniff`), its header checked;
+3. read by DuckDB `read_csv` as text into a temporary table, together with the next files of the
+   entity written the same way (UTF-8, same delimiter and header line; a file needing
+   transcoding is read alone, after transcoding to UTF-8); rows DuckDB cannot split into the
+   header's columns are kept from its reject table, with their file and line numbers;
 4. checked against the contract in one SQL pass (required, enums, types, ranges, references),
-   each row getting a `_reason` (null when valid);
-5. written in one transaction: the file's previous rows (a changed file) are deleted from raw and
-   quarantine, valid rows go to `raw.<entity>`, the others to `quarantine.<entity>`, and the
-   load is logged.
+   which keeps the broken rows' `_reason`;
+5. written in one transaction per batch: the files' previous rows (a changed file) are deleted
+   from raw and quarantine, valid rows go to `raw.<entity>`, the others to
+   `quarantine.<entity>`, and each file's load is logged with its own batch id and counts.
 
 A file that cannot be read at all is logged as `failed` and recorded in `quarantine.files`; the
 other files still load. Row counts always add up: rows read = rows loaded + rows quarantined.
-See docs/architecture.md for the tables' shape.
+See docs/architecture.md for the tables' shape, docs/decisions.md D12-D14 for the batches.
 """
 
 from __future__ import annotations
