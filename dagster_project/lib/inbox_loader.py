@@ -500,22 +500,39 @@ class InboxLoader:
 
     def _stage(self, paths: list[str], dialect: csv_sniff.CsvDialect) -> None:
         """Read the files as text into `_stage` (with each row's file in `_FILE_COLUMN`),
-        keeping DuckDB's rejects in `_rejects` / `_rejects_scan`."""
+        keeping DuckDB's rejects in `_rejects` / `_rejects_scan`.
+
+        Values are stored trimmed, empty strings as null (the raw layer's values), so that the
+        check and the writes do not trim every value again (D13)."""
+        options = f"""
+            [{", ".join(_literal(p) for p in paths)}],
+            all_varchar = true,
+            header = true,
+            delim = {_literal(dialect.delimiter)},
+            quote = '"',
+            escape = '"',
+            ignore_errors = true,
+            filename = {_literal(_FILE_COLUMN)}
+        """
+        columns = [
+            row[0]
+            for row in self.con.execute(f"describe select * from read_csv({options})").fetchall()
+        ]
+        values = [
+            quote(name)
+            if name == _FILE_COLUMN
+            else f"nullif(trim({quote(name)}), '') as {quote(name)}"
+            for name in columns
+        ]
         self.con.execute(
             f"""
             create temp table _stage as
-            select * from read_csv(
-                [{", ".join(_literal(p) for p in paths)}],
-                all_varchar = true,
-                header = true,
-                delim = {_literal(dialect.delimiter)},
-                quote = '"',
-                escape = '"',
-                ignore_errors = true,
+            select {", ".join(values)}
+            from read_csv(
+                {options},
                 store_rejects = true,
                 rejects_table = '_rejects',
-                rejects_scan = '_rejects_scan',
-                filename = {_literal(_FILE_COLUMN)}
+                rejects_scan = '_rejects_scan'
             )
             """
         )
@@ -602,9 +619,7 @@ class InboxLoader:
             )
 
         values = {
-            name: f"nullif(trim(s.{quote(by_name[name])}), '')"
-            if name in by_name
-            else "null::varchar"
+            name: f"s.{quote(by_name[name])}" if name in by_name else "null::varchar"
             for name in contract + extras
         }
         # The contract check reads only the contract columns and keeps only the broken rows
