@@ -153,11 +153,14 @@ def test_a_batch_loads_exactly_what_the_files_load_one_by_one(tmp_path, reads):
         "talk_seconds\nanswered,e1,2026-01-01,outbound,1,0,0\nanswered,e2,2026-01-01,outbound,"
         "1,0,-3\n",
         "calls/2026-06.csv": "\n".join([HEADER, ROW.format(id="f1"), ROW.format(id="f2") + ",x"]),
+        # UTF-8 with a byte order mark: a batch of their own
+        "calls/2026-07.csv": ("\ufeff" + HEADER + "\n" + ROW.format(id="g1") + "\n").encode(),
+        "calls/2026-08.csv": ("\ufeff" + HEADER + "\n" + ROW.format(id="h1") + "\n").encode(),
     }
     inbox = write_inbox(tmp_path / "inbox", {**FILES, **extra})
     together, alone = tmp_path / "together.duckdb", tmp_path / "alone.duckdb"
     reports = [_load(inbox, together), _load(inbox, alone, batch_bytes=1)]
-    assert reads == [3, 1, 1, 1] + [1] * 6
+    assert reads == [3, 1, 1, 1, 2] + [1] * 8
 
     def counts(report):
         return [
@@ -165,10 +168,10 @@ def test_a_batch_loads_exactly_what_the_files_load_one_by_one(tmp_path, reads):
         ]
 
     assert counts(reports[0]) == counts(reports[1])
-    assert len(reports[0].files) == 6
+    assert len(reports[0].files) == 8
     for schema in ("raw", "quarantine"):
         assert _rows(together, schema) == _rows(alone, schema)
-    assert len(_rows(together, "raw")) == 9
+    assert len(_rows(together, "raw")) == 11
 
 
 def test_a_changed_file_reloads_alone(tmp_path, warehouse, reads):
