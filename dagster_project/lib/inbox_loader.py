@@ -3,18 +3,20 @@
 For one entity (`inbox/<entity>/*.csv`), every file is
 
 1. skipped when a load with the same sha256 is already in `raw._load_log` (idempotence);
-2. sniffed (encoding, delimiter, decimal comma; `csv_sniff`), transcoded to UTF-8 when needed;
-3. read by DuckDB `read_csv` as text into a temporary table; rows DuckDB cannot split into the
-   header's columns are kept from its reject table, with their line numbers;
+2. sniffed (encoding, delimiter, decimal comma; `csv_sniff`), its header checked;
+3. read by DuckDB `read_csv` as text into a temporary table, together with the next files of the
+   entity written the same way (UTF-8, same delimiter and header line; a file needing
+   transcoding is read alone, after transcoding to UTF-8); rows DuckDB cannot split into the
+   header's columns are kept from its reject table, with their file and line numbers;
 4. checked against the contract in one SQL pass (required, enums, types, ranges, references),
-   each row getting a `_reason` (null when valid);
-5. written in one transaction: the file's previous rows (a changed file) are deleted from raw and
-   quarantine, valid rows go to `raw.<entity>`, the others to `quarantine.<entity>`, and the
-   load is logged.
+   which keeps the broken rows' `_reason`;
+5. written in one transaction per batch: the files' previous rows (a changed file) are deleted
+   from raw and quarantine, valid rows go to `raw.<entity>`, the others to
+   `quarantine.<entity>`, and each file's load is logged with its own batch id and counts.
 
 A file that cannot be read at all is logged as `failed` and recorded in `quarantine.files`; the
 other files still load. Row counts always add up: rows read = rows loaded + rows quarantined.
-See docs/architecture.md for the tables' shape.
+See docs/architecture.md for the tables' shape, docs/decisions.md D12-D14 for the batches.
 """
 
 from __future__ import annotations
@@ -276,33 +278,105 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{_utcnow():%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
 
 
+# Files of one entity read together by one `read_csv`, up to this many bytes per read (D12).
+BATCH_BYTES = 256 << 20
+# the column `read_csv` adds with each row's file (not a contract column name)
+_FILE_COLUMN = "_voronka_source_path"
+_TEMP_TABLES = ("_stage", "_files", "_rejected", "_lines", "_bad", "_rejects", "_rejects_scan")
+
+
+class _NotContiguous(Exception):
+    """The rows of one file are not one run of `_stage` row ids (never seen; safety net)."""
+
+
+@dataclass
+class _Pending:
+    """A new or changed file, sniffed and with a valid header, waiting to be read."""
+
+    path: Path
+    rel: str
+    sha: str
+    size: int
+    started: datetime
+    report: FileReport
+    dialect: csv_sniff.CsvDialect
+    header_line: bytes
+
+    @property
+    def batch_key(self) -> tuple | None:
+        """Files with the same key can be read by one `read_csv` call; None: read it alone."""
+        if self.dialect.needs_transcoding:
+            return None
+        return (self.dialect.encoding, self.dialect.delimiter, self.header_line)
+
+
+def _first_line(path: Path, limit: int = 1 << 16) -> bytes:
+    with path.open("rb") as handle:
+        return handle.readline(limit)
+
+
 class InboxLoader:
     """Loads inbox folders into one warehouse connection (the single DuckDB writer)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, inbox: Path, run_id: str | None = None):
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        inbox: Path,
+        run_id: str | None = None,
+        batch_bytes: int = BATCH_BYTES,
+    ):
         self.con = con
         self.inbox = Path(inbox)
         self.run_id = run_id or _new_id("run")
+        self.batch_bytes = batch_bytes
 
     # ---- public
 
     def load_entity(
         self, entity: Entity, progress: Callable[[FileReport], None] | None = None
     ) -> EntityReport:
-        """Load every new or changed file of one entity; release late references."""
+        """Load every new or changed file of one entity; release late references.
+
+        Consecutive files (in name order) written the same way (UTF-8, same delimiter, same
+        header line) are read, checked and written together, up to `batch_bytes` per batch;
+        each still gets its own report, batch id and `_load_log` row (D12).
+        """
         ensure_tables(self.con, [entity])
         report = EntityReport(entity=entity.name, run_id=self.run_id)
         report.rows_released = self._release_orphans(entity)
-        for path in list_files(self.inbox, entity):
-            file_report = self._load_file(entity, path)
-            report.files.append(file_report)
-            if progress:
-                progress(file_report)
+        paths = list_files(self.inbox, entity)
+        done: dict[str, FileReport] = {}
+
+        def finished(file_reports: list[FileReport]) -> None:
+            for file_report in file_reports:
+                done[file_report.source_file] = file_report
+                if progress:
+                    progress(file_report)
+
+        batch: list[_Pending] = []
+        for path in paths:
+            pending = self._prepare(entity, path)
+            if isinstance(pending, FileReport):
+                finished([pending])
+                continue
+            key = pending.batch_key
+            size = sum(p.size for p in batch) + pending.size
+            if batch and (key is None or key != batch[0].batch_key or size > self.batch_bytes):
+                finished(self._load_batch(entity, batch))
+                batch = []
+            batch.append(pending)
+            if key is None:
+                finished(self._load_batch(entity, batch))
+                batch = []
+        if batch:
+            finished(self._load_batch(entity, batch))
+        report.files = [done[path.relative_to(self.inbox).as_posix()] for path in paths]
         return report
 
-    # ---- one file
+    # ---- one file: skip, sniff, check the header
 
-    def _load_file(self, entity: Entity, path: Path) -> FileReport:
+    def _prepare(self, entity: Entity, path: Path) -> FileReport | _Pending:
+        """A report for a file that is skipped or refused, else the file ready to be read."""
         rel = path.relative_to(self.inbox).as_posix()
         started = _utcnow()
         sha = file_sha256(path)
@@ -323,43 +397,42 @@ class InboxLoader:
         batch_id = _new_id("batch")
         try:
             dialect = csv_sniff.sniff(path)
-            report = FileReport(
-                entity.name,
-                rel,
-                status,
-                encoding=dialect.encoding,
-                delimiter=dialect.delimiter,
-                decimal_comma=dialect.decimal_comma,
-                batch_id=batch_id,
-            )
             self._check_header(entity, dialect)
-            with tempfile.TemporaryDirectory(prefix="voronka_") as tmp:
-                readable = path
-                if dialect.needs_transcoding:
-                    readable = Path(tmp) / "utf8.csv"
-                    csv_sniff.transcode_to_utf8(path, readable, dialect.encoding)
-                self._stage(readable, dialect)
-            self._write(entity, report, rel, batch_id, sha, size, started)
-        except (csv_sniff.UnreadableFile, duckdb.Error) as exc:
-            message = (
-                str(exc)
-                if isinstance(exc, csv_sniff.UnreadableFile)
-                else (f"{path.name}: DuckDB could not read it as CSV: {str(exc).splitlines()[0]}")
-            )
-            report = FileReport(entity.name, rel, "failed", message=message, batch_id=batch_id)
-            self._log(report, sha, size, started)
-            self.con.execute(
-                "delete from quarantine.files where entity = ? and source_file = ?",
-                [entity.name, rel],
-            )
-            self.con.execute(
-                "insert into quarantine.files values (?, ?, ?, ?, ?, ?)",
-                [entity.name, rel, sha, message, _utcnow(), batch_id],
-            )
-            log.error("%s not loaded: %s", rel, message)
-        finally:
-            for table in ("_stage", "_checked", "_rejects", "_rejects_scan"):
-                self.con.execute(f"drop table if exists {table}")
+        except csv_sniff.UnreadableFile as exc:
+            return self._fail(entity, rel, sha, size, started, batch_id, str(exc))
+        report = FileReport(
+            entity.name,
+            rel,
+            status,
+            encoding=dialect.encoding,
+            delimiter=dialect.delimiter,
+            decimal_comma=dialect.decimal_comma,
+            batch_id=batch_id,
+        )
+        return _Pending(path, rel, sha, size, started, report, dialect, _first_line(path))
+
+    def _fail(
+        self,
+        entity: Entity,
+        rel: str,
+        sha: str,
+        size: int,
+        started: datetime,
+        batch_id: str,
+        message: str,
+    ) -> FileReport:
+        """Log a file that cannot be loaded and record it in `quarantine.files`."""
+        report = FileReport(entity.name, rel, "failed", message=message, batch_id=batch_id)
+        self._log(report, sha, size, started)
+        self.con.execute(
+            "delete from quarantine.files where entity = ? and source_file = ?",
+            [entity.name, rel],
+        )
+        self.con.execute(
+            "insert into quarantine.files values (?, ?, ?, ?, ?, ?)",
+            [entity.name, rel, sha, message, _utcnow(), batch_id],
+        )
+        log.error("%s not loaded: %s", rel, message)
         return report
 
     def _check_header(self, entity: Entity, dialect: csv_sniff.CsvDialect) -> None:
@@ -375,19 +448,88 @@ class InboxLoader:
                 f"required column(s) missing from the header: {', '.join(missing)}"
             )
 
-    def _stage(self, path: Path, dialect: csv_sniff.CsvDialect) -> None:
-        """Read the file as text into `_stage`, keeping DuckDB's rejects in `_rejects`."""
+    # ---- a batch of files: read, check, write
+
+    def _load_batch(self, entity: Entity, batch: list[_Pending]) -> list[FileReport]:
+        """Load the files together; when DuckDB refuses the batch, load them one by one, so that
+        only the file it cannot read fails."""
+        try:
+            return self._read_and_write(entity, batch)
+        except (duckdb.Error, _NotContiguous) as exc:
+            if len(batch) > 1:
+                log.warning(
+                    "%s: %d files could not be read together (%s); loading them one by one",
+                    entity.name,
+                    len(batch),
+                    str(exc).splitlines()[0],
+                )
+                return [report for item in batch for report in self._load_batch(entity, [item])]
+            item = batch[0]
+            message = (
+                f"{item.path.name}: DuckDB could not read it as CSV: {str(exc).splitlines()[0]}"
+            )
+            return [
+                self._fail(
+                    entity,
+                    item.rel,
+                    item.sha,
+                    item.size,
+                    item.started,
+                    item.report.batch_id,
+                    message,
+                )
+            ]
+
+    def _read_and_write(self, entity: Entity, batch: list[_Pending]) -> list[FileReport]:
+        try:
+            with tempfile.TemporaryDirectory(prefix="voronka_") as tmp:
+                readable = []
+                for n, item in enumerate(batch):
+                    path = item.path
+                    if item.dialect.needs_transcoding:
+                        path = Path(tmp) / f"utf8_{n}.csv"
+                        csv_sniff.transcode_to_utf8(item.path, path, item.dialect.encoding)
+                    readable.append(str(path))
+                self._stage(readable, batch[0].dialect)
+            self._write(entity, batch, readable)
+        finally:
+            self.con.execute("drop view if exists _checked")
+            for table in _TEMP_TABLES:
+                self.con.execute(f"drop table if exists {table}")
+        return [item.report for item in batch]
+
+    def _stage(self, paths: list[str], dialect: csv_sniff.CsvDialect) -> None:
+        """Read the files as text into `_stage` (with each row's file in `_FILE_COLUMN`),
+        keeping DuckDB's rejects in `_rejects` / `_rejects_scan`.
+
+        Values are stored trimmed, empty strings as null (the raw layer's values), so that the
+        check and the writes do not trim every value again (D13)."""
+        options = f"""
+            [{", ".join(_literal(p) for p in paths)}],
+            all_varchar = true,
+            header = true,
+            delim = {_literal(dialect.delimiter)},
+            quote = '"',
+            escape = '"',
+            ignore_errors = true,
+            filename = {_literal(_FILE_COLUMN)}
+        """
+        columns = [
+            row[0]
+            for row in self.con.execute(f"describe select * from read_csv({options})").fetchall()
+        ]
+        values = [
+            quote(name)
+            if name == _FILE_COLUMN
+            else f"nullif(trim({quote(name)}), '') as {quote(name)}"
+            for name in columns
+        ]
         self.con.execute(
             f"""
             create temp table _stage as
-            select * from read_csv(
-                {_literal(str(path))},
-                all_varchar = true,
-                header = true,
-                delim = {_literal(dialect.delimiter)},
-                quote = '"',
-                escape = '"',
-                ignore_errors = true,
+            select {", ".join(values)}
+            from read_csv(
+                {options},
                 store_rejects = true,
                 rejects_table = '_rejects',
                 rejects_scan = '_rejects_scan'
@@ -395,22 +537,14 @@ class InboxLoader:
             """
         )
 
-    def _write(
-        self,
-        entity: Entity,
-        report: FileReport,
-        rel: str,
-        batch_id: str,
-        sha: str,
-        size: int,
-        started: datetime,
-    ) -> None:
+    def _write(self, entity: Entity, batch: list[_Pending], readable: list[str]) -> None:
         con = self.con
         staged = [row[0] for row in con.execute("describe _stage").fetchall()]
         # header cells are matched case-insensitively; duplicates after the first are ignored
         by_name: dict[str, str] = {}
         for name in staged:
-            by_name.setdefault(name.strip().lower(), name)
+            if name != _FILE_COLUMN:
+                by_name.setdefault(name.strip().lower(), name)
         contract = entity.column_names
         reserved = {name for name, _ in META_COLUMNS} | {"_reason", "_raw_record"}
         extras = [n for n in by_name if n not in contract and n not in reserved]
@@ -420,81 +554,156 @@ class InboxLoader:
                     f"alter table {schema}.{quote(entity.name)} "
                     f"add column if not exists {quote(name)} varchar"
                 )
-        rejects = con.execute(
-            "select line, any_value(csv_line), string_agg(distinct error_message, ' | ') "
-            "from _rejects group by line order by line"
-        ).fetchall()
-        n_good = con.execute("select count(*) from _stage").fetchone()[0]
         loaded_at = _utcnow()
 
-        select_cols = []
-        for name in contract + extras:
-            if name in by_name:
-                value = f"nullif(trim({quote(by_name[name])}), '')"
-            else:
-                value = "null::varchar"
-            select_cols.append(f"{value} as {quote(name)}")
-        line_expr, lines_join = "(_stage.rowid + 2)", ""
-        if rejects:
-            # the good rows take the physical lines that DuckDB did not reject, in order
-            rejected = ", ".join(str(r[0]) for r in rejects)
-            total = n_good + len(rejects)
+        # one row per file: where its rows start in _stage, how many DuckDB kept and rejected
+        con.execute(
+            "create temp table _files (path varchar, rel varchar, batch_id varchar, "
+            "reloaded boolean, n_good bigint, first_row bigint, n_rejected bigint)"
+        )
+        con.executemany(
+            "insert into _files values (?, ?, ?, ?, 0, 0, 0)",
+            [
+                [path, item.rel, item.report.batch_id, item.report.status == "reloaded"]
+                for path, item in zip(readable, batch, strict=True)
+            ],
+        )
+        con.execute(
+            """
+            create temp table _rejected as
+            select s.file_path as path, r.line, any_value(r.csv_line) as csv_line,
+                string_agg(distinct r.error_message, ' | ') as message
+            from _rejects r join _rejects_scan s using (scan_id, file_id)
+            group by 1, 2
+            """
+        )
+        counts = con.execute(
+            f"""
+            select {quote(_FILE_COLUMN)}, count(*), min(rowid), max(rowid)
+            from _stage group by 1
+            """
+        ).fetchall()
+        for path, n_good, first_row, last_row in counts:
+            if last_row - first_row + 1 != n_good:
+                raise _NotContiguous(f"rows of {path} are not contiguous in the stage table")
             con.execute(
-                f"""
-                create temp table _lines as
-                select line, row_number() over (order by line) - 1 as idx
-                from range(2, {total + 2}) as t(line)
-                where line not in ({rejected})
-                """
+                "update _files set n_good = ?, first_row = ? where path = ?",
+                [n_good, first_row, path],
             )
-            line_expr = "_lines.line"
-            lines_join = "left join _lines on _lines.idx = _stage.rowid"
-        source_sql = f"""
-            select
-                {", ".join(select_cols)},
-                {_literal(rel)} as _source_file,
-                {line_expr}::bigint as _source_line,
-                {_literal(loaded_at.isoformat(sep=" "))}::timestamp as _loaded_at,
-                {_literal(batch_id)} as _batch_id
-            from _stage
-            {lines_join}
+        con.execute(
+            "update _files set n_rejected = r.n "
+            "from (select path, count(*) as n from _rejected group by 1) r "
+            "where _files.path = r.path"
+        )
+        index = "(s.rowid - f.first_row)"
+        line_expr, lines_join = f"{index} + 2", ""
+        with_rejects = con.execute(
+            "select path, n_good + n_rejected from _files where n_rejected > 0"
+        ).fetchall()
+        if with_rejects:
+            # the good rows of such a file take the physical lines DuckDB did not reject, in order
+            con.execute("create temp table _lines (path varchar, line bigint, idx bigint)")
+            for path, total in with_rejects:
+                con.execute(
+                    f"""
+                    insert into _lines
+                    select ?, line, row_number() over (order by line) - 1
+                    from range(2, {int(total) + 2}) as t(line)
+                    where line not in (select line from _rejected where path = ?)
+                    """,
+                    [path, path],
+                )
+            line_expr = f"coalesce(l.line, {index} + 2)"
+            lines_join = (
+                f"left join _lines l on l.path = s.{quote(_FILE_COLUMN)} and l.idx = {index}"
+            )
+
+        values = {
+            name: f"s.{quote(by_name[name])}" if name in by_name else "null::varchar"
+            for name in contract + extras
+        }
+        # The contract check reads only the contract columns and keeps only the broken rows
+        # (`_bad`: stage row id and reason); the rows are then written once, straight from
+        # `_stage`, to raw or the quarantine (D13).
+        check_sql = f"""
+            select {", ".join(f"{values[n]} as {quote(n)}" for n in contract)}, s.rowid as _row
+            from _stage s
         """
-        con.execute(f"create temp table _checked as {checked_select(entity, source_sql)}")
-        con.execute("drop table if exists _lines")
-        quarantined = con.execute("select count(*) from _checked where _reason is not null")
-        n_bad_rows = quarantined.fetchone()[0]
+        con.execute(
+            f"create temp table _bad as select _row, _reason "
+            f"from ({checked_select(entity, check_sql)}) where _reason is not null"
+        )
+        con.execute(
+            f"""
+            create temp view _checked as
+            select
+                {", ".join(f"{v} as {quote(n)}" for n, v in values.items())},
+                f.rel as _source_file,
+                ({line_expr})::bigint as _source_line,
+                {_literal(loaded_at.isoformat(sep=" "))}::timestamp as _loaded_at,
+                f.batch_id as _batch_id,
+                b._reason
+            from _stage s
+            join _files f on f.path = s.{quote(_FILE_COLUMN)}
+            {lines_join}
+            left join _bad b on b._row = s.rowid
+            """
+        )
+        quarantined = dict(
+            con.execute(
+                "select f.rel, count(*) from _bad b join _files f "
+                "on b._row >= f.first_row and b._row < f.first_row + f.n_good group by 1"
+            ).fetchall()
+        )
+        per_file = {
+            rel: (n_good, n_rejected)
+            for rel, n_good, n_rejected in con.execute(
+                "select rel, n_good, n_rejected from _files"
+            ).fetchall()
+        }
 
         con.execute("begin transaction")
         try:
-            self._replace_file_rows(entity, report, rel, batch_id, loaded_at, rejects)
-            report.rows_read = n_good + len(rejects)
-            report.rows_quarantined = n_bad_rows + len(rejects)
-            report.rows_loaded = n_good - n_bad_rows
-            self._log(report, sha, size, started)
+            self._replace_file_rows(entity, loaded_at)
+            for item in batch:
+                n_good, n_rejected = per_file[item.rel]
+                n_bad = quarantined.get(item.rel, 0)
+                item.report.rows_read = n_good + n_rejected
+                item.report.rows_quarantined = n_bad + n_rejected
+                item.report.rows_loaded = n_good - n_bad
+                self._log(item.report, item.sha, item.size, item.started)
         except BaseException:
             con.execute("rollback")
             raise
         con.execute("commit")
-        log.info(
-            "%s: %s rows, %s loaded, %s quarantined (%s, %r%s)",
-            rel,
-            report.rows_read,
-            report.rows_loaded,
-            report.rows_quarantined,
-            report.encoding,
-            report.delimiter,
-            ", decimal comma" if report.decimal_comma else "",
-        )
+        for item in batch:
+            report = item.report
+            log.info(
+                "%s: %s rows, %s loaded, %s quarantined (%s, %r%s)",
+                report.source_file,
+                report.rows_read,
+                report.rows_loaded,
+                report.rows_quarantined,
+                report.encoding,
+                report.delimiter,
+                ", decimal comma" if report.decimal_comma else "",
+            )
 
-    def _replace_file_rows(self, entity, report, rel, batch_id, loaded_at, rejects) -> None:
+    def _replace_file_rows(self, entity: Entity, loaded_at: datetime) -> None:
+        """Replace the rows of the files in `_files` by those in `_checked` and `_rejected`."""
         con = self.con
         table = quote(entity.name)
-        if report.status == "reloaded":
+        if con.execute("select count(*) from _files where reloaded").fetchone()[0]:
             # a file never loaded before has no rows yet: skip the scans of the whole tables
-            con.execute(f"delete from raw.{table} where _source_file = ?", [rel])
-            con.execute(f"delete from quarantine.{table} where _source_file = ?", [rel])
+            for schema in ("raw", "quarantine"):
+                con.execute(
+                    f"delete from {schema}.{table} "
+                    f"where _source_file in (select rel from _files where reloaded)"
+                )
         con.execute(
-            "delete from quarantine.files where entity = ? and source_file = ?", [entity.name, rel]
+            "delete from quarantine.files "
+            "where entity = ? and source_file in (select rel from _files)",
+            [entity.name],
         )
         con.execute(
             f"insert into raw.{table} by name "
@@ -504,13 +713,16 @@ class InboxLoader:
             f"insert into quarantine.{table} by name "
             f"select * from _checked where _reason is not null"
         )
-        for line, csv_line, message in rejects:
-            con.execute(
-                f"insert into quarantine.{table} "
-                f"(_source_file, _source_line, _loaded_at, _batch_id, _reason, _raw_record) "
-                f"values (?, ?, ?, ?, ?, ?)",
-                [rel, line, loaded_at, batch_id, f"malformed_row: {message}", csv_line],
-            )
+        con.execute(
+            f"""
+            insert into quarantine.{table}
+                (_source_file, _source_line, _loaded_at, _batch_id, _reason, _raw_record)
+            select f.rel, r.line, ?, f.batch_id, 'malformed_row: ' || r.message, r.csv_line
+            from _rejected r join _files f using (path)
+            order by f.rel, r.line
+            """,
+            [loaded_at],
+        )
 
     def _release_orphans(self, entity: Entity) -> int:
         """Move rows quarantined only for a missing reference into raw once it has arrived."""
