@@ -241,3 +241,21 @@
     {%- endfor -%}
     {{ return(false) }}
 {%- endmacro %}
+
+
+{#- `select '<source_system>' as source_system, <columns> from <relation>` for each
+    (source_system, relation) pair, joined by `union all`: the body of the
+    intermediate/sources unions, whose branches all have the same columns. -#}
+{% macro union_sources(columns, sources) -%}
+    {%- for source_system, relation in sources %}
+    select
+        '{{ source_system }}' as source_system,
+        {%- for column in columns %}
+        {{ column }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ relation }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+{%- endmacro %}

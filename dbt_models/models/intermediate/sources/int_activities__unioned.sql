@@ -8,59 +8,29 @@
 with
 
 unioned as (
-    select
-        'inbox' as source_system,
-        activity_id,
-        manager_id,
-        deal_id,
-        client_id,
-        activity_type,
-        outcome,
-        created_at,
-        due_at,
-        completed_at,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_inbox__activities') }}
-    union all
-    select
-        'amocrm' as source_system,
-        activity_id,
-        manager_id,
-        deal_id,
-        client_id,
-        activity_type,
-        outcome,
-        created_at,
-        due_at,
-        completed_at,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_amocrm__activities') }}
-    union all
-    select
-        'bitrix24' as source_system,
-        activity_id,
-        manager_id,
-        deal_id,
-        client_id,
-        activity_type,
-        outcome,
-        created_at,
-        due_at,
-        completed_at,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_bitrix24__activities') }}
+    {{ union_sources(
+        columns=[
+            'activity_id',
+            'manager_id',
+            'deal_id',
+            'client_id',
+            'activity_type',
+            'outcome',
+            'created_at',
+            'due_at',
+            'completed_at',
+            'updated_at',
+            '_source_file',
+            '_source_line',
+            '_loaded_at',
+            '_batch_id',
+        ],
+        sources=[
+            ('inbox', ref('stg_inbox__activities')),
+            ('amocrm', ref('stg_amocrm__activities')),
+            ('bitrix24', ref('stg_bitrix24__activities')),
+        ]
+    ) }}
 )
 
 select * from unioned

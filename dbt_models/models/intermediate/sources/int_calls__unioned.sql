@@ -8,100 +8,32 @@
 with
 
 unioned as (
-    select
-        'inbox' as source_system,
-        call_id,
-        direction,
-        client_phone,
-        client_phone_raw,
-        manager_extension,
-        line,
-        status,
-        ring_seconds,
-        talk_seconds,
-        started_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_inbox__calls') }}
-    union all
-    select
-        'amocrm' as source_system,
-        call_id,
-        direction,
-        client_phone,
-        client_phone_raw,
-        manager_extension,
-        line,
-        status,
-        ring_seconds,
-        talk_seconds,
-        started_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_amocrm__calls') }}
-    union all
-    select
-        'bitrix24' as source_system,
-        call_id,
-        direction,
-        client_phone,
-        client_phone_raw,
-        manager_extension,
-        line,
-        status,
-        ring_seconds,
-        talk_seconds,
-        started_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_bitrix24__calls') }}
-    union all
-    select
-        'mango' as source_system,
-        call_id,
-        direction,
-        client_phone,
-        client_phone_raw,
-        manager_extension,
-        line,
-        status,
-        ring_seconds,
-        talk_seconds,
-        started_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_mango__calls') }}
-    union all
-    select
-        'cdr' as source_system,
-        call_id,
-        direction,
-        client_phone,
-        client_phone_raw,
-        manager_extension,
-        line,
-        status,
-        ring_seconds,
-        talk_seconds,
-        started_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_cdr__calls') }}
+    {{ union_sources(
+        columns=[
+            'call_id',
+            'direction',
+            'client_phone',
+            'client_phone_raw',
+            'manager_extension',
+            'line',
+            'status',
+            'ring_seconds',
+            'talk_seconds',
+            'started_at',
+            '_source_file',
+            '_source_line',
+            '_loaded_at',
+            '_batch_id',
+            '_last_loaded_at',
+        ],
+        sources=[
+            ('inbox', ref('stg_inbox__calls')),
+            ('amocrm', ref('stg_amocrm__calls')),
+            ('bitrix24', ref('stg_bitrix24__calls')),
+            ('mango', ref('stg_mango__calls')),
+            ('cdr', ref('stg_cdr__calls')),
+        ]
+    ) }}
 )
 
 select * from unioned

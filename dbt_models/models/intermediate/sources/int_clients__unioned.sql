@@ -8,59 +8,29 @@
 with
 
 unioned as (
-    select
-        'inbox' as source_system,
-        client_id,
-        client_type,
-        client_name,
-        phone,
-        phone_raw,
-        email,
-        segment,
-        acquisition_channel,
-        created_at,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_inbox__clients') }}
-    union all
-    select
-        'amocrm' as source_system,
-        client_id,
-        client_type,
-        client_name,
-        phone,
-        phone_raw,
-        email,
-        segment,
-        acquisition_channel,
-        created_at,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_amocrm__clients') }}
-    union all
-    select
-        'bitrix24' as source_system,
-        client_id,
-        client_type,
-        client_name,
-        phone,
-        phone_raw,
-        email,
-        segment,
-        acquisition_channel,
-        created_at,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_bitrix24__clients') }}
+    {{ union_sources(
+        columns=[
+            'client_id',
+            'client_type',
+            'client_name',
+            'phone',
+            'phone_raw',
+            'email',
+            'segment',
+            'acquisition_channel',
+            'created_at',
+            'updated_at',
+            '_source_file',
+            '_source_line',
+            '_loaded_at',
+            '_batch_id',
+        ],
+        sources=[
+            ('inbox', ref('stg_inbox__clients')),
+            ('amocrm', ref('stg_amocrm__clients')),
+            ('bitrix24', ref('stg_bitrix24__clients')),
+        ]
+    ) }}
 )
 
 select * from unioned

@@ -8,50 +8,26 @@
 with
 
 unioned as (
-    select
-        'inbox' as source_system,
-        change_id,
-        deal_id,
-        manager_id,
-        from_stage,
-        to_stage,
-        changed_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_inbox__deal_stage_changes') }}
-    union all
-    select
-        'amocrm' as source_system,
-        change_id,
-        deal_id,
-        manager_id,
-        from_stage,
-        to_stage,
-        changed_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_amocrm__deal_stage_changes') }}
-    union all
-    select
-        'bitrix24' as source_system,
-        change_id,
-        deal_id,
-        manager_id,
-        from_stage,
-        to_stage,
-        changed_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_bitrix24__deal_stage_changes') }}
+    {{ union_sources(
+        columns=[
+            'change_id',
+            'deal_id',
+            'manager_id',
+            'from_stage',
+            'to_stage',
+            'changed_at',
+            '_source_file',
+            '_source_line',
+            '_loaded_at',
+            '_batch_id',
+            '_last_loaded_at',
+        ],
+        sources=[
+            ('inbox', ref('stg_inbox__deal_stage_changes')),
+            ('amocrm', ref('stg_amocrm__deal_stage_changes')),
+            ('bitrix24', ref('stg_bitrix24__deal_stage_changes')),
+        ]
+    ) }}
 )
 
 select * from unioned

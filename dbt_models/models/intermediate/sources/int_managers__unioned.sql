@@ -8,56 +8,28 @@
 with
 
 unioned as (
-    select
-        'inbox' as source_system,
-        manager_id,
-        full_name,
-        team,
-        role,
-        extension,
-        email,
-        hired_on,
-        left_on,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_inbox__managers') }}
-    union all
-    select
-        'amocrm' as source_system,
-        manager_id,
-        full_name,
-        team,
-        role,
-        extension,
-        email,
-        hired_on,
-        left_on,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_amocrm__managers') }}
-    union all
-    select
-        'bitrix24' as source_system,
-        manager_id,
-        full_name,
-        team,
-        role,
-        extension,
-        email,
-        hired_on,
-        left_on,
-        updated_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_bitrix24__managers') }}
+    {{ union_sources(
+        columns=[
+            'manager_id',
+            'full_name',
+            'team',
+            'role',
+            'extension',
+            'email',
+            'hired_on',
+            'left_on',
+            'updated_at',
+            '_source_file',
+            '_source_line',
+            '_loaded_at',
+            '_batch_id',
+        ],
+        sources=[
+            ('inbox', ref('stg_inbox__managers')),
+            ('amocrm', ref('stg_amocrm__managers')),
+            ('bitrix24', ref('stg_bitrix24__managers')),
+        ]
+    ) }}
 )
 
 select * from unioned

@@ -8,41 +8,23 @@
 with
 
 unioned as (
-    select
-        'inbox' as source_system,
-        pipeline,
-        stage,
-        stage_order,
-        stage_type,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_inbox__pipeline_stages') }}
-    union all
-    select
-        'amocrm' as source_system,
-        pipeline,
-        stage,
-        stage_order,
-        stage_type,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_amocrm__pipeline_stages') }}
-    union all
-    select
-        'bitrix24' as source_system,
-        pipeline,
-        stage,
-        stage_order,
-        stage_type,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_bitrix24__pipeline_stages') }}
+    {{ union_sources(
+        columns=[
+            'pipeline',
+            'stage',
+            'stage_order',
+            'stage_type',
+            '_source_file',
+            '_source_line',
+            '_loaded_at',
+            '_batch_id',
+        ],
+        sources=[
+            ('inbox', ref('stg_inbox__pipeline_stages')),
+            ('amocrm', ref('stg_amocrm__pipeline_stages')),
+            ('bitrix24', ref('stg_bitrix24__pipeline_stages')),
+        ]
+    ) }}
 )
 
 select * from unioned

@@ -7,47 +7,31 @@
 with
 
 unioned as (
-    select
-        'inbox' as source_system,
-        response_id,
-        client_id,
-        deal_id,
-        request_id,
-        manager_id,
-        survey_type,
-        score,
-        client_phone,
-        client_phone_raw,
-        client_email,
-        comment,
-        responded_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_inbox__survey_responses') }}
-    union all
-    select
-        'forms' as source_system,
-        response_id,
-        client_id,
-        deal_id,
-        request_id,
-        manager_id,
-        survey_type,
-        score,
-        client_phone,
-        client_phone_raw,
-        client_email,
-        comment,
-        responded_at,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id,
-        _last_loaded_at
-    from {{ ref('stg_forms__survey_responses') }}
+    {{ union_sources(
+        columns=[
+            'response_id',
+            'client_id',
+            'deal_id',
+            'request_id',
+            'manager_id',
+            'survey_type',
+            'score',
+            'client_phone',
+            'client_phone_raw',
+            'client_email',
+            'comment',
+            'responded_at',
+            '_source_file',
+            '_source_line',
+            '_loaded_at',
+            '_batch_id',
+            '_last_loaded_at',
+        ],
+        sources=[
+            ('inbox', ref('stg_inbox__survey_responses')),
+            ('forms', ref('stg_forms__survey_responses')),
+        ]
+    ) }}
 )
 
 select * from unioned
