@@ -245,13 +245,15 @@
 
 {#- `select '<source_system>' as source_system, <columns> from <relation>` for each
     (source_system, relation) pair, joined by `union all`: the body of the
-    intermediate/sources unions, whose branches all have the same columns. -#}
-{% macro union_sources(columns, sources) -%}
+    intermediate/sources unions. `missing` maps a source_system to the columns its relation
+    lacks and the expression standing in for each (e.g. a typed null). -#}
+{% macro union_sources(columns, sources, missing={}) -%}
     {%- for source_system, relation in sources %}
+    {%- set stand_ins = missing.get(source_system, {}) %}
     select
         '{{ source_system }}' as source_system,
         {%- for column in columns %}
-        {{ column }}{{ "," if not loop.last }}
+        {% if column in stand_ins %}{{ stand_ins[column] }} as {% endif %}{{ column }}{{ "," if not loop.last }}
         {%- endfor %}
     from {{ relation }}
     {%- if not loop.last %}

@@ -8,71 +8,34 @@
 with
 
 unioned as (
-    select
-        'inbox' as source_system,
-        deal_id,
-        client_id,
-        manager_id,
-        pipeline,
-        stage,
-        status,
-        channel,
-        loss_reason,
-        amount,
-        currency,
-        created_at,
-        closed_at,
-        updated_at,
-        cast(null as {{ dbt.type_string() }}) as custom_fields,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_inbox__deals') }}
-    union all
-    select
-        'amocrm' as source_system,
-        deal_id,
-        client_id,
-        manager_id,
-        pipeline,
-        stage,
-        status,
-        channel,
-        loss_reason,
-        amount,
-        currency,
-        created_at,
-        closed_at,
-        updated_at,
-        custom_fields,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_amocrm__deals') }}
-    union all
-    select
-        'bitrix24' as source_system,
-        deal_id,
-        client_id,
-        manager_id,
-        pipeline,
-        stage,
-        status,
-        channel,
-        loss_reason,
-        amount,
-        currency,
-        created_at,
-        closed_at,
-        updated_at,
-        custom_fields,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
-    from {{ ref('stg_bitrix24__deals') }}
+    {{ union_sources(
+        columns=[
+            'deal_id',
+            'client_id',
+            'manager_id',
+            'pipeline',
+            'stage',
+            'status',
+            'channel',
+            'loss_reason',
+            'amount',
+            'currency',
+            'created_at',
+            'closed_at',
+            'updated_at',
+            'custom_fields',
+            '_source_file',
+            '_source_line',
+            '_loaded_at',
+            '_batch_id',
+        ],
+        sources=[
+            ('inbox', ref('stg_inbox__deals')),
+            ('amocrm', ref('stg_amocrm__deals')),
+            ('bitrix24', ref('stg_bitrix24__deals')),
+        ],
+        missing={'inbox': {'custom_fields': 'cast(null as ' ~ dbt.type_string() ~ ')'}}
+    ) }}
 )
 
 select * from unioned
