@@ -37,18 +37,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dagster_project.lib.phones import normalize_phone
-from dagster_project.lib.sources.engine import ObjectReport, Page, Run, extract_object
-from dagster_project.lib.sources.http import (
-    ApiError,
-    Auth,
-    AuthError,
-    HttpClient,
-    RetryPolicy,
-)
+from dagster_project.lib.sources.engine import ApiExtractor, ObjectReport, Page, Run, date_to_epoch
+from dagster_project.lib.sources.http import ApiError, HttpClient, RetryPolicy
 from dagster_project.lib.sources.secrets import Secret, env_secret
-from dagster_project.lib.sources.state import RawWriter, TableSpec, flatten, row_hash
+from dagster_project.lib.sources.state import RawWriter, TableSpec, channel_row, flatten
 from dagster_project.lib.sources.tokens import (
+    PairAuth,
     TokenPair,
     TokenStore,
     current_pair,
@@ -117,25 +111,18 @@ class AmoCrmSettings:
             token_store=token_store_path(env),
             per_second=float(env.get("VORONKA_AMOCRM_RPS") or 7),
             overlap_seconds=float(env.get("VORONKA_AMOCRM_OVERLAP_SECONDS") or 300),
-            start_from=_date_to_epoch(env.get("VORONKA_AMOCRM_START_DATE")),
+            start_from=date_to_epoch(env.get("VORONKA_AMOCRM_START_DATE")),
         )
 
 
-def _date_to_epoch(value: str | None) -> float | None:
-    if not value or not value.strip():
-        return None
-    from datetime import UTC, datetime
-
-    return datetime.fromisoformat(value.strip()).replace(tzinfo=UTC).timestamp()
-
-
-class AmoCrmAuth(Auth):
+class AmoCrmAuth(PairAuth):
     """Bearer token: long-lived, or an OAuth pair refreshed once on 401 and persisted."""
 
+    label = "amoCRM"
+    log = log
+
     def __init__(self, settings: AmoCrmSettings, store: TokenStore | None = None):
-        self.settings = settings
-        self.store = store or TokenStore(settings.token_store)
-        self.key = f"amocrm:{settings.host}"
+        super().__init__(settings, SOURCE, store)
         if settings.long_lived_token:
             self.pair = TokenPair(settings.long_lived_token, None)
             self.oauth = False
@@ -151,11 +138,7 @@ class AmoCrmAuth(Auth):
         headers["Authorization"] = f"Bearer {self.pair.access_token.reveal()}"
 
     def can_refresh(self) -> bool:
-        s = self.settings
-        return bool(self.oauth and self.pair.refresh_token and s.client_id and s.client_secret)
-
-    def refresh_due(self) -> bool:
-        return self.can_refresh() and self.pair.expired()
+        return self.oauth and super().can_refresh()
 
     def refresh(self, client: HttpClient) -> None:
         s = self.settings
@@ -173,18 +156,13 @@ class AmoCrmAuth(Auth):
             json_body=body,
             authenticate=False,
         )
-        data = resp.data if isinstance(resp.data, dict) else {}
-        if not data.get("access_token"):
-            raise AuthError(SOURCE, "POST /oauth2/access_token", "no access_token in the answer")
-        expires_in = data.get("expires_in")
-        self.pair = TokenPair(
-            access_token=Secret(data["access_token"]),
-            refresh_token=Secret(data["refresh_token"]) if data.get("refresh_token") else None,
-            expires_at=time.time() + float(expires_in) if expires_in else None,
-            seed=self.pair.seed,
+        self.keep_answer(
+            resp.data,
+            "POST /oauth2/access_token",
+            lambda data: (
+                time.time() + float(data["expires_in"]) if data.get("expires_in") else None
+            ),
         )
-        self.store.save(self.key, self.pair)
-        log.info("amoCRM %s: access token refreshed and saved to the token store", s.host)
 
 
 @dataclass(frozen=True)
@@ -230,18 +208,16 @@ def _channel_rows(entity_type: str, records: list[dict]) -> list[dict[str, str |
                 text = str(value.get("value") or "").strip()
                 if not text:
                     continue
-                row = {
-                    "entity_type": entity_type,
-                    "entity_id": str(record.get("id")),
-                    "channel": "phone" if code == "PHONE" else "email",
-                    "value": text,
-                    "value_normalized": (
-                        normalize_phone(text) if code == "PHONE" else text.lower()
-                    ),
-                    "enum_code": value.get("enum_code"),
-                    "updated_at": str(record.get("updated_at")),
-                }
-                rows.append({**row, "_row_hash": row_hash(row)})
+                rows.append(
+                    channel_row(
+                        entity_type,
+                        str(record.get("id")),
+                        "phone" if code == "PHONE" else "email",
+                        text,
+                        ("enum_code", value.get("enum_code")),
+                        str(record.get("updated_at")),
+                    )
+                )
     return rows
 
 
@@ -332,8 +308,10 @@ OBJECTS: tuple[AmoObject, ...] = (
 OBJECT_BY_NAME = {o.name: o for o in OBJECTS}
 
 
-class AmoCrmExtractor:
+class AmoCrmExtractor(ApiExtractor):
     """Extracts amoCRM objects into `raw_amocrm` through one rate-limited client."""
+
+    source = SOURCE
 
     def __init__(
         self,
@@ -346,24 +324,17 @@ class AmoCrmExtractor:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ):
-        self.settings = settings
         self.auth = AmoCrmAuth(settings, store)
-        self.client = client or HttpClient(
-            SOURCE,
+        super().__init__(
+            settings,
             settings.base_url,
-            auth=self.auth,
-            per_second=settings.per_second,
+            self.auth,
+            client=client,
             retry=retry,
             sleep=sleep,
-            clock=monotonic,
+            clock=clock,
+            monotonic=monotonic,
         )
-        self.clock = clock
-
-    def __repr__(self) -> str:
-        return f"AmoCrmExtractor(host={self.settings.host!r})"
-
-    def close(self) -> None:
-        self.client.close()
 
     def extract(
         self,
@@ -383,16 +354,13 @@ class AmoCrmExtractor:
         for path, entity in paths:
             state_key = f"{obj.name}:{entity}" if entity else obj.name
             reports.append(
-                extract_object(
+                self._extract_object(
                     writer,
                     state_key,
                     specs,
                     self._fetcher(obj, path, entity),
                     f"GET {path}",
                     incremental=obj.incremental_field is not None,
-                    overlap_seconds=self.settings.overlap_seconds,
-                    initial_from=self.settings.start_from,
-                    clock=self.clock,
                     progress=progress,
                 )
             )

@@ -46,18 +46,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from dagster_project.lib.phones import normalize_phone
-from dagster_project.lib.sources.engine import ObjectReport, Page, Run, extract_object
-from dagster_project.lib.sources.http import (
-    ApiError,
-    Auth,
-    AuthError,
-    HttpClient,
-    RetryPolicy,
-)
+from dagster_project.lib.sources.engine import ApiExtractor, ObjectReport, Page, Run, date_to_epoch
+from dagster_project.lib.sources.http import ApiError, Auth, HttpClient, RetryPolicy
 from dagster_project.lib.sources.secrets import Secret, env_secret, register
-from dagster_project.lib.sources.state import RawWriter, TableSpec, flatten, row_hash
+from dagster_project.lib.sources.state import RawWriter, TableSpec, channel_row, flatten
 from dagster_project.lib.sources.tokens import (
+    PairAuth,
     TokenPair,
     TokenStore,
     current_pair,
@@ -135,7 +129,6 @@ class Bitrix24Settings:
         if not webhook and not (base_url and access):
             return None
         batch_pages = int(env.get("VORONKA_BITRIX24_BATCH_PAGES") or 10)
-        start = (env.get("VORONKA_BITRIX24_START_DATE") or "").strip()
         return cls(
             webhook_url=webhook,
             base_url=base_url,
@@ -148,9 +141,7 @@ class Bitrix24Settings:
             per_second=float(env.get("VORONKA_BITRIX24_RPS") or 2),
             batch_pages=max(1, min(MAX_BATCH, batch_pages)),
             overlap_seconds=float(env.get("VORONKA_BITRIX24_OVERLAP_SECONDS") or 300),
-            start_from=(
-                datetime.fromisoformat(start).replace(tzinfo=UTC).timestamp() if start else None
-            ),
+            start_from=date_to_epoch(env.get("VORONKA_BITRIX24_START_DATE")),
         )
 
 
@@ -218,13 +209,14 @@ class WebhookAuth(Auth):
         return "WebhookAuth()"
 
 
-class Bitrix24OAuth(Auth):
+class Bitrix24OAuth(PairAuth):
     """An OAuth access token in the JSON body (`auth`), refreshed once on `expired_token`."""
 
+    label = "Bitrix24"
+    log = log
+
     def __init__(self, settings: Bitrix24Settings, store: TokenStore | None = None, **http):
-        self.settings = settings
-        self.store = store or TokenStore(settings.token_store)
-        self.key = f"bitrix24:{settings.host}"
+        super().__init__(settings, SOURCE, store)
         env_pair = TokenPair(settings.access_token, settings.refresh_token)
         self.pair = current_pair(self.store, self.key, env_pair)
         self._http = http
@@ -236,13 +228,6 @@ class Bitrix24OAuth(Auth):
         body = dict(body or {})
         body["auth"] = self.pair.access_token.reveal()
         return body
-
-    def can_refresh(self) -> bool:
-        s = self.settings
-        return bool(self.pair.refresh_token and s.client_id and s.client_secret)
-
-    def refresh_due(self) -> bool:
-        return self.can_refresh() and self.pair.expired()
 
     def refresh(self, client: HttpClient) -> None:
         s = self.settings
@@ -273,20 +258,15 @@ class Bitrix24OAuth(Auth):
             )
         finally:
             oauth.close()
-        data = resp.data if isinstance(resp.data, dict) else {}
-        if not data.get("access_token"):
-            raise AuthError(SOURCE, "GET oauth/token", "no access_token in the answer")
-        expires = data.get("expires") or (
-            time.time() + float(data["expires_in"]) if data.get("expires_in") else None
-        )
-        self.pair = TokenPair(
-            Secret(data["access_token"]),
-            Secret(data["refresh_token"]) if data.get("refresh_token") else None,
-            float(expires) if expires else None,
-            seed=self.pair.seed,
-        )
-        self.store.save(self.key, self.pair)
-        log.info("Bitrix24 %s: access token refreshed and saved to the token store", s.host)
+        self.keep_answer(resp.data, "GET oauth/token", _expires_at)
+
+
+def _expires_at(answer: dict) -> float | None:
+    """A Bitrix24 token answer's expiry: `expires` (epoch seconds), else now + `expires_in`."""
+    expires = answer.get("expires") or (
+        time.time() + float(answer["expires_in"]) if answer.get("expires_in") else None
+    )
+    return float(expires) if expires else None
 
 
 @dataclass(frozen=True)
@@ -433,23 +413,23 @@ def _channel_rows(entity_type: str, records: list[dict]) -> list[dict[str, str |
                 text = str((value or {}).get("VALUE") or "").strip()
                 if not text:
                     continue
-                row = {
-                    "entity_type": entity_type,
-                    "entity_id": str(record.get("ID")),
-                    "channel": channel,
-                    "value": text,
-                    "value_normalized": normalize_phone(text)
-                    if channel == "phone"
-                    else text.lower(),
-                    "value_type": (value or {}).get("VALUE_TYPE"),
-                    "updated_at": record.get("DATE_MODIFY"),
-                }
-                rows.append({**row, "_row_hash": row_hash(row)})
+                rows.append(
+                    channel_row(
+                        entity_type,
+                        str(record.get("ID")),
+                        channel,
+                        text,
+                        ("value_type", (value or {}).get("VALUE_TYPE")),
+                        record.get("DATE_MODIFY"),
+                    )
+                )
     return rows
 
 
-class Bitrix24Extractor:
+class Bitrix24Extractor(ApiExtractor):
     """Extracts Bitrix24 objects into `raw_bitrix24` through one rate-limited client."""
+
+    source = SOURCE
 
     def __init__(
         self,
@@ -461,7 +441,6 @@ class Bitrix24Extractor:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ):
-        self.settings = settings
         if settings.webhook_url:
             register(settings.webhook_url.reveal())
             self.auth: Auth = WebhookAuth()
@@ -469,22 +448,15 @@ class Bitrix24Extractor:
         else:
             self.auth = Bitrix24OAuth(settings, store)
             self.rest_url = f"{settings.base_url}/rest"
-        self.client = HttpClient(
-            SOURCE,
+        super().__init__(
+            settings,
             settings.origin,
-            auth=self.auth,
-            per_second=settings.per_second,
+            self.auth,
             retry=retry,
             sleep=sleep,
-            clock=monotonic,
+            clock=clock,
+            monotonic=monotonic,
         )
-        self.clock = clock
-
-    def __repr__(self) -> str:
-        return f"Bitrix24Extractor(host={self.settings.host!r})"
-
-    def close(self) -> None:
-        self.client.close()
 
     def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """One REST call; the whole answer (`result`, `next`, `total`, `time`)."""
@@ -513,16 +485,13 @@ class Bitrix24Extractor:
         obj = OBJECT_BY_NAME[name]
         fetch = self._offset_fetcher(obj) if obj.paging == "offset" else self._id_fetcher(obj)
         return [
-            extract_object(
+            self._extract_object(
                 writer,
                 obj.name,
                 {t.name: t for t in obj.tables},
                 fetch,
                 obj.method,
                 incremental=obj.incremental,
-                overlap_seconds=self.settings.overlap_seconds,
-                initial_from=self.settings.start_from,
-                clock=self.clock,
                 progress=progress,
             )
         ]

@@ -25,9 +25,10 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from dagster_project.lib.sources.http import ApiError
+from dagster_project.lib.sources.http import ApiError, Auth, HttpClient, RetryPolicy
 from dagster_project.lib.sources.state import RawWriter, TableSpec
 
 log = logging.getLogger("voronka.sources.engine")
@@ -180,3 +181,74 @@ def extract_object(
         token = page.next_token
     report.seconds = time.perf_counter() - started
     return report
+
+
+def date_to_epoch(value: str | None) -> float | None:
+    """A `YYYY-MM-DD` start date (`VORONKA_<SOURCE>_START_DATE`) as UTC epoch seconds, or None."""
+    if not value or not value.strip():
+        return None
+    return datetime.fromisoformat(value.strip()).replace(tzinfo=UTC).timestamp()
+
+
+class ApiExtractor:
+    """What the CRM extractors (amoCRM, Bitrix24) share: one rate-limited `HttpClient` for the
+    whole extraction, and `extract_object` with the settings' overlap and first window.
+
+    `settings` must have `host`, `per_second`, `overlap_seconds` and `start_from`.
+    """
+
+    source: str = ""
+
+    def __init__(
+        self,
+        settings: Any,
+        base_url: str,
+        auth: Auth | None,
+        *,
+        client: HttpClient | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.settings = settings
+        self.client = client or HttpClient(
+            self.source,
+            base_url,
+            auth=auth,
+            per_second=settings.per_second,
+            retry=retry,
+            sleep=sleep,
+            clock=monotonic,
+        )
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(host={self.settings.host!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _extract_object(
+        self,
+        writer: RawWriter,
+        state_key: str,
+        specs: dict[str, TableSpec],
+        fetch: FetchPage,
+        endpoint: str,
+        *,
+        incremental: bool,
+        progress: Callable[[ObjectReport], None] | None,
+    ) -> ObjectReport:
+        return extract_object(
+            writer,
+            state_key,
+            specs,
+            fetch,
+            endpoint,
+            incremental=incremental,
+            overlap_seconds=self.settings.overlap_seconds,
+            initial_from=self.settings.start_from,
+            clock=self.clock,
+            progress=progress,
+        )

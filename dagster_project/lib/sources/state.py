@@ -30,6 +30,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from dagster_project.lib.phones import normalize_phone
+
 log = logging.getLogger("voronka.sources.state")
 
 META_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -97,6 +99,29 @@ def flatten(record: dict[str, Any]) -> dict[str, str | None]:
             row[name] = as_text(value)
     row["_row_hash"] = row_hash(record)
     return row
+
+
+def channel_row(
+    entity_type: str,
+    entity_id: str,
+    channel: str,
+    value: str,
+    extra: tuple[str, Any],
+    updated_at: str | None,
+) -> dict[str, str | None]:
+    """One phone or e-mail of a CRM contact/company as a `*_channels` row with its `_row_hash`:
+    `value_normalized` is the normalised phone or the lowercased e-mail; `extra` is the
+    source's own (column, value), e.g. amoCRM's `enum_code` (WORK, MOB)."""
+    row = {
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "channel": channel,
+        "value": value,
+        "value_normalized": normalize_phone(value) if channel == "phone" else value.lower(),
+        extra[0]: extra[1],
+        "updated_at": updated_at,
+    }
+    return {**row, "_row_hash": row_hash(row)}
 
 
 @dataclass(frozen=True)

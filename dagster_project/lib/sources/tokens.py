@@ -16,9 +16,12 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from dagster_project.lib.sources.http import Auth, AuthError
 from dagster_project.lib.sources.secrets import Secret
 
 log = logging.getLogger("voronka.sources.tokens")
@@ -119,3 +122,50 @@ def current_pair(store: TokenStore, key: str, env_pair: TokenPair) -> TokenPair:
     if stored is not None and stored.seed == seed:
         return stored
     return env_pair
+
+
+class PairAuth(Auth):
+    """An OAuth access/refresh pair of a source, kept in the token store under `<source>:<host>`.
+
+    The sources subclass it with their `refresh` (the token endpoint differs) and set
+    `self.pair`. `settings` must have `host`, `token_store`, `client_id` and `client_secret`.
+    """
+
+    label = ""  # the source's name in log lines
+    log = log  # the source's logger
+
+    def __init__(self, settings, source: str, store: TokenStore | None = None):
+        self.settings = settings
+        self.store = store or TokenStore(settings.token_store)
+        self.source = source
+        self.key = f"{source}:{settings.host}"
+
+    def can_refresh(self) -> bool:
+        s = self.settings
+        return bool(self.pair.refresh_token and s.client_id and s.client_secret)
+
+    def refresh_due(self) -> bool:
+        return self.can_refresh() and self.pair.expired()
+
+    def keep_answer(
+        self, answer: Any, endpoint: str, expires_at: Callable[[dict], float | None]
+    ) -> None:
+        """Keep the new pair of the token endpoint's JSON `answer` (`access_token`,
+        `refresh_token`; `expires_at(answer)` reads its expiry): use it from now on and save
+        it (refresh tokens are single-use). An answer without an access token is an `AuthError`.
+        """
+        data = answer if isinstance(answer, dict) else {}
+        if not data.get("access_token"):
+            raise AuthError(self.source, endpoint, "no access_token in the answer")
+        self.pair = TokenPair(
+            access_token=Secret(data["access_token"]),
+            refresh_token=Secret(data["refresh_token"]) if data.get("refresh_token") else None,
+            expires_at=expires_at(data),
+            seed=self.pair.seed,
+        )
+        self.store.save(self.key, self.pair)
+        self.log.info(
+            "%s %s: access token refreshed and saved to the token store",
+            self.label,
+            self.settings.host,
+        )
