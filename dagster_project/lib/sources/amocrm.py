@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dagster_project.lib.sources.engine import ApiExtractor, ObjectReport, Page, Run, date_to_epoch
-from dagster_project.lib.sources.http import ApiError, HttpClient, RetryPolicy
+from dagster_project.lib.sources.http import ApiError, HttpClient
 from dagster_project.lib.sources.secrets import Secret, env_secret
 from dagster_project.lib.sources.state import RawWriter, TableSpec, channel_row, flatten
 from dagster_project.lib.sources.tokens import (
@@ -313,28 +313,11 @@ class AmoCrmExtractor(ApiExtractor):
 
     source = SOURCE
 
-    def __init__(
-        self,
-        settings: AmoCrmSettings,
-        *,
-        client: HttpClient | None = None,
-        store: TokenStore | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        retry: RetryPolicy | None = None,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-    ):
+    def __init__(self, settings: AmoCrmSettings, *, store: TokenStore | None = None, **options):
+        """`store`: the OAuth token store (default: the settings'); `options`: those of
+        `ApiExtractor` (retry, sleep, clock, monotonic; client)."""
         self.auth = AmoCrmAuth(settings, store)
-        super().__init__(
-            settings,
-            settings.base_url,
-            self.auth,
-            client=client,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            monotonic=monotonic,
-        )
+        super().__init__(settings, settings.base_url, self.auth, **options)
 
     def extract(
         self,

@@ -47,7 +47,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from dagster_project.lib.sources.engine import ApiExtractor, ObjectReport, Page, Run, date_to_epoch
-from dagster_project.lib.sources.http import ApiError, Auth, HttpClient, RetryPolicy
+from dagster_project.lib.sources.http import ApiError, Auth, HttpClient
 from dagster_project.lib.sources.secrets import Secret, env_secret, register
 from dagster_project.lib.sources.state import RawWriter, TableSpec, channel_row, flatten
 from dagster_project.lib.sources.tokens import (
@@ -431,16 +431,9 @@ class Bitrix24Extractor(ApiExtractor):
 
     source = SOURCE
 
-    def __init__(
-        self,
-        settings: Bitrix24Settings,
-        *,
-        store: TokenStore | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        retry: RetryPolicy | None = None,
-        clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
-    ):
+    def __init__(self, settings: Bitrix24Settings, *, store: TokenStore | None = None, **options):
+        """`store`: the OAuth token store (default: the settings'); `options`: those of
+        `ApiExtractor` (retry, sleep, clock, monotonic; client)."""
         if settings.webhook_url:
             register(settings.webhook_url.reveal())
             self.auth: Auth = WebhookAuth()
@@ -448,15 +441,7 @@ class Bitrix24Extractor(ApiExtractor):
         else:
             self.auth = Bitrix24OAuth(settings, store)
             self.rest_url = f"{settings.base_url}/rest"
-        super().__init__(
-            settings,
-            settings.origin,
-            self.auth,
-            retry=retry,
-            sleep=sleep,
-            clock=clock,
-            monotonic=monotonic,
-        )
+        super().__init__(settings, settings.origin, self.auth, **options)
 
     def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """One REST call; the whole answer (`result`, `next`, `total`, `time`)."""
