@@ -15,10 +15,7 @@ source as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by id
-            order by {{ parse_integer('updated_at') }} desc, _loaded_at desc
-        ) as version_rank
+        {{ newest_version_rank(parse_integer('updated_at')) }}
     from source
 ),
 
@@ -27,11 +24,12 @@ final as (
         ---------- ids
         {{ namespaced_id('amocrm:task', 'id') }} as activity_id,
         {{ namespaced_id('amocrm', 'responsible_user_id') }} as manager_id,
-        case when entity_type = 'leads' then {{ namespaced_id('amocrm', 'entity_id') }} end as deal_id,
-        case
-            when entity_type = 'contacts' then {{ namespaced_id('amocrm:contact', 'entity_id') }}
-            when entity_type = 'companies' then {{ namespaced_id('amocrm:company', 'entity_id') }}
-        end as client_id,
+        {{ crm_activity_owner_ids(
+            'amocrm',
+            'entity_type',
+            'entity_id',
+            {'deal': 'leads', 'contact': 'contacts', 'company': 'companies'},
+        ) }},
         ---------- attributes
         case task_type_id
             when '1' then 'call'
@@ -47,10 +45,7 @@ final as (
         end as completed_at,
         {{ epoch_to_timestamp('updated_at') }} as updated_at,
         ---------- load metadata
-        _source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        _loaded_at,
-        _batch_id
+        {{ api_load_metadata() }}
     from ranked
     where version_rank = 1
 )

@@ -20,10 +20,7 @@ stages as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by id
-            order by {{ parse_integer('updated_at') }} desc, _loaded_at desc
-        ) as version_rank
+        {{ newest_version_rank(parse_integer('updated_at')) }}
     from source
 ),
 
@@ -66,30 +63,6 @@ renamed as (
     where ranked.version_rank = 1
 ),
 
-final as (
-    select
-        deal_id,
-        client_id,
-        manager_id,
-        pipeline,
-        stage,
-        status,
-        channel,
-        loss_reason,
-        amount,
-        currency,
-        created_at,
-        -- a closed lead without closed_at (rare): its last update
-        case
-            when status in ('won', 'lost') then coalesce(closed_at_given, updated_at)
-        end as closed_at,
-        updated_at,
-        custom_fields,
-        _source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        _loaded_at,
-        _batch_id
-    from renamed
-)
+{{ crm_deals_final(closed_at_given='closed_at_given') }}
 
 select * from final

@@ -15,10 +15,7 @@ source as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by id
-            order by {{ parse_timestamp_utc('last_updated') }} desc, _loaded_at desc
-        ) as version_rank
+        {{ newest_version_rank(parse_timestamp_utc('last_updated')) }}
     from source
 ),
 
@@ -27,11 +24,9 @@ final as (
         ---------- ids
         {{ namespaced_id('bitrix24:activity', 'id') }} as activity_id,
         {{ namespaced_id('bitrix24', 'responsible_id') }} as manager_id,
-        case when owner_type_id = '2' then {{ namespaced_id('bitrix24', 'owner_id') }} end as deal_id,
-        case
-            when owner_type_id = '3' then {{ namespaced_id('bitrix24:contact', 'owner_id') }}
-            when owner_type_id = '4' then {{ namespaced_id('bitrix24:company', 'owner_id') }}
-        end as client_id,
+        {{ crm_activity_owner_ids(
+            'bitrix24', 'owner_type_id', 'owner_id', {'deal': '2', 'contact': '3', 'company': '4'}
+        ) }},
         ---------- attributes
         case type_id
             when '1' then 'meeting'
@@ -46,10 +41,7 @@ final as (
         case when completed = 'Y' then {{ parse_timestamp_utc('last_updated') }} end as completed_at,
         {{ parse_timestamp_utc('last_updated') }} as updated_at,
         ---------- load metadata
-        _source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        _loaded_at,
-        _batch_id
+        {{ api_load_metadata() }}
     from ranked
     where version_rank = 1
 )

@@ -44,10 +44,7 @@ ranked as (
     select
         *,
         {{ parse_timestamp_utc('date_modify') }} as modified_at,
-        row_number() over (
-            partition by id
-            order by {{ parse_timestamp_utc('date_modify') }} desc, _loaded_at desc
-        ) as version_rank
+        {{ newest_version_rank(parse_timestamp_utc('date_modify')) }}
     from source
 ),
 
@@ -103,27 +100,6 @@ renamed as (
     where ranked.version_rank = 1
 ),
 
-final as (
-    select
-        deal_id,
-        client_id,
-        manager_id,
-        pipeline,
-        stage,
-        status,
-        channel,
-        loss_reason,
-        amount,
-        currency,
-        created_at,
-        case when status in ('won', 'lost') then coalesce(closedate, updated_at) end as closed_at,
-        updated_at,
-        custom_fields,
-        _source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        _loaded_at,
-        _batch_id
-    from renamed
-)
+{{ crm_deals_final(closed_at_given='closedate') }}
 
 select * from final
