@@ -75,10 +75,7 @@ final as (
         ---------- timestamps
         {{ epoch_to_timestamp('created_at') }} as started_at,
         ---------- load metadata
-        _source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        _loaded_at,
-        _batch_id,
+        {{ api_load_metadata() }},
         _last_loaded_at
     from classified
 )

@@ -45,10 +45,7 @@ final as (
         ---------- timestamps
         {{ epoch_to_timestamp('status_changes.created_at') }} as changed_at,
         ---------- load metadata
-        status_changes._source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        status_changes._loaded_at,
-        status_changes._batch_id,
+        {{ api_load_metadata('status_changes') }},
         status_changes._loaded_at as _last_loaded_at
     from status_changes
     left join stages as from_stages

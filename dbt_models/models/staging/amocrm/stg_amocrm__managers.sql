@@ -25,10 +25,7 @@ final as (
         ---------- timestamps
         _loaded_at as updated_at,
         ---------- load metadata
-        _source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        _loaded_at,
-        _batch_id
+        {{ api_load_metadata() }}
     from source
     where id is not null
 )

@@ -47,10 +47,7 @@ final as (
             else 'open'
         end as stage_type,
         ---------- load metadata
-        statuses._source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        statuses._loaded_at,
-        statuses._batch_id
+        {{ api_load_metadata('statuses') }}
     from statuses_ranked as statuses
     left join pipelines_ranked as pipelines
         on statuses.pipeline_id = pipelines.id

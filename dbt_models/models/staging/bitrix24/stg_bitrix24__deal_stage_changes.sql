@@ -54,10 +54,7 @@ final as (
         ---------- timestamps
         changed_at,
         ---------- load metadata
-        _source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        _loaded_at,
-        _batch_id,
+        {{ api_load_metadata() }},
         _loaded_at as _last_loaded_at
     from named
 )

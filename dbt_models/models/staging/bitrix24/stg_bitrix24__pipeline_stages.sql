@@ -65,10 +65,7 @@ final as (
         {{ parse_integer('stages.sort') }} as stage_order,
         {{ bitrix24_stage_type('stages.semantics', 'stages.stage_id') }} as stage_type,
         ---------- load metadata
-        stages._source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        stages._loaded_at,
-        stages._batch_id
+        {{ api_load_metadata('stages') }}
     from stages
     left join categories_ranked as categories
         on stages.category_id = categories.id

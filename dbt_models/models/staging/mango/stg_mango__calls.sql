@@ -76,10 +76,7 @@ final as (
         ---------- timestamps
         {{ dbt.dateadd('second', 'call_start_epoch', "cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")") }} as started_at,
         ---------- load metadata
-        _source as _source_file,
-        cast(null as {{ dbt.type_bigint() }}) as _source_line,
-        _loaded_at,
-        _batch_id,
+        {{ api_load_metadata() }},
         _last_loaded_at
     from ranked
     where leg_rank = 1
