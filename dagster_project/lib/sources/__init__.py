@@ -7,6 +7,8 @@ Plain Python, no Dagster objects (the assets are in `defs/extract/`):
   and never carry a secret.
 - `secrets`: the `Secret` type and the redaction of every known secret from logs and messages.
 - `tokens`: the OAuth token store outside the repository (`VORONKA_TOKEN_STORE`, mode 0600).
+- `engine`: the page loop of an API object (window, resume, high-water mark) and
+  `ApiExtractor`, what the amoCRM and Bitrix24 extractors share (decision D60).
 - `state`: the raw writer: one transaction per page with its rows (deduplicated) and the
   extraction state in `raw_<source>._state`, so a crash resumes from the last committed page.
 - `amocrm`, `bitrix24`, `mango`: the API extractors; `cdr_csv`, `survey_forms`: file sources
