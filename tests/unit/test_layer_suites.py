@@ -60,7 +60,9 @@ def _dbt_column_tests() -> dict[tuple[str, str], set[str]]:
             for column in model.get("columns", []):
                 for test in column.get("data_tests", []) or []:
                     name = test if isinstance(test, str) else next(iter(test))
-                    tests.setdefault((model["name"], column["name"]), set()).add(name)
+                    # primary_key (tests/generic/primary_key.sql) is unique and not_null in one
+                    names = {"unique", "not_null"} if name == "primary_key" else {name}
+                    tests.setdefault((model["name"], column["name"]), set()).update(names)
     return tests
 
 

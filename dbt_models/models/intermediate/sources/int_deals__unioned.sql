@@ -1,9 +1,13 @@
+{{ config(materialized='table') }}
+
 {#- One row per deal of every CRM source: the inbox's, amoCRM's leads and Bitrix24's deals,
     in the inbox's columns.
     source_system names the origin; ids of the API sources are namespaced (amocrm:..., bitrix24:...,
     mango:..., cdr:..., forms:...), the inbox's stay as they are, so no two sources' ids collide
-    (decision D41). A plain union all of views: a filter on the result (the incremental facts'
-    load watermark) reaches every source's scan, and a disabled source adds nothing. -#}
+    (decision D41). A disabled source adds nothing.
+    A table, not a view (decision D61): fct_deals, fct_deal_stage_changes, fct_survey_responses
+    and int_deal_manager_periods read it, and as a view each of them redid the newest-version
+    ranking of every deal's history. -#}
 
 with
 

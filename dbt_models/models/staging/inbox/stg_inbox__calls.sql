@@ -4,12 +4,8 @@
 
 with
 
-source as (
-    select * from {{ source('inbox', 'calls') }}
-),
-
 -- Deduplication: the first loaded copy of a key wins (macros/dedup.sql)
-{{ first_loaded_copies('source', 'call_id', ['call_id', 'started_at', 'direction', 'client_phone', 'manager_extension', 'line', 'status', 'ring_seconds', 'talk_seconds']) }},
+{{ first_loaded_copies(source('inbox', 'calls'), 'call_id', ['call_id', 'started_at', 'direction', 'client_phone', 'manager_extension', 'line', 'status', 'ring_seconds', 'talk_seconds']) }},
 
 renamed as (
     select

@@ -3,12 +3,8 @@
 
 with
 
-source as (
-    select * from {{ source('inbox', 'deal_stage_changes') }}
-),
-
 -- Deduplication: the first loaded copy of a key wins (macros/dedup.sql)
-{{ first_loaded_copies('source', 'change_id', ['change_id', 'deal_id', 'from_stage', 'to_stage', 'changed_at', 'manager_id']) }},
+{{ first_loaded_copies(source('inbox', 'deal_stage_changes'), 'change_id', ['change_id', 'deal_id', 'from_stage', 'to_stage', 'changed_at', 'manager_id']) }},
 
 renamed as (
     select

@@ -3,12 +3,8 @@
 
 with
 
-source as (
-    select * from {{ source('inbox', 'survey_responses') }}
-),
-
 -- Deduplication: the first loaded copy of a key wins (macros/dedup.sql)
-{{ first_loaded_copies('source', 'response_id', ['response_id', 'survey_type', 'score', 'responded_at', 'client_id', 'client_phone', 'client_email', 'deal_id', 'request_id', 'manager_id', 'comment']) }},
+{{ first_loaded_copies(source('inbox', 'survey_responses'), 'response_id', ['response_id', 'survey_type', 'score', 'responded_at', 'client_id', 'client_phone', 'client_email', 'deal_id', 'request_id', 'manager_id', 'comment']) }},
 
 renamed as (
     select
