@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 from dagster_project.lib import contract
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.timestamps import parse_timestamp
+from dagster_project.lib.timestamps import fixed_offset_since, parse_timestamp
 
 if TYPE_CHECKING:  # imported lazily: great_expectations alone takes seconds to import
     import duckdb
@@ -858,12 +858,25 @@ def _typed_expr(column: contract.Column, business_timezone: str) -> str | None:
             f"try_cast(regexp_replace({v}, {_lit(_SPACE_BEFORE_OFFSET)}, {_lit(chr(92) + '1')})"
             " as timestamptz)"
         )
-        naive = f"timezone({_lit(business_timezone)}, try_cast({v} as timestamp))"
+        wall = f"try_cast({v} as timestamp)"
+        naive = f"timezone('UTC', timezone({_lit(business_timezone)}, {wall}))"
+        fixed = fixed_offset_since(business_timezone)
+        if fixed is not None:
+            # past the zone's last change its offset is plain arithmetic: an ICU conversion per
+            # value cost more than the rest of the batch query (see macros/parse.sql)
+            since, seconds = fixed
+            naive = (
+                f"case when {wall} >= timestamp '{since:%Y-%m-%d %H:%M:%S}'"
+                f" then {wall} - to_seconds({seconds}) else {naive} end"
+            )
+        # only a value with Z, + or a - after the date can carry an offset: the LIKEs spare the
+        # regular expression the others
+        may_have_offset = f"({v} like '%Z' or {v} like '%+%' or substr({v}, 17) like '%-%')"
         return (
             f"case when not regexp_full_match({v}, {_lit(_ISO_TIMESTAMP)}) then null"
-            f" when regexp_matches({v}, {_lit(_TIME_WITH_OFFSET)})"
+            f" when {may_have_offset} and regexp_matches({v}, {_lit(_TIME_WITH_OFFSET)})"
             f" then timezone('UTC', {with_offset})"
-            f" else timezone('UTC', {naive}) end"
+            f" else {naive} end"
         )
     if column.type == "date":
         return (
@@ -878,7 +891,9 @@ def _typed_expr(column: contract.Column, business_timezone: str) -> str | None:
     if column.type == "decimal":
         return f"try_cast(replace(regexp_replace({v}, {_lit(_WS)}, '', 'g'), ',', '.') as double)"
     if column.type == "integer":
-        return f"cast(try_cast(regexp_replace({v}, {_lit(_WS)}, '', 'g') as bigint) as double)"
+        # the regular expression only for values that do not cast as they are (spaces inside)
+        stripped = f"try_cast(regexp_replace({v}, {_lit(_WS)}, '', 'g') as bigint)"
+        return f"cast(coalesce(try_cast({v} as bigint), {stripped}) as double)"
     if column.type == "boolean":
         true = ", ".join(_lit(t) for t in _BOOLEAN_TRUE)
         false = ", ".join(_lit(f) for f in _BOOLEAN_FALSE)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from dagster_project.lib import contract, ge_runner
+from dagster_project.lib.timestamps import parse_timestamp
 
 RAW_SUITES = ge_runner.DEFAULT_ROOT / "raw"
 META = [name for name, _ in contract.META_COLUMNS]
@@ -286,6 +287,28 @@ def test_typed_columns_follow_the_contract_parsing_rules():
     assert pd.isna(typed["is_complaint__typed"][2])
     assert str(typed["updated_at__typed"][0]) == "2026-11-01 06:15:00"
     assert typed["updated_at__typed"][1:].isna().all()
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "Europe/Berlin", "UTC"])
+def test_typed_timestamps_read_naive_ones_in_the_offset_in_force_then(zone: str):
+    """The fixed-offset shortcut (after the zone's last change) gives what the zone rules give,
+    on both sides of Moscow's change of 26 Oct 2014, with and without offsets."""
+    texts = [
+        "2014-10-20 12:00",  # Moscow +04:00 then
+        "2014-10-27 12:00",  # +03:00, before the shortcut's start: by the rules
+        "2014-11-02 00:00",  # the shortcut's first instant
+        "2026-01-31 23:30",
+        "2026-07-01 12:00:00",  # Berlin: summer time
+        "2026-03-01",
+        "2026-03-01T00:00:00-05:00",
+        "2026-01-31T23:30:15.5 +0300",
+        "2026-03-01T10:00Z",
+    ]
+    df = pd.DataFrame({"request_id": [f"q{i}" for i in range(len(texts))], "created_at": texts})
+    typed = ge_runner.type_raw_frame("requests", df, business_timezone=zone)
+    assert [t.to_pydatetime() for t in typed["created_at__typed"]] == [
+        parse_timestamp(t, zone) for t in texts
+    ]
 
 
 def test_decimal_comma_and_thousands_spaces_parse():
