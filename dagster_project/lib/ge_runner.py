@@ -942,13 +942,19 @@ def raw_select_sql(
 
 
 def _to_pandas_types(df: pd.DataFrame) -> pd.DataFrame:
-    """Typed timestamps as clipped ``datetime64[ns]`` (GE's vectorised path for datetimes)."""
+    """Typed timestamps as clipped ``datetime64[ns]`` (GE's vectorised path for datetimes);
+    text as Python objects, not pandas 3's Arrow-backed strings: GE filters the whole frame for
+    every ``row_condition``, and taking rows of Arrow strings copies their bytes each time
+    (raw.deals: 21 s per million rows against 6.5 s, plus 1.9 s to convert once)."""
     import pandas as pd
 
     for name in df.columns:
-        if name.endswith(TYPED_SUFFIX) and pd.api.types.is_datetime64_any_dtype(df[name].dtype):
+        dtype = df[name].dtype
+        if name.endswith(TYPED_SUFFIX) and pd.api.types.is_datetime64_any_dtype(dtype):
             low, high = (pd.Timestamp(t) for t in _TIMESTAMP_CLIP)
             df[name] = df[name].clip(lower=low, upper=high).astype("datetime64[ns]")
+        elif isinstance(dtype, pd.StringDtype):
+            df[name] = df[name].astype(object)
     return df
 
 
