@@ -952,29 +952,6 @@ def _to_pandas_types(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _frame(table: Any) -> pd.DataFrame:
-    """An Arrow table as the DataFrame GE validates: text dictionary-encoded (pandas
-    categoricals), then :func:`_to_pandas_types`.
-
-    GE filters the whole frame once per ``row_condition`` expectation (a raw suite has one per
-    nullable typed column), and taking rows of pandas 3's Arrow-backed strings copies their
-    bytes each time; a categorical takes integer codes. Same results; on 3 M raw deals 289 s
-    with Arrow strings, 195 s as Python objects, 55 s as categoricals (decision D62).
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = {
-        field.name: (
-            pc.dictionary_encode(table[field.name])
-            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-            else table[field.name]
-        )
-        for field in table.schema
-    }
-    return _to_pandas_types(pa.table(columns).to_pandas())
-
-
 def _arrow_chunks(relation: Any, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """DataFrames of at most ``chunk_rows`` rows from a DuckDB relation (at least one).
 
@@ -992,7 +969,7 @@ def _arrow_chunks(relation: Any, chunk_rows: int) -> Iterator[pd.DataFrame]:
         table = pa.Table.from_batches(batches, schema)
         if as_double != schema:
             table = table.cast(as_double)
-        return _frame(table)
+        return _to_pandas_types(table.to_pandas())
 
     pending: list[Any] = []
     pending_rows = 0
