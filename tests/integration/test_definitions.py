@@ -25,3 +25,18 @@ def test_dbt_sources_are_the_extract_assets():
     graph = defs.get_repository_def().asset_graph
     staging = next(k for k in graph.get_all_asset_keys() if k.path[-1] == "stg_inbox__calls")
     assert dg.AssetKey(["inbox", "calls"]) in graph.get(staging).parent_keys
+
+
+def test_dbt_vars_hand_dbt_the_zone_offset_the_python_twin_computes():
+    """The macro business_fixed_offset uses this var instead of sampling the tz database."""
+    from dagster_project.defs.transform.dbt import dbt_vars
+    from dagster_project.lib.settings import Settings
+
+    moscow = dbt_vars(Settings(business_timezone="Europe/Moscow"))
+    assert moscow["business_fixed_offset"] == {
+        "zone": "Europe/Moscow",
+        "since": "2014-11-02 00:00:00",
+        "seconds": 10800,
+    }
+    berlin = dbt_vars(Settings(business_timezone="Europe/Berlin"))["business_fixed_offset"]
+    assert berlin == {"zone": "Europe/Berlin", "since": None, "seconds": None}
