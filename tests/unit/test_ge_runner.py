@@ -349,3 +349,57 @@ def test_chunks_are_merged_into_one_result():
     assert len(nps.sample) == 3
     [row_count] = [e for e in result.expectations if e.type.startswith("expect_table_row_count")]
     assert row_count.success and row_count.observed_value == 6
+
+
+def _defective_deals() -> pd.DataFrame:
+    """Deals that break conditioned and unconditioned rules: every row_condition of the suite
+    selects some rows, and some of them fail."""
+    deals = valid_rows(contract.ENTITY_BY_NAME["deals"], n=8)
+    deals["status"] = ["won", "lost", "open", "WON", "won", "lost", "open", "won"]
+    deals["closed_at"] = [None, "2026-11-02T10:00:00+03:00", None, "garbage", None, None,
+                          "2026-11-02T10:00:00+03:00", "1999-01-01T00:00:00Z"]
+    deals["amount"] = ["10", "-5", "abc", None, "7,5", "1 000", "0", "-1"]
+    deals["created_at"] = ["2026-11-01T10:00:00+03:00"] * 7 + ["2026-11-03T10:00:00+03:00"]
+    return ge_runner.type_raw_frame("deals", deals)
+
+
+def test_memoised_row_conditions_give_ge_s_own_results(monkeypatch: pytest.MonkeyPatch):
+    """The runner filters each row_condition once and hands metrics their columns only (D63):
+    every count, percent and sample equals GE's plain path, failures included."""
+    frame = _defective_deals()
+    kwargs = {"parameters": {"as_of": "2026-11-03T12:00:00"}, "key_columns": ("deal_id",)}
+    memoised = ge_runner.validate_chunks([frame.copy()], "raw.deals", **kwargs).to_dict()
+
+    class NoCache:  # validate_chunks cannot switch the cache on: GE filters as it ships
+        cache = None
+
+        def __setattr__(self, name, value):
+            pass
+
+    monkeypatch.setattr(ge_runner, "_ROW_FILTERS", NoCache())
+    plain = ge_runner.validate_chunks([frame.copy()], "raw.deals", **kwargs).to_dict()
+    for result in (memoised, plain):
+        result.pop("duration_seconds")
+    specs = ge_runner.get_suite_file("raw.deals").expectations
+    conditioned = [
+        result
+        for spec, result in zip(specs, memoised["expectations"], strict=True)
+        if spec["kwargs"].get("row_condition") and not result["success"]
+    ]
+    assert len(conditioned) >= 2  # the frame does exercise failing conditioned expectations
+    assert memoised == plain
+
+
+def test_validated_frames_are_not_kept_alive():
+    """GE's engine caches every batch it validated; the runner drops them, so a check does not
+    carry its last chunk into the rest of the run (D63)."""
+    import gc
+
+    rows = 23  # a length no other frame of the test session has
+    frame = ge_runner.type_raw_frame("deals", valid_rows(contract.ENTITY_BY_NAME["deals"], rows))
+    ge_runner.validate_chunks(
+        [frame], "raw.deals", parameters={"as_of": "2026-11-03T12:00:00"}, key_columns=("deal_id",)
+    )
+    del frame
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) == rows] == []
