@@ -52,17 +52,30 @@ def _tree_rss_bytes(pid: int) -> int:
 
 
 def measure(command: list[str], env: dict[str, str], log_path: Path) -> dict:
-    """Run a command; return wall seconds, peak tree RSS and exit code."""
+    """Run a command; return wall seconds, peak tree RSS and exit code.
+
+    The tree's RSS is also written every second to ``<log>.rss.tsv`` (seconds since start,
+    MB), so that a peak can be matched with the phase in the log's timestamps.
+    """
     peak = 0
     started = time.monotonic()
-    with log_path.open("w") as log:
+    with log_path.open("w") as log, log_path.with_suffix(".rss.tsv").open("w") as timeline:
+        timeline.write(f"# started {datetime.now(UTC).isoformat(timespec='seconds')}\n")
+        timeline.write("seconds\ttree_rss_mb\n")
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         done = threading.Event()
 
         def sample() -> None:
             nonlocal peak
+            last_written = -1.0
             while not done.is_set():
-                peak = max(peak, _tree_rss_bytes(process.pid))
+                rss = _tree_rss_bytes(process.pid)
+                peak = max(peak, rss)
+                elapsed = time.monotonic() - started
+                if elapsed - last_written >= 1.0:
+                    timeline.write(f"{elapsed:.0f}\t{rss / 2**20:.0f}\n")
+                    timeline.flush()
+                    last_written = elapsed
                 time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -187,6 +200,7 @@ def bench_scale(scale: str, workdir: Path, keep: bool) -> dict:
     result["demo"] = measure(
         [*VORONKA, "demo", "--out", str(inbox), "--scale", scale], env, logs / "demo.log"
     )
+    print(f"{scale} demo: {json.dumps(result['demo'])}", flush=True)
     result["inbox_mb"] = round(du(inbox) / 2**20)
     result["held_back"] = hold_back_last_day(inbox, workdir / scale / "last-day")
     for step in ("run", "run_one_new_day", "rerun_unchanged"):
@@ -195,6 +209,7 @@ def bench_scale(scale: str, workdir: Path, keep: bool) -> dict:
         started = time.time()
         result[step] = measure([*VORONKA, "run", "--quiet"], env, logs / f"{step}.log")
         result[step]["dbt_seconds"] = dbt_breakdown(started)
+        print(f"{scale} {step}: {json.dumps(result[step])}", flush=True)
     result["warehouse_mb"] = round(warehouse.stat().st_size / 2**20) if warehouse.exists() else 0
     if not keep:
         shutil.rmtree(inbox, ignore_errors=True)
