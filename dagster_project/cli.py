@@ -117,11 +117,17 @@ def print_summary(settings: Settings, outcome=None) -> None:
     print("  open it with any DuckDB client; BI reads schema `marts`, finance schema `finance`")
     print("Rows per layer:")
     for layer in LAYERS:
-        if layer in summary.rows_per_layer:
-            print(
-                f"  {layer:<13} {_fmt(summary.rows_per_layer[layer]):>14} rows in "
-                f"{summary.tables_per_layer[layer]} tables"
-            )
+        tables, views = (
+            summary.tables_per_layer.get(layer, 0),
+            summary.views_per_layer.get(layer, 0),
+        )
+        if not tables and not views:
+            continue
+        rows = _fmt(summary.rows_per_layer.get(layer, 0))
+        line = f"  {layer:<13} {rows:>14} rows in {tables} tables"
+        if views:
+            line += f" (and {views} views, computed when read)"
+        print(line)
     total_q = sum(summary.quarantine.values())
     hint = " (rows with their reasons: quarantine.<entity>)" if total_q else ""
     print(f"Quarantined rows: {_fmt(total_q)}{hint}")

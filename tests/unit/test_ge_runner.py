@@ -356,8 +356,16 @@ def _defective_deals() -> pd.DataFrame:
     selects some rows, and some of them fail."""
     deals = valid_rows(contract.ENTITY_BY_NAME["deals"], n=8)
     deals["status"] = ["won", "lost", "open", "WON", "won", "lost", "open", "won"]
-    deals["closed_at"] = [None, "2026-11-02T10:00:00+03:00", None, "garbage", None, None,
-                          "2026-11-02T10:00:00+03:00", "1999-01-01T00:00:00Z"]
+    deals["closed_at"] = [
+        None,
+        "2026-11-02T10:00:00+03:00",
+        None,
+        "garbage",
+        None,
+        None,
+        "2026-11-02T10:00:00+03:00",
+        "1999-01-01T00:00:00Z",
+    ]
     deals["amount"] = ["10", "-5", "abc", None, "7,5", "1 000", "0", "-1"]
     deals["created_at"] = ["2026-11-01T10:00:00+03:00"] * 7 + ["2026-11-03T10:00:00+03:00"]
     return ge_runner.type_raw_frame("deals", deals)
