@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project.lib.inbox_loader import connect
-from dagster_project.lib.settings import Settings
+from dagster_project.lib.settings import DEFAULT_MEMORY_LIMIT, Settings
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -20,7 +20,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str
     inbox: str
-    memory_limit: str = "3GB"
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     @property
     def warehouse_path(self) -> Path:
