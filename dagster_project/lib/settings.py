@@ -12,8 +12,8 @@ from pathlib import Path
 DEFAULT_INBOX = Path("data/inbox")
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
 DEFAULT_TIMEZONE = "Europe/Moscow"
-# DuckDB of loads and dbt; with the parent process (~0.7 GB) the large run peaks at ~3.5 GB (D65)
-DEFAULT_MEMORY_LIMIT = "2.5GB"
+# DuckDB of loads and dbt: with the run process (~0.7 GB) the large run peaks at 3.9 GB (D65)
+DEFAULT_MEMORY_LIMIT = "3GB"
 
 
 @dataclass(frozen=True)
