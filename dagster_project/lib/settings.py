@@ -12,7 +12,7 @@ from pathlib import Path
 DEFAULT_INBOX = Path("data/inbox")
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
 DEFAULT_TIMEZONE = "Europe/Moscow"
-# DuckDB of loads and dbt: with the run process (~0.7 GB) the large run peaks at 3.9 GB (D65)
+# DuckDB of loads and dbt: with the run process (~0.7 GB) the large run peaks at 4 001 MiB (D65)
 DEFAULT_MEMORY_LIMIT = "3GB"
 
 

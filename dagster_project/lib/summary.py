@@ -20,7 +20,7 @@ class WarehouseSummary:
         tables_per_layer: schema -> number of tables.
         views_per_layer: schema -> number of views. Their rows are not counted: counting a
             view runs its query (a staging view deduplicates every raw row; at the large scale
-            counting them took minutes and 5 GB, D64).
+            counting them took about 80 s and peaked at 5.9 GB, D64).
         quarantine: entity -> quarantined rows.
         failed_files: (entity, file, reason) of files that could not be read.
     """
