@@ -40,3 +40,32 @@ def test_dbt_vars_hand_dbt_the_zone_offset_the_python_twin_computes():
     }
     berlin = dbt_vars(Settings(business_timezone="Europe/Berlin"))["business_fixed_offset"]
     assert berlin == {"zone": "Europe/Berlin", "since": None, "seconds": None}
+
+
+def test_dbt_threads_follow_the_raw_layer_size(tmp_path, monkeypatch):
+    """One dbt thread from DBT_SINGLE_THREAD_RAW_ROWS raw rows on (D67); the setting wins."""
+    import duckdb
+    import pytest
+
+    from dagster_project.defs.transform import dbt as dbt_module
+    from dagster_project.lib.settings import Settings
+
+    monkeypatch.delenv("VORONKA_DBT_THREADS", raising=False)
+    warehouse = tmp_path / "warehouse.duckdb"
+    settings = Settings(warehouse=warehouse)
+    assert dbt_module.dbt_threads(settings) is None  # no warehouse yet
+    con = duckdb.connect(str(warehouse))
+    con.execute("create schema raw")
+    con.execute("create table raw.calls as select range as call_id from range(1000)")
+    con.execute("create table raw.deals as select range as deal_id from range(500)")
+    con.execute("create table main.other as select range as x from range(5000)")
+    con.close()
+    monkeypatch.setattr(dbt_module, "DBT_SINGLE_THREAD_RAW_ROWS", 1501)
+    assert dbt_module.dbt_threads(settings) is None  # 1 500 raw rows; main.other not counted
+    monkeypatch.setattr(dbt_module, "DBT_SINGLE_THREAD_RAW_ROWS", 1500)
+    assert dbt_module.dbt_threads(settings) == 1
+    monkeypatch.setenv("VORONKA_DBT_THREADS", "3")
+    assert dbt_module.dbt_threads(settings) == 3
+    monkeypatch.setenv("VORONKA_DBT_THREADS", "0")
+    with pytest.raises(ValueError, match="VORONKA_DBT_THREADS"):
+        dbt_module.dbt_threads(settings)
