@@ -244,7 +244,7 @@ def checked_select(entity: Entity, source_sql: str) -> str:
     hidden = ", ".join(_typed_name(c) for c in _validated(entity))
     reason = f"nullif(concat_ws('; ', {', '.join(_rule_exprs(entity))}), '')"
     return f"""
-        with base as materialized ({source_sql}),
+        with base as ({source_sql}),
         typed as materialized (select *{", " + typed if typed else ""} from base)
         select *{f" exclude ({hidden})" if hidden else ""}, {reason} as _reason
         from typed
