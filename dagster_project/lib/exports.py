@@ -2,7 +2,7 @@
 
 CSV is what Excel in a Russian locale opens as it is: `;`-separated, UTF-8 with a BOM, and
 (optionally) a decimal comma, so numbers stay numbers. CSV and Parquet are written by DuckDB's
-COPY; xlsx (one sheet per table, typed cells) by openpyxl, for the small tables finance reads.
+COPY; xlsx (one sheet per table, typed cells) by XlsxWriter, for the small tables finance reads.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -21,6 +22,10 @@ FORMATS = ("csv", "parquet", "xlsx")
 BOM = "\ufeff".encode()
 XLSX_MAX_ROWS = 1_048_575  # Excel's limit, less the header row
 
+_NUMERIC_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL",
+}  # fmt: skip
 _NUMBER_FORMATS = {"DATE": "yyyy-mm-dd", "TIMESTAMP": "yyyy-mm-dd hh:mm:ss"}
 
 
@@ -141,43 +146,78 @@ def _copy_csv_with_bom(con: duckdb.DuckDBPyConnection, select: str, path: Path) 
 def _export_xlsx(
     con: duckdb.DuckDBPyConnection, schema: str, tables: list[str], path: Path
 ) -> list[ExportedTable]:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    """One sheet per table, by XlsxWriter, row by row in constant memory.
 
-    workbook = Workbook(write_only=True)
-    written = []
-    for table in tables:
-        relation = f"{_quote(schema)}.{_quote(table)}"
-        rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+    Cells keep their types (numbers, dates) with a number format per column; text is never read
+    as a formula or a link. XlsxWriter writes the 80 k finance rows of the large demo in about
+    6 s, openpyxl's write-only cells took 30 s (D67).
+    """
+    import xlsxwriter
+
+    for table in tables:  # refuse before writing anything
+        rows = con.execute(f"select count(*) from {_quote(schema)}.{_quote(table)}").fetchone()[0]
         if rows > XLSX_MAX_ROWS:
             raise ExportError(
                 f"{schema}.{table} has {rows} rows, more than an Excel sheet holds: "
                 "export it as csv or parquet"
             )
-        columns = _columns(con, schema, table)
-        sheet = workbook.create_sheet(title=table[:31])
-        header = []
-        for name, _ in columns:
-            cell = WriteOnlyCell(sheet, value=name)
-            cell.font = Font(bold=True)
-            header.append(cell)
-        sheet.append(header)
-        formats = [_number_format(data_type) for _, data_type in columns]
-        result = con.execute(f"select * from {relation}")
-        while batch := result.fetchmany(10_000):
-            for record in batch:
-                cells = []
-                for value, number_format in zip(record, formats, strict=True):
-                    cell = WriteOnlyCell(sheet, value=value)
-                    if number_format and value is not None:
-                        cell.number_format = number_format
-                    cells.append(cell)
-                sheet.append(cells)
-        written.append(ExportedTable(table, int(rows), path))
-    workbook.save(path)
+    partial = path.with_name(path.name + ".part")
+    workbook = xlsxwriter.Workbook(
+        str(partial),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "strings_to_numbers": False,
+            "remove_timezone": True,
+        },
+    )
+    bold = workbook.add_format({"bold": True})
+    cell_formats: dict[str, Any] = {}
+    written = []
+    try:
+        for table in tables:
+            relation = f"{_quote(schema)}.{_quote(table)}"
+            columns = _columns(con, schema, table)
+            sheet = workbook.add_worksheet(table[:31])
+            sheet.write_row(0, 0, [name for name, _ in columns], bold)
+            writers = []  # per column: XlsxWriter's method for its type, and its format
+            for _, data_type in columns:
+                number_format = _number_format(data_type)
+                if number_format and number_format not in cell_formats:
+                    cell_formats[number_format] = workbook.add_format({"num_format": number_format})
+                cell_format = cell_formats.get(number_format) if number_format else None
+                writers.append((_xlsx_writer(sheet, data_type), cell_format))
+            result = con.execute(f"select * from {relation}")
+            row = 0
+            while batch := result.fetchmany(10_000):
+                for record in batch:
+                    row += 1
+                    for column, (value, (write, cell_format)) in enumerate(
+                        zip(record, writers, strict=True)
+                    ):
+                        if value is not None:
+                            write(row, column, value, cell_format)
+            written.append(ExportedTable(table, row, path))
+        workbook.close()
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
     log.info("exported %d tables of %s -> %s", len(tables), schema, path)
     return written
+
+
+def _xlsx_writer(sheet: Any, data_type: str) -> Any:
+    """The XlsxWriter method for a DuckDB type: numbers and dates typed, anything else as text."""
+    upper = data_type.upper()
+    if upper.startswith(("DECIMAL", "NUMERIC")) or upper.split("(")[0] in _NUMERIC_TYPES:
+        return lambda row, column, value, fmt: sheet.write_number(row, column, float(value), fmt)
+    if upper.startswith(("DATE", "TIMESTAMP")):
+        return sheet.write_datetime
+    if upper == "BOOLEAN":
+        return sheet.write_boolean
+    return lambda row, column, value, fmt: sheet.write_string(row, column, str(value), fmt)
 
 
 def _number_format(data_type: str) -> str | None:
