@@ -921,24 +921,30 @@ def validate_chunks(
             _merge_chunk(accumulators[index], gx_result, frame, key_columns)
 
     rows = n_chunks = 0
-    for df in chunks:
-        n_chunks += 1
-        rows += len(df)
-        if not df.index.is_unique:
-            df = df.reset_index(drop=True)
-        if prepared.shape is not None and n_chunks == 1:  # every chunk has the same columns
-            run(prepared.shape, df.head(0))
-        if prepared.rows is not None:
-            if prepared.row_columns is not None:
-                keep = prepared.row_columns | set(key_columns) | set(SOURCE_COLUMNS)
-                df = df[[c for c in df.columns if c in keep]]
-            run(prepared.rows, df)
-        if len(df) >= _COLLECT_AFTER_ROWS:
-            # what a validation leaves in reference cycles (GE's metric results, pandas'
-            # intermediate frames) waits for a full collection otherwise: raw.calls at large
-            # peaked at 4.7 GB without this, 2.7 GB with it (D63)
-            del df
-            gc.collect()
+    try:
+        for df in chunks:
+            n_chunks += 1
+            rows += len(df)
+            if not df.index.is_unique:
+                df = df.reset_index(drop=True)
+            if prepared.shape is not None and n_chunks == 1:  # every chunk has the same columns
+                run(prepared.shape, df.head(0))
+            if prepared.rows is not None:
+                if prepared.row_columns is not None:
+                    keep = prepared.row_columns | set(key_columns) | set(SOURCE_COLUMNS)
+                    df = df[[c for c in df.columns if c in keep]]
+                run(prepared.rows, df)
+            if len(df) >= _COLLECT_AFTER_ROWS:
+                # what a validation leaves in reference cycles (GE's metric results, pandas'
+                # intermediate frames) waits for a full collection otherwise: raw.calls at large
+                # peaked at 4.7 GB without this, 2.7 GB with it (D63)
+                del df
+                gc.collect()
+    finally:
+        # a reader thread (`_read_ahead`) stops before the caller uses its connection again
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
     if rows >= _COLLECT_AFTER_ROWS:
         # pyarrow's allocator keeps freed pages for reuse: hand them back, dbt runs next
         import pyarrow as pa
@@ -1132,6 +1138,55 @@ def _arrow_chunks(relation: Any, chunk_rows: int) -> Iterator[pd.DataFrame]:
                 pending, pending_rows, yielded = [], 0, True
     if pending or not yielded:  # an empty batch is still one (empty) DataFrame
         yield frame(pending)
+
+
+def _read_ahead(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """The same frames, the next one read by a helper thread while the caller validates this one.
+
+    Reading (DuckDB's query, Arrow, the conversion to pandas) mostly runs without the GIL, GE's
+    validation mostly with it: the two overlap on the second core (D67). At most one frame
+    waits, so memory grows by one chunk. The reader's errors are raised here, where the frame
+    would have been; a consumer that stops early stops the reader before this returns (the
+    connection is then free for the caller again).
+    """
+    import queue
+
+    slot: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+            put(end)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    reader = threading.Thread(target=read, name="voronka-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = slot.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+            del item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _parse_as_of(value: str | datetime | None, business_timezone: str) -> datetime | None:
@@ -1332,7 +1387,7 @@ def validate_raw_table(
     logger.debug("raw.%s: validating %s rows with\n%s", entity, f"{total:,}", sql)
     relation = con.sql(sql, params=params) if params else con.sql(sql)
     result = validate_chunks(
-        _arrow_chunks(relation, chunk_rows),
+        _read_ahead(_arrow_chunks(relation, chunk_rows)),
         suite_file,
         parameters=parameters,
         key_columns=ent.key,
@@ -1508,13 +1563,13 @@ def validate_layer_table(
                 where = f" where {_q(loaded)} >= cast($batch_since as timestamp)"
             sql = f"select {', '.join(wanted)} from {_q(layer)}.{_q(table)}{where}"
             relation = con.sql(sql, params={"batch_since": since}) if where else con.sql(sql)
-            frames = _arrow_chunks(relation, chunk_rows)
+            frames = _read_ahead(_arrow_chunks(relation, chunk_rows))
         else:
             query = queries[query_name]
             key_columns = query.key_columns
             try:
                 relation = con.sql(query.sql, params=_query_parameters(query, values) or None)
-                frames = _arrow_chunks(relation, chunk_rows)
+                frames = _read_ahead(_arrow_chunks(relation, chunk_rows))
                 first = next(frames)
             except duckdb.Error as err:
                 message = f"query {query_name} failed: {err}"

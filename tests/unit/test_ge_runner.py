@@ -415,3 +415,29 @@ def test_validated_frames_are_not_kept_alive():
     del frame
     gc.collect()
     assert [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) == rows] == []
+
+
+def test_read_ahead_keeps_order_errors_and_stops_its_reader():
+    """`_read_ahead` yields the frames in order, raises the reader's error where it happened,
+    and a consumer that stops early leaves no reader thread running (D67)."""
+    import threading
+
+    def frames(n: int, fail_at: int | None = None):
+        for i in range(n):
+            if i == fail_at:
+                raise RuntimeError(f"broken at {i}")
+            yield pd.DataFrame({"i": [i]})
+
+    def readers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "voronka-read-ahead"]
+
+    assert [f["i"][0] for f in ge_runner._read_ahead(frames(5))] == [0, 1, 2, 3, 4]
+    seen = []
+    with pytest.raises(RuntimeError, match="broken at 3"):
+        for frame in ge_runner._read_ahead(frames(5, fail_at=3)):
+            seen.append(frame["i"][0])
+    assert seen == [0, 1, 2]
+    early = ge_runner._read_ahead(frames(100))
+    assert next(early)["i"][0] == 0
+    early.close()
+    assert readers() == []
