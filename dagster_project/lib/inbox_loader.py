@@ -815,7 +815,7 @@ def load_inbox(
         warehouse: the DuckDB file (created if missing).
         entities: names to load; default all.
         run_id: id recorded in `raw._load_log`; default a new one.
-        memory_limit: DuckDB memory limit, e.g. `3GB`.
+        memory_limit: DuckDB memory limit, e.g. `2750MB`.
     """
     from dagster_project.lib.contract import load_order
 
