@@ -1153,6 +1153,7 @@ def _read_ahead(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 
     slot: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
+    taken = threading.Event()
     end = object()
 
     def put(item: Any) -> bool:
@@ -1169,6 +1170,12 @@ def _read_ahead(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
             for frame in frames:
                 if not put(frame):
                     return
+                del frame
+                # the next read starts once this frame is taken: at most one frame waits or is
+                # being read while the consumer validates its own
+                while slot.unfinished_tasks and not stop.is_set():
+                    taken.wait(0.05)
+                    taken.clear()
             put(end)
         except BaseException as exc:  # handed to the consumer
             put(exc)
@@ -1178,6 +1185,8 @@ def _read_ahead(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     try:
         while True:
             item = slot.get()
+            slot.task_done()
+            taken.set()
             if item is end:
                 return
             if isinstance(item, BaseException):

@@ -66,6 +66,7 @@ def test_dbt_threads_follow_the_raw_layer_size(tmp_path, monkeypatch):
     assert dbt_module.dbt_threads(settings) == 1
     monkeypatch.setenv("VORONKA_DBT_THREADS", "3")
     assert dbt_module.dbt_threads(settings) == 3
-    monkeypatch.setenv("VORONKA_DBT_THREADS", "0")
-    with pytest.raises(ValueError, match="VORONKA_DBT_THREADS"):
-        dbt_module.dbt_threads(settings)
+    for wrong in ("0", "two", "-1"):
+        monkeypatch.setenv("VORONKA_DBT_THREADS", wrong)
+        with pytest.raises(ValueError, match="VORONKA_DBT_THREADS"):
+            dbt_module.dbt_threads(settings)

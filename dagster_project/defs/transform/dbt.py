@@ -120,10 +120,9 @@ def dbt_threads(settings: Settings) -> int | None:
     holds `DBT_SINGLE_THREAD_RAW_ROWS` rows or more, else None (the profile's 2)."""
     given = os.getenv("VORONKA_DBT_THREADS")
     if given:
-        threads = int(given)
-        if threads < 1:
-            raise ValueError(f"VORONKA_DBT_THREADS must be 1 or more, not {given!r}")
-        return threads
+        if not given.strip().isdigit() or int(given) < 1:
+            raise ValueError(f"VORONKA_DBT_THREADS must be a whole number from 1, not {given!r}")
+        return int(given)
     if dbt_project.target != "duckdb" or not settings.warehouse.exists():
         return None
     try:
