@@ -29,7 +29,6 @@ class Settings:
         as_of: the run's as-of timestamp, ISO 8601, or None for the latest event in the data
             (`VORONKA_AS_OF`).
         memory_limit: DuckDB's memory limit for loads and transforms (`VORONKA_MEMORY_LIMIT`).
-        threads: DuckDB threads, None for DuckDB's default (`VORONKA_THREADS`).
     """
 
     inbox: Path = DEFAULT_INBOX
@@ -37,7 +36,6 @@ class Settings:
     business_timezone: str = DEFAULT_TIMEZONE
     as_of: str | None = None
     memory_limit: str = DEFAULT_MEMORY_LIMIT
-    threads: int | None = None
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -48,7 +46,6 @@ class Settings:
             "business_timezone": env.get("VORONKA_TIMEZONE", DEFAULT_TIMEZONE),
             "as_of": env.get("VORONKA_AS_OF") or None,
             "memory_limit": env.get("VORONKA_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
-            "threads": int(env["VORONKA_THREADS"]) if env.get("VORONKA_THREADS") else None,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["inbox"] = Path(values["inbox"])
@@ -65,5 +62,3 @@ class Settings:
             os.environ["VORONKA_AS_OF"] = self.as_of
         else:
             os.environ.pop("VORONKA_AS_OF", None)
-        if self.threads:
-            os.environ["VORONKA_THREADS"] = str(self.threads)
