@@ -80,8 +80,8 @@
     {{ dbt.safe_cast(strip_spaces(column), dbt.type_bigint()) }}
 {%- endmacro %}
 
-{#- DuckDB: the regular expression of strip_spaces costs ~2.3 s per 36 M values; a value that
-    casts as it is skips it (D67) -#}
+{#- DuckDB: the regular expression of strip_spaces costs ~2.6 s per 36 M values, the plain cast
+    ~0.7 s; a value that casts as it is skips the expression (D67) -#}
 {% macro duckdb__parse_integer(column) -%}
     coalesce(try_cast({{ column }} as {{ dbt.type_bigint() }}), {{ default__parse_integer(column) }})
 {%- endmacro %}

@@ -62,8 +62,10 @@ def test_dbt_threads_follow_the_raw_layer_size(tmp_path, monkeypatch):
     con.close()
     monkeypatch.setattr(dbt_module, "DBT_SINGLE_THREAD_RAW_ROWS", 1501)
     assert dbt_module.dbt_threads(settings) is None  # 1 500 raw rows; main.other not counted
+    assert "--threads" not in dbt_module.dbt_build_args(settings)
     monkeypatch.setattr(dbt_module, "DBT_SINGLE_THREAD_RAW_ROWS", 1500)
     assert dbt_module.dbt_threads(settings) == 1
+    assert dbt_module.dbt_build_args(settings)[-2:] == ["--threads", "1"]
     monkeypatch.setenv("VORONKA_DBT_THREADS", "3")
     assert dbt_module.dbt_threads(settings) == 3
     for wrong in ("0", "two", "-1"):

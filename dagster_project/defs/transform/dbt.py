@@ -109,9 +109,10 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
 
 # dbt threads on DuckDB by the size of the raw layer (D67). Two models at once share DuckDB's
 # two cores and its memory limit: on the large demo (70 M raw rows) `dbt build` took 521 s with
-# 2 threads and 437 s with 1 (each query already uses both cores, and two big ones spill); on
-# the medium demo (6.6 M) 2 threads are faster, 54 s against 66 s (dbt's own work per node
-# overlaps). The switch sits between the two measured scales.
+# 2 threads and 437 s with 1 (each big query already uses both cores; `fct_calls` took 165 s
+# beside another model, 77 s alone); on the medium demo (6.6 M) 2 threads are faster, 54 s
+# against 66 s (dbt's own work per node overlaps). The switch sits between the two measured
+# scales, not measured in between.
 DBT_SINGLE_THREAD_RAW_ROWS = 20_000_000
 
 
@@ -138,16 +139,10 @@ def dbt_threads(settings: Settings) -> int | None:
     return 1 if raw_rows >= DBT_SINGLE_THREAD_RAW_ROWS else None
 
 
-@dbt_assets(
-    manifest=prepare_manifest(),
-    project=dbt_project,
-    dagster_dbt_translator=VoronkaDbtTranslator(),
-)
-def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
-    # dbt unit tests pin formulas on hand-made rows: they run in the test suite
-    # (tests/integration/test_pipeline.py), not in every production build.
-    settings = Settings.from_env()
+def dbt_build_args(settings: Settings) -> list[str]:
+    """The arguments of a run's `dbt build`: the run's vars, its threads (`dbt_threads`), and
+    no unit tests (they pin formulas on hand-made rows in the test suite,
+    tests/integration/test_pipeline.py, not in every production build)."""
     args = [
         "build",
         "--exclude-resource-type",
@@ -157,8 +152,20 @@ def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     ]
     threads = dbt_threads(settings)
     if threads:
-        context.log.info(f"dbt build with {threads} thread(s) (D67)")
         args += ["--threads", str(threads)]
+    return args
+
+
+@dbt_assets(
+    manifest=prepare_manifest(),
+    project=dbt_project,
+    dagster_dbt_translator=VoronkaDbtTranslator(),
+)
+def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
+    args = dbt_build_args(Settings.from_env())
+    if "--threads" in args:
+        context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
     yield from dbt.cli(args, context=context).stream()
 
 
