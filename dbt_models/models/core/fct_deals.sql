@@ -5,11 +5,13 @@
 
 with
 
-deals as (
+-- not materialized: read more than once; DuckDB (and PostgreSQL) would otherwise copy the
+-- whole table into a temporary result first instead of scanning it with each reader's filters
+deals as not materialized (
     select * from {{ ref('int_deals__unioned') }}
 ),
 
-manager_periods as (
+manager_periods as not materialized (
     select * from {{ ref('int_deal_manager_periods') }}
 ),
 

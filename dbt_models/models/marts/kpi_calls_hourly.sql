@@ -28,7 +28,9 @@
 
 with
 
-calls as (
+-- not materialized: read more than once; DuckDB (and PostgreSQL) would otherwise copy the
+-- whole table into a temporary result first instead of scanning it with each reader's filters
+calls as not materialized (
     select * from {{ ref('fct_calls') }}
 ),
 

@@ -24,7 +24,9 @@ deals as (
     select * from {{ ref('fct_deals') }}
 ),
 
-stages_entered as (
+-- not materialized: read more than once; DuckDB (and PostgreSQL) would otherwise copy the
+-- whole table into a temporary result first instead of scanning it with each reader's filters
+stages_entered as not materialized (
     select * from {{ ref('int_deal_stages_entered') }}
 ),
 

@@ -11,7 +11,9 @@
 
 with
 
-deals as (
+-- not materialized: read more than once; DuckDB (and PostgreSQL) would otherwise copy the
+-- whole table into a temporary result first instead of scanning it with each reader's filters
+deals as not materialized (
     select * from {{ ref('fct_deals') }}
 ),
 
