@@ -249,3 +249,59 @@ def test_validate_layer_on_another_layer_reads_whole_tables(tmp_path: Path):
     assert result.success and result.severity == "warn"
     [failure] = result.failed
     assert failure.sample == [{"manager_id": "m2", "kpi_pct": 5000}]
+
+
+# ----------------------------------------------------------------- in the validation worker (D68)
+
+
+@pytest.fixture
+def worker():
+    from dagster_project.lib import validation_worker
+
+    validation_worker.enable()
+    yield validation_worker
+    validation_worker.disable()
+
+
+def test_the_worker_gives_the_checks_the_same_results(warehouse: Path, worker):
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS)
+    in_worker = worker.validate(warehouse, "raw.survey_responses")
+    assert worker.is_running()
+    with ge_runner.read_only_warehouse(warehouse) as con:
+        here = ge_runner.validate_suite(con, "raw.survey_responses")
+    assert in_worker.rows_validated == here.rows_validated == 1
+    assert [(e.type, e.column, e.success, e.unexpected_count) for e in in_worker.expectations] == [
+        (e.type, e.column, e.success, e.unexpected_count) for e in here.expectations
+    ]
+    # and through the asset check: the blocking failure and its sample come back from the worker
+    result = run()
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+    [failure] = evaluation.metadata["failed_expectations"].value
+    assert failure["sample"][0]["response_id"] == "r3"
+    assert AssetKey("nps_mart") not in materialized(result)
+
+
+def test_the_worker_takes_settings_changed_after_it_started(
+    warehouse: Path, worker, monkeypatch: pytest.MonkeyPatch
+):
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS)
+    assert worker.validate(warehouse, "raw.survey_responses").rows_validated == 1
+    # an as-of before r3's answer: its timestamp is now "after the data was loaded"
+    monkeypatch.setenv("VORONKA_AS_OF", "2026-11-01T00:00:00")
+    result = worker.validate(warehouse, "raw.survey_responses")
+    failed = {(e.column, e.type) for e in result.expectations if not e.success}
+    assert ("responded_at__typed", "expect_column_values_to_be_between") in failed
+
+
+def test_release_ends_the_worker_and_the_next_validation_starts_one(warehouse: Path, worker):
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    worker.validate(warehouse, "raw.survey_responses")
+    worker.release()
+    assert not worker.is_running()
+    assert worker.validate(warehouse, "raw.survey_responses").success
+    assert worker.is_running()
+    worker.disable()
+    assert not worker.is_running()
+    assert worker.validate(warehouse, "raw.survey_responses").success
+    assert not worker.is_running()  # disabled: validated in this process

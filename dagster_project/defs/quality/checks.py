@@ -12,7 +12,8 @@ The checks are generated from the suite files (add a file, get a check) and targ
 assets by key only, ``["inbox", <entity>]``, so this module loads whatever module defines those
 assets. Each check opens the warehouse read-only (``VORONKA_WAREHOUSE``), validates the batch
 that the suite's ``meta.batch`` selects with :mod:`dagster_project.lib.ge_runner` and closes the
-connection before returning.
+connection before returning. During ``voronka run`` that happens in a worker process
+(:mod:`dagster_project.lib.validation_worker`, D68), so that GE's memory is not held while dbt runs.
 
 Severity and blocking (Dagster 1.13, ``dagster/_core/execution/plan/execute_step.py``): a step
 fails, and the assets downstream of the checked asset are not executed, only when a
@@ -42,7 +43,7 @@ from dagster import (
     asset_check,
 )
 
-from dagster_project.lib import ge_runner, validation_report
+from dagster_project.lib import ge_runner, validation_report, validation_worker
 from dagster_project.lib.settings import Settings
 
 RAW_LAYER = "raw"
@@ -163,14 +164,13 @@ def build_raw_check(suite: ge_runner.SuiteFile) -> AssetChecksDefinition:
     def _raw_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         """Validate the latest batch of raw.<entity> with its suite (UI text: `description`)."""
         settings = Settings.from_env()
-        with ge_runner.read_only_warehouse(settings.warehouse) as con:
-            result = ge_runner.validate_raw_table(
-                con,
-                entity,
-                as_of=settings.as_of,
-                business_timezone=settings.business_timezone,
-                root=suite.path.parent.parent,
-            )
+        result = validation_worker.validate(
+            settings.warehouse,
+            suite.name,
+            as_of=settings.as_of,
+            business_timezone=settings.business_timezone,
+            root=suite.path.parent.parent,
+        )
         _save(settings, result, context)
         context.log.info(result.summary())
         for failure in result.failed:
@@ -216,8 +216,9 @@ def build_layer_check(
     def _layer_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
         """Validate the table's batch and query-defined batches with its suite."""
         settings = Settings.from_env()
-        with ge_runner.read_only_warehouse(settings.warehouse) as con:
-            result = ge_runner.validate_suite(con, suite, as_of=settings.as_of)
+        result = validation_worker.validate(
+            settings.warehouse, suite.name, as_of=settings.as_of, root=suite.path.parent.parent
+        )
         _save(settings, result, context)
         context.log.info(result.summary())
         for failure in result.failed:

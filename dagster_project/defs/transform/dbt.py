@@ -22,6 +22,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from dagster_project.lib import validation_worker
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.timestamps import fixed_offset_since
 
@@ -163,6 +164,8 @@ def dbt_build_args(settings: Settings) -> list[str]:
 )
 def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
+    # the raw checks are done: their worker's memory goes before dbt's arrives (D68)
+    validation_worker.release()
     args = dbt_build_args(Settings.from_env())
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")

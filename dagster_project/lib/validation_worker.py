@@ -1,0 +1,129 @@
+"""Great Expectations validations in a child process during `voronka run` (D68).
+
+In one process, GE's modules (~165 MB) and what its pandas and Arrow chunks leave in the heap
+(~150 MB after the raw suites of the large demo; `malloc_trim` returns none of it) stayed in the
+run process while `dbt build` ran beside it: ~0.7 GB of the run's peak was that process. With
+the worker, the run process holds no GE at all. `release` ends the worker before dbt starts,
+and with it everything GE left behind; the checks after dbt start a new one.
+
+The worker is spawned (not forked: the run process has threads), imports GE and builds its
+context on another core while the extract runs, and validates one suite at a time, the way the
+in-process executor runs the checks. Each task carries the caller's `VORONKA_*` settings, so a
+setting changed after the worker started still applies.
+
+Outside `voronka run` (`enable` not called: the Dagster UI, the tests of single checks,
+`voronka validate`) validations run in the calling process, as before.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import threading
+from pathlib import Path
+
+from dagster_project.lib import ge_runner
+
+log = logging.getLogger(__name__)
+
+_ENV_PREFIX = "VORONKA_"
+
+_lock = threading.Lock()
+_state: dict[str, object] = {"enabled": False, "pool": None}
+
+
+def enable() -> None:
+    """Validate in a worker process from now on, and start it (GE's import begins at once)."""
+    with _lock:
+        _state["enabled"] = True
+        pool = _pool()
+    pool.submit(_warm_up)  # not awaited: the first validation waits for it if it must
+
+
+def disable() -> None:
+    """End the worker and validate in the calling process again."""
+    release()
+    with _lock:
+        _state["enabled"] = False
+
+
+def release() -> None:
+    """End the worker, if one runs (its memory goes with it); the next validation starts one."""
+    with _lock:
+        pool = _state["pool"]
+        _state["pool"] = None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+        log.debug("validation worker ended")
+
+
+def is_running() -> bool:
+    """Whether a worker process is alive (for tests and logs)."""
+    with _lock:
+        return _state["pool"] is not None
+
+
+def validate(
+    warehouse: Path | str,
+    suite: str,
+    *,
+    as_of: str | None = None,
+    business_timezone: str | None = None,
+    root: Path | str | None = None,
+) -> ge_runner.SuiteResult:
+    """Validate one suite (e.g. ``raw.calls``) of a warehouse opened read-only: in the worker
+    when enabled, else here. Same arguments and result as :func:`ge_runner.validate_suite`."""
+    args = (str(warehouse), suite, as_of, business_timezone, str(root) if root else None)
+    with _lock:
+        pool = _pool() if _state["enabled"] else None
+    if pool is None:
+        return _validate(*args)
+    env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
+    try:
+        return pool.submit(_validate_in_worker, env, *args).result()
+    except concurrent.futures.process.BrokenProcessPool as exc:
+        release()
+        raise RuntimeError(
+            f"the validation worker process died while validating {suite} (out of memory?); "
+            "set VORONKA_VALIDATION_MEMORY_LIMIT lower or free memory and run again"
+        ) from exc
+
+
+def _pool() -> concurrent.futures.ProcessPoolExecutor:
+    """The worker pool (one process), created on first use; call with `_lock` held."""
+    pool = _state["pool"]
+    if pool is None:
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+        )
+        _state["pool"] = pool
+    return pool  # type: ignore[return-value]
+
+
+def _validate(
+    warehouse: str,
+    suite: str,
+    as_of: str | None,
+    business_timezone: str | None,
+    root: str | None,
+) -> ge_runner.SuiteResult:
+    with ge_runner.read_only_warehouse(Path(warehouse)) as con:
+        return ge_runner.validate_suite(
+            con, suite, as_of=as_of, business_timezone=business_timezone, root=root
+        )
+
+
+# ----------------------------------------------------------------------------- in the worker
+
+
+def _warm_up() -> None:
+    ge_runner.warm_up().join()
+
+
+def _validate_in_worker(env: dict[str, str], *args) -> ge_runner.SuiteResult:
+    for key in [k for k in os.environ if k.startswith(_ENV_PREFIX) and k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
+    return _validate(*args)
