@@ -86,8 +86,8 @@ def validate(
     except concurrent.futures.process.BrokenProcessPool as exc:
         release()
         raise RuntimeError(
-            f"the validation worker process died while validating {suite} (out of memory?); "
-            "set VORONKA_VALIDATION_MEMORY_LIMIT lower or free memory and run again"
+            f"the validation worker process ended while validating {suite} (killed, e.g. by "
+            "the system when memory ran out); the next check starts a new worker"
         ) from exc
 
 

@@ -6,6 +6,7 @@ A stand-in asset takes the key of the extract asset, ``["inbox", "survey_respons
 """
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -305,3 +306,18 @@ def test_release_ends_the_worker_and_the_next_validation_starts_one(warehouse: P
     assert not worker.is_running()
     assert worker.validate(warehouse, "raw.survey_responses").success
     assert not worker.is_running()  # disabled: validated in this process
+
+
+def test_a_killed_worker_fails_its_check_with_a_clear_error_and_the_next_starts_anew(
+    warehouse: Path, worker
+):
+    import signal
+
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    worker.validate(warehouse, "raw.survey_responses")
+    [process] = worker._state["pool"]._processes.values()
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(timeout=10)
+    with pytest.raises(RuntimeError, match="validation worker process ended"):
+        worker.validate(warehouse, "raw.survey_responses")
+    assert worker.validate(warehouse, "raw.survey_responses").success
