@@ -67,8 +67,8 @@ def run_pipeline(settings: Settings, log_level: str = "INFO") -> RunOutcome:
     from dagster_project.lib import validation_report, validation_worker
 
     validation_report.clear(settings.warehouse)  # the report shows this run's results only
-    # GE validates in a worker process (D68): it imports GE while the extract runs, and the dbt
-    # asset ends it before dbt starts
+    # GE validates in a worker process (D68): it imports GE while the extract runs, and on large
+    # warehouses the dbt asset ends it before dbt starts
     validation_worker.enable()
     started = time.monotonic()
     try:

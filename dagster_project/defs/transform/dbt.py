@@ -125,19 +125,27 @@ def dbt_threads(settings: Settings) -> int | None:
         if not given.strip().isdigit() or int(given) < 1:
             raise ValueError(f"VORONKA_DBT_THREADS must be a whole number from 1, not {given!r}")
         return int(given)
-    if dbt_project.target != "duckdb" or not settings.warehouse.exists():
+    if dbt_project.target != "duckdb":
         return None
+    return 1 if _is_large(settings) else None
+
+
+def _is_large(settings: Settings) -> bool:
+    """Whether the raw layer holds `DBT_SINGLE_THREAD_RAW_ROWS` rows or more (False when the
+    warehouse cannot be read, e.g. a writer holds it)."""
+    if not settings.warehouse.exists():
+        return False
     try:
         con = duckdb.connect(str(settings.warehouse), read_only=True)
-    except duckdb.Error:  # e.g. a writer holds the file: keep the profile's threads
-        return None
+    except duckdb.Error:
+        return False
     try:
         raw_rows = con.execute(
             "select coalesce(sum(estimated_size), 0) from duckdb_tables() where schema_name = 'raw'"
         ).fetchall()[0][0]
     finally:
         con.close()
-    return 1 if raw_rows >= DBT_SINGLE_THREAD_RAW_ROWS else None
+    return raw_rows >= DBT_SINGLE_THREAD_RAW_ROWS
 
 
 def dbt_build_args(settings: Settings) -> list[str]:
@@ -164,9 +172,12 @@ def dbt_build_args(settings: Settings) -> list[str]:
 )
 def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
-    # the raw checks are done: their worker's memory goes before dbt's arrives (D68)
-    validation_worker.release()
-    args = dbt_build_args(Settings.from_env())
+    settings = Settings.from_env()
+    if _is_large(settings):
+        # the raw checks are done: their worker's memory goes before dbt's arrives (D68); on
+        # smaller warehouses it stays, and the checks after dbt skip GE's start-up (~3 s)
+        validation_worker.release()
+    args = dbt_build_args(settings)
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
     yield from dbt.cli(args, context=context).stream()
