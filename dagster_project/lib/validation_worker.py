@@ -62,7 +62,8 @@ def release() -> None:
 
 
 def is_running() -> bool:
-    """Whether a worker process is alive (for tests and logs)."""
+    """Whether a worker pool is open: its process started, or starts with the next validation
+    (a process killed since is only noticed then). For tests and logs."""
     with _lock:
         return _state["pool"] is not None
 

@@ -66,6 +66,12 @@ def test_dbt_threads_follow_the_raw_layer_size(tmp_path, monkeypatch):
     monkeypatch.setattr(dbt_module, "DBT_SINGLE_THREAD_RAW_ROWS", 1500)
     assert dbt_module.dbt_threads(settings) == 1
     assert dbt_module.dbt_build_args(settings)[-2:] == ["--threads", "1"]
+    # the dbt asset looks once (`_is_large`, which also decides the validation worker's release)
+    # and hands the answer on
+    assert dbt_module._is_large(settings)
+    assert "--threads" not in dbt_module.dbt_build_args(settings, large=False)
+    monkeypatch.setattr(dbt_module, "DBT_SINGLE_THREAD_RAW_ROWS", 10**9)
+    assert dbt_module.dbt_build_args(settings, large=True)[-2:] == ["--threads", "1"]
     monkeypatch.setenv("VORONKA_DBT_THREADS", "3")
     assert dbt_module.dbt_threads(settings) == 3
     for wrong in ("0", "two", "-1"):

@@ -117,9 +117,10 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
 DBT_SINGLE_THREAD_RAW_ROWS = 20_000_000
 
 
-def dbt_threads(settings: Settings) -> int | None:
+def dbt_threads(settings: Settings, large: bool | None = None) -> int | None:
     """Threads for `dbt build`: `VORONKA_DBT_THREADS` if set; on DuckDB 1 when the raw layer
-    holds `DBT_SINGLE_THREAD_RAW_ROWS` rows or more, else None (the profile's 2)."""
+    holds `DBT_SINGLE_THREAD_RAW_ROWS` rows or more, else None (the profile's 2). `large`: that
+    answer if the caller has it already (`_is_large`), else it is looked up."""
     given = os.getenv("VORONKA_DBT_THREADS")
     if given:
         if not given.strip().isdigit() or int(given) < 1:
@@ -127,7 +128,7 @@ def dbt_threads(settings: Settings) -> int | None:
         return int(given)
     if dbt_project.target != "duckdb":
         return None
-    return 1 if _is_large(settings) else None
+    return 1 if (_is_large(settings) if large is None else large) else None
 
 
 def _is_large(settings: Settings) -> bool:
@@ -148,7 +149,7 @@ def _is_large(settings: Settings) -> bool:
     return raw_rows >= DBT_SINGLE_THREAD_RAW_ROWS
 
 
-def dbt_build_args(settings: Settings) -> list[str]:
+def dbt_build_args(settings: Settings, large: bool | None = None) -> list[str]:
     """The arguments of a run's `dbt build`: the run's vars, its threads (`dbt_threads`), and
     no unit tests (they pin formulas on hand-made rows in the test suite,
     tests/integration/test_pipeline.py, not in every production build)."""
@@ -159,7 +160,7 @@ def dbt_build_args(settings: Settings) -> list[str]:
         "--vars",
         json.dumps(dbt_vars(settings)),
     ]
-    threads = dbt_threads(settings)
+    threads = dbt_threads(settings, large)
     if threads:
         args += ["--threads", str(threads)]
     return args
@@ -173,11 +174,12 @@ def dbt_build_args(settings: Settings) -> list[str]:
 def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
     settings = Settings.from_env()
-    if _is_large(settings):
+    large = _is_large(settings)  # one look at the raw layer for both decisions
+    if large:
         # the raw checks are done: their worker's memory goes before dbt's arrives (D68); on
         # smaller warehouses it stays, and the checks after dbt skip GE's start-up (~3 s)
         validation_worker.release()
-    args = dbt_build_args(settings)
+    args = dbt_build_args(settings, large)
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
     yield from dbt.cli(args, context=context).stream()
