@@ -79,19 +79,20 @@ def validate(
     """Validate one suite (e.g. ``raw.calls``) of a warehouse opened read-only: in the worker
     when enabled, else here. Same arguments and result as :func:`ge_runner.validate_suite`."""
     args = (str(warehouse), suite, as_of, business_timezone, str(root) if root else None)
-    with _lock:
-        pool = _pool() if _state["enabled"] else None
-    if pool is None:
-        return _validate(*args)
     env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
     try:
-        return pool.submit(_validate_in_worker, env, *args).result()
+        # submitted with the lock held: a concurrent `release` cannot shut the pool in between
+        with _lock:
+            future = _pool().submit(_validate_in_worker, env, *args) if _state["enabled"] else None
+        if future is not None:
+            return future.result()
     except concurrent.futures.process.BrokenProcessPool as exc:
         release()
         raise RuntimeError(
             f"the validation worker process ended while validating {suite} (killed, e.g. by "
             "the system when memory ran out); the next check starts a new worker"
         ) from exc
+    return _validate(*args)
 
 
 def _pool() -> concurrent.futures.ProcessPoolExecutor:
