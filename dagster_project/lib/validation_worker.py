@@ -20,10 +20,13 @@ Outside `voronka run` (`enable` not called: the Dagster UI, the tests of single 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster_project.lib import ge_runner
@@ -40,8 +43,7 @@ def enable() -> None:
     """Validate in a worker process from now on, and start it (GE's import begins at once)."""
     with _lock:
         _state["enabled"] = True
-        pool = _pool()
-    pool.submit(_warm_up)  # not awaited: the first validation waits for it if it must
+        _submit(_warm_up)  # not awaited: the first validation waits for it if it must
 
 
 def disable() -> None:
@@ -83,7 +85,7 @@ def validate(
     try:
         # submitted with the lock held: a concurrent `release` cannot shut the pool in between
         with _lock:
-            future = _pool().submit(_validate_in_worker, env, *args) if _state["enabled"] else None
+            future = _submit(_validate_in_worker, env, *args) if _state["enabled"] else None
         if future is not None:
             return future.result()
     except concurrent.futures.process.BrokenProcessPool as exc:
@@ -93,6 +95,35 @@ def validate(
             "the system when memory ran out); the next check starts a new worker"
         ) from exc
     return _validate(*args)
+
+
+def _submit(fn, *args) -> concurrent.futures.Future:
+    """Submit a task to the worker (started here if need be); call with `_lock` held."""
+    with _main_module_hidden():
+        return _pool().submit(fn, *args)
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While the worker is spawned, `__main__` shows neither a file nor a module name.
+
+    Spawn starts a child by running the parent's main script or module again (as
+    `__mp_main__`): a script that calls `run_pipeline` without an `if __name__ == "__main__":`
+    guard would start a run there too, and the worker would die before its first task. Its tasks
+    live in this module, so it needs nothing of `__main__`. The pool spawns in `submit`, in the
+    calling thread (Python 3.11, `ProcessPoolExecutor._adjust_process_count`).
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved = {k: v for k, v in vars(main).items() if k in ("__file__", "__spec__")}
+    vars(main).pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        vars(main).update(saved)
 
 
 def _pool() -> concurrent.futures.ProcessPoolExecutor:

@@ -321,3 +321,35 @@ def test_a_killed_worker_fails_its_check_with_a_clear_error_and_the_next_starts_
     with pytest.raises(RuntimeError, match="validation worker process ended"):
         worker.validate(warehouse, "raw.survey_responses")
     assert worker.validate(warehouse, "raw.survey_responses").success
+
+
+UNGUARDED_SCRIPT = """
+import sys
+
+from dagster_project.lib import validation_worker
+
+# at the top level, without `if __name__ == "__main__":`: spawn used to run this again in the
+# worker, which then started a worker of its own and died before its first task
+validation_worker.enable()
+result = validation_worker.validate(sys.argv[1], "raw.survey_responses")
+validation_worker.disable()
+print("validated", result.rows_validated, result.success)
+"""
+
+
+def test_a_script_without_a_main_guard_can_use_the_worker(warehouse: Path, tmp_path: Path):
+    import subprocess
+    import sys
+
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(warehouse)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "validated 2 True"
