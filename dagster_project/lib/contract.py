@@ -1,4 +1,4 @@
-"""The inbox contract v1 (``shared/spec/inbox.md``) as data.
+"""The inbox contract v1.1 (``docs/inbox-contract.md``) as data.
 
 One description of every inbox entity: its folder, key, kind and typed columns. The loader
 derives its validation SQL from it, the demo generator its headers, the raw-layer suites their
@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-CONTRACT_VERSION = 1
+# v1.1: the optional `deleted_at` of clients, deals, activities and requests (D85)
+CONTRACT_VERSION = "1.1"
 
 ColumnType = Literal[
     "text",  # any string
@@ -119,6 +120,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("acquisition_channel", "text"),
             _c("created_at", "timestamp", True),
             _c("updated_at", "timestamp", True),
+            # v1.1: a version with it set says the record was deleted in its source (D85)
+            _c("deleted_at", "timestamp"),
         ),
     ),
     Entity(
@@ -153,6 +156,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("closed_at", "timestamp"),
             _c("loss_reason", "text"),
             _c("updated_at", "timestamp", True),
+            # v1.1: a version with it set says the record was deleted in its source (D85)
+            _c("deleted_at", "timestamp"),
         ),
         extra_rules=(
             (
@@ -194,6 +199,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("completed_at", "timestamp"),
             _c("outcome", "enum", values=OUTCOMES),
             _c("updated_at", "timestamp", True),
+            # v1.1: a version with it set says the record was deleted in its source (D85)
+            _c("deleted_at", "timestamp"),
         ),
     ),
     Entity(
@@ -229,6 +236,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("resolved_at", "timestamp"),
             _c("is_complaint", "boolean", True),
             _c("updated_at", "timestamp", True),
+            # v1.1: a version with it set says the record was deleted in its source (D85)
+            _c("deleted_at", "timestamp"),
         ),
     ),
     Entity(

@@ -150,6 +150,14 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, entities: list[Entity] | None 
             f"create table if not exists quarantine.{quote(entity.name)} "
             f"({', '.join(quarantine_columns)})"
         )
+        # a warehouse created under an older contract lacks the columns added since (v1.1:
+        # deleted_at, D85): add them, empty, so raw keeps every contract column
+        for schema in ("raw", "quarantine"):
+            for c in entity.columns:
+                con.execute(
+                    f"alter table {schema}.{quote(entity.name)} "
+                    f"add column if not exists {quote(c.name)} varchar"
+                )
 
 
 # --------------------------------------------------------------------------- validation SQL

@@ -81,8 +81,10 @@ emails as (
     (`latest_versions`, ranked by newest_version_rank over entity_type, id) with its phone and
     e-mail (crm_client_channels), in the inbox clients' columns; client_id
     `<source>:<entity_type>:<id>`. `client_name`, `created_at`, `updated_at`: expressions on
-    latest_versions. -#}
-{% macro crm_clients_final(source_name, client_name, created_at, updated_at) -%}
+    latest_versions. `deleted_at` and `merged_into_client_id` (D85): expressions on
+    latest_versions saying the client was deleted (when) or merged (into which client_id), none
+    = the source reports neither. -#}
+{% macro crm_clients_final(source_name, client_name, created_at, updated_at, deleted_at=none, merged_into_client_id=none) -%}
 final as (
     select
         ---------- ids
@@ -98,6 +100,9 @@ final as (
         ---------- timestamps
         {{ created_at }} as created_at,
         {{ updated_at }} as updated_at,
+        ---------- deletion and merge (D85)
+        {{ deleted_at or 'cast(null as ' ~ dbt.type_timestamp() ~ ')' }} as deleted_at,
+        {{ merged_into_client_id or 'cast(null as ' ~ dbt.type_string() ~ ')' }} as merged_into_client_id,
         ---------- load metadata
         {{ api_load_metadata('latest_versions') }}
     from latest_versions
@@ -114,8 +119,10 @@ final as (
 
 {#- The `final` CTE of a CRM's deals from `renamed` (the newest version of each deal in the
     inbox deals' columns, with `closed_at_given`: the CRM's close time, if any). closed_at: that
-    of a won or lost deal, else (rare: closed without one) its last update; none while open. -#}
-{% macro crm_deals_final(closed_at_given) -%}
+    of a won or lost deal, else (rare: closed without one) its last update; none while open.
+    `deleted_at` (D85): an expression on `renamed` saying the deal was deleted or merged away
+    (when), none = the source reports no deletions. -#}
+{% macro crm_deals_final(closed_at_given, deleted_at=none) -%}
 final as (
     select
         deal_id,
@@ -133,6 +140,7 @@ final as (
             when status in ('won', 'lost') then coalesce({{ closed_at_given }}, updated_at)
         end as closed_at,
         updated_at,
+        {{ deleted_at or 'cast(null as ' ~ dbt.type_timestamp() ~ ')' }} as deleted_at,
         custom_fields,
         {{ api_load_metadata() }}
     from renamed

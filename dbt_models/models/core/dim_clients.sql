@@ -1,11 +1,21 @@
 {#- One row per client, its current attributes, with the acquisition channel resolved
     (kpi-definitions: clients.acquisition_channel, else the channel of its first deal) and the
-    first deal and first won deal, which new-client and cohort KPIs start from. -#}
+    first deal and first won deal, which new-client and cohort KPIs start from. Only clients that
+    count as themselves: a deleted client is not here, a merged one's deals are its survivor's
+    (D85). -#}
 
 with
 
+client_merges as (
+    select * from {{ ref('int_client_merges_resolved') }}
+),
+
 clients as (
-    select * from {{ ref('int_clients__unioned') }}
+    select unioned.*
+    from {{ ref('int_clients__unioned') }} as unioned
+    left join client_merges
+        on unioned.client_id = client_merges.client_id
+    where {{ counted_client_id('unioned.client_id', 'client_merges') }} = unioned.client_id
 ),
 
 deals as (

@@ -1,5 +1,6 @@
 {#- One row per CRM activity (task, meeting, e-mail, demo, proposal, call), its current state.
-    client_id: the activity's own, else its deal's client. -#}
+    client_id: the activity's own (the client it counts for, D85), else its deal's client. An
+    activity deleted in its source is not here (D85). -#}
 
 with
 
@@ -11,6 +12,10 @@ deals as (
     select * from {{ ref('fct_deals') }}
 ),
 
+client_merges as (
+    select * from {{ ref('int_client_merges_resolved') }}
+),
+
 final as (
     select
         ---------- ids
@@ -18,7 +23,9 @@ final as (
         activities.source_system,
         activities.manager_id,
         activities.deal_id,
-        coalesce(activities.client_id, deals.client_id) as client_id,
+        coalesce(
+            {{ counted_client_id('activities.client_id', 'client_merges') }}, deals.client_id
+        ) as client_id,
         ---------- attributes
         activities.activity_type,
         activities.outcome,
@@ -34,6 +41,9 @@ final as (
     from activities
     left join deals
         on activities.deal_id = deals.deal_id
+    left join client_merges
+        on activities.client_id = client_merges.client_id
+    where {{ is_live('activities') }}
 )
 
 select * from final

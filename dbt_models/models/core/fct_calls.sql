@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='call_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_deleted_rows('call_id', 'select call_id from ' ~ ref('int_calls__unioned') ~ ' where deleted_at is not null') }}"
     )
 }}
 
@@ -19,7 +20,10 @@
     Incremental: calls loaded since the last build, plus the calls whose client or manager may
     have changed since (phones of clients loaded since, and of the clients those were matched to;
     extensions of managers loaded since). A full refresh gives the same rows. Times in UTC;
-    date, hour and month in the business time zone. -#}
+    date, hour and month in the business time zone.
+
+    A call deleted in its source is not here (D85): the pre-hook removes the rows of calls
+    deleted since, and a restored call comes back with the load that restored it. -#}
 
 with
 
@@ -74,13 +78,15 @@ changed_extensions as (
 
 new_calls as (
     select * from calls
+    where {{ is_live('calls') }}
     {% if is_incremental() and not recompute_all %}
-    where
-        _last_loaded_at > {{ watermark }}
-        {% if inputs_changed %}
-        or client_phone in (select phone from changed_phones)
-        or manager_extension in (select extension from changed_extensions)
-        {% endif %}
+        and (
+            _last_loaded_at > {{ watermark }}
+            {% if inputs_changed %}
+            or client_phone in (select phone from changed_phones)
+            or manager_extension in (select extension from changed_extensions)
+            {% endif %}
+        )
     {% endif %}
 ),
 

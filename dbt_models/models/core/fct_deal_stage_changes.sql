@@ -3,14 +3,17 @@
         materialized='incremental',
         unique_key='change_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_deleted_rows('deal_id', 'select deal_id from ' ~ ref('int_deals__unioned') ~ ' where deleted_at is not null') }}"
     )
 }}
 
 {#- One row per stage change of a deal, with the order and type of the stages it left and
     entered (in the deal's pipeline). Incremental: the changes loaded since the last build, plus
     the changes of deals loaded since (a deal may move to another pipeline), plus all of them
-    when pipeline stages were loaded since; a full refresh gives the same rows. -#}
+    when pipeline stages were loaded since; a full refresh gives the same rows.
+    The changes of a deal deleted in its source are not here (D85): the pre-hook removes those of
+    deals deleted since; a restored deal's changes come back with the load that restored it. -#}
 
 with
 
@@ -33,17 +36,27 @@ pipeline_stages as (
 {%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], watermark) %}
 {% endif %}
 
+deleted_deals as (
+    select deal_id from deals
+    where not {{ is_live('deals') }}
+),
+
 new_stage_changes as (
-    select * from stage_changes
+    select stage_changes.*
+    from stage_changes
+    left join deleted_deals
+        on stage_changes.deal_id = deleted_deals.deal_id
+    where deleted_deals.deal_id is null
     {% if is_incremental() and not stages_changed and not recompute_all %}
-    where
-        _last_loaded_at > {{ watermark }}
-        {% if deals_changed %}
-        or deal_id in (
-            select deal_id from deals
-            where _loaded_at > {{ watermark }}
+        and (
+            stage_changes._last_loaded_at > {{ watermark }}
+            {% if deals_changed %}
+            or stage_changes.deal_id in (
+                select deal_id from deals
+                where _loaded_at > {{ watermark }}
+            )
+            {% endif %}
         )
-        {% endif %}
     {% endif %}
 ),
 

@@ -1,14 +1,25 @@
 {#- One row per deal, its current state, with the managers it is credited to at creation and at
     close (kpi-definitions, "Attribution": the manager_id of the deal's latest stage change at or
     before that time which carries one, otherwise deals.manager_id). Times in UTC; months in the
-    business time zone. -#}
+    business time zone. A deal deleted in its source is not here (D85). -#}
 
 with
 
 -- not materialized: read more than once; DuckDB (and PostgreSQL) would otherwise copy the
 -- whole table into a temporary result first instead of scanning it with each reader's filters
+client_merges as (
+    select * from {{ ref('int_client_merges_resolved') }}
+),
+
+-- the live deals, each with the client it counts for (D85)
 deals as not materialized (
-    select * from {{ ref('int_deals__unioned') }}
+    select
+        unioned.*,
+        {{ counted_client_id('unioned.client_id', 'client_merges') }} as counted_client_id
+    from {{ ref('int_deals__unioned') }} as unioned
+    left join client_merges
+        on unioned.client_id = client_merges.client_id
+    where {{ is_live('unioned') }}
 ),
 
 manager_periods as not materialized (
@@ -45,7 +56,7 @@ credited_at_close as (
 won_deal_numbers as (
     select
         deal_id,
-        row_number() over (partition by client_id order by closed_at, deal_id) as client_won_deal_number
+        row_number() over (partition by counted_client_id order by closed_at, deal_id) as client_won_deal_number
     from deals
     where status = 'won'
 ),
@@ -56,7 +67,8 @@ final as (
         deals.deal_id,
         -- inbox, amocrm or bitrix24
         deals.source_system,
-        deals.client_id,
+        -- the client it counts for: a merged client's survivor, none for a deleted one (D85)
+        deals.counted_client_id as client_id,
         -- responsible now (deals.manager_id)
         deals.manager_id,
         credited_at_creation.manager_id as manager_id_at_creation,

@@ -17,7 +17,8 @@
 
     Incremental: responses loaded since the last build, plus those whose deal, request or client
     (by id, phone or e-mail, also the client they were matched to before) changed since. A full
-    refresh gives the same rows. -#}
+    refresh gives the same rows. Deleted deals, requests and clients are not found; a merged
+    client's responses count for the client it was merged into (D85). -#}
 
 with
 
@@ -31,6 +32,10 @@ client_phones as (
 
 client_emails as (
     select * from {{ ref('int_client_emails_matched') }}
+),
+
+client_merges as (
+    select * from {{ ref('int_client_merges_resolved') }}
 ),
 
 deal_manager_periods as (
@@ -123,14 +128,18 @@ clients_matched as (
     select
         new_responses.*,
         coalesce(
-            new_responses.client_id, client_phones.client_id, client_emails.client_id
+            {{ counted_client_id('new_responses.client_id', 'client_merges') }},
+            client_phones.client_id,
+            client_emails.client_id
         ) as matched_client_id,
         case
-            when new_responses.client_id is not null then 'client_id'
+            when {{ counted_client_id('new_responses.client_id', 'client_merges') }} is not null then 'client_id'
             when client_phones.client_id is not null then 'phone'
             when client_emails.client_id is not null then 'email'
         end as client_match
     from new_responses
+    left join client_merges
+        on new_responses.client_id = client_merges.client_id
     left join client_phones
         on new_responses.client_phone = client_phones.phone
     left join client_emails
@@ -162,6 +171,7 @@ managers_found as (
         and (deal_manager_periods.valid_to is null or clients_matched.responded_at < deal_manager_periods.valid_to)
     left join requests
         on clients_matched.request_id = requests.request_id
+        and {{ is_live('requests') }}
     left join won_deal_periods
         on clients_matched.matched_client_id = won_deal_periods.client_id
         and won_deal_periods.closed_at < clients_matched.responded_at

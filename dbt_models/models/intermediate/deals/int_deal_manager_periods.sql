@@ -12,8 +12,10 @@
 
 with
 
+-- live deals only: a deleted deal has no manager at any time (D85)
 deals as (
     select * from {{ ref('int_deals__unioned') }}
+    where deleted_at is null
 ),
 
 stage_changes as (

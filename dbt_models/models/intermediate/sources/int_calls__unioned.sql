@@ -3,7 +3,9 @@
     source_system names the origin; ids of the API sources are namespaced (amocrm:..., bitrix24:...,
     mango:..., cdr:..., forms:...), the inbox's stay as they are, so no two sources' ids collide
     (decision D41). A plain union all of views: a filter on the result (the incremental facts'
-    load watermark) reaches every source's scan, and a disabled source adds nothing. -#}
+    load watermark) reaches every source's scan, and a disabled source adds nothing.
+    deleted_at carried as every source gives them; core drops
+    deleted records (D85). -#}
 
 with
 
@@ -20,6 +22,7 @@ unioned as (
             'ring_seconds',
             'talk_seconds',
             'started_at',
+            'deleted_at',
             '_source_file',
             '_source_line',
             '_loaded_at',

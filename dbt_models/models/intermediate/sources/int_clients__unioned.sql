@@ -7,7 +7,9 @@
     (decision D41). A disabled source adds nothing.
     A table, not a view (decision D61): dim_clients, fct_calls, fct_survey_responses and the
     phone and e-mail matches read it, and as a view each of them redid the newest-version
-    ranking of every client's history. -#}
+    ranking of every client's history.
+    deleted_at and merged_into_client_id carried as every source gives them; core drops
+    deleted records and re-points merged clients (D85). -#}
 
 with
 
@@ -24,6 +26,8 @@ unioned as (
             'acquisition_channel',
             'created_at',
             'updated_at',
+            'deleted_at',
+            'merged_into_client_id',
             '_source_file',
             '_source_line',
             '_loaded_at',

@@ -7,7 +7,9 @@
     (decision D41). A disabled source adds nothing.
     A table, not a view (decision D61): fct_deals, fct_deal_stage_changes, fct_survey_responses
     and int_deal_manager_periods read it, and as a view each of them redid the newest-version
-    ranking of every deal's history. -#}
+    ranking of every deal's history.
+    deleted_at carried as every source gives them; core drops
+    deleted records (D85). -#}
 
 with
 
@@ -27,6 +29,7 @@ unioned as (
             'created_at',
             'closed_at',
             'updated_at',
+            'deleted_at',
             'custom_fields',
             '_source_file',
             '_source_line',

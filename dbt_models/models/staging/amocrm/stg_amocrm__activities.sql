@@ -44,6 +44,8 @@ final as (
             when {{ parse_bool('is_completed') }} then {{ epoch_to_timestamp('updated_at') }}
         end as completed_at,
         {{ epoch_to_timestamp('updated_at') }} as updated_at,
+        ---------- deletion (D85): amoCRM deletions: filled by the amoCRM source (D85)
+        cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
         ---------- load metadata
         {{ api_load_metadata() }}
     from ranked

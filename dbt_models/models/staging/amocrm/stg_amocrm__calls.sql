@@ -74,6 +74,8 @@ final as (
         case when status = 'answered' then coalesce(duration_seconds, 0) else 0 end as talk_seconds,
         ---------- timestamps
         {{ epoch_to_timestamp('created_at') }} as started_at,
+        ---------- deletion (D85): amoCRM deletions: filled by the amoCRM source (D85)
+        cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
         ---------- load metadata
         {{ api_load_metadata() }},
         _last_loaded_at

@@ -40,6 +40,8 @@ final as (
         {{ parse_timestamp_utc('deadline') }} as due_at,
         case when completed = 'Y' then {{ parse_timestamp_utc('last_updated') }} end as completed_at,
         {{ parse_timestamp_utc('last_updated') }} as updated_at,
+        ---------- deletion (D85): Bitrix24 deletions: filled by the Bitrix24 source (D85)
+        cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
         ---------- load metadata
         {{ api_load_metadata() }}
     from ranked

@@ -74,6 +74,8 @@ final as (
         end as talk_seconds,
         ---------- timestamps
         {{ parse_timestamp_utc('call_start_date') }} as started_at,
+        ---------- deletion (D85): Bitrix24 deletions: filled by the Bitrix24 source (D85)
+        cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
         ---------- load metadata
         {{ api_load_metadata() }},
         _loaded_at as _last_loaded_at

@@ -27,6 +27,8 @@ final as (
         {{ parse_integer('talk_seconds') }} as talk_seconds,
         ---------- timestamps
         {{ parse_timestamp_utc('started_at') }} as started_at,
+        ---------- deletion (D85): CDR files report no deletions
+        cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
         ---------- load metadata
         _source_file,
         _source_line,

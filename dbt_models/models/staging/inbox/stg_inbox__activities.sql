@@ -1,4 +1,6 @@
-{#- One row per activity: the newest updated_at wins (ties: the latest loaded row). -#}
+{#- One row per activity: the newest updated_at wins (ties: the latest loaded row).
+    The newest version decides deletion too: deleted_at set = deleted in the source, and a
+    newer version without it restores the record (D85). -#}
 
 with
 
@@ -21,6 +23,8 @@ renamed as (
         {{ parse_timestamp_utc('due_at') }} as due_at,
         {{ parse_timestamp_utc('completed_at') }} as completed_at,
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        -- v1.1: set when this version says the record was deleted in its source (D85)
+        {{ parse_timestamp_utc('deleted_at') }} as deleted_at,
         ---------- load metadata
         _source_file,
         _source_line,
@@ -51,6 +55,7 @@ final as (
         due_at,
         completed_at,
         updated_at,
+        deleted_at,
         _source_file,
         _source_line,
         _loaded_at,

@@ -1,4 +1,6 @@
-{#- One row per client: the newest updated_at wins (ties: the latest loaded row). -#}
+{#- One row per client: the newest updated_at wins (ties: the latest loaded row).
+    The newest version decides deletion too: deleted_at set = deleted in the source, and a
+    newer version without it restores the record (D85). -#}
 
 with
 
@@ -21,6 +23,8 @@ renamed as (
         ---------- timestamps
         {{ parse_timestamp_utc('created_at') }} as created_at,
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        -- v1.1: set when this version says the record was deleted in its source (D85)
+        {{ parse_timestamp_utc('deleted_at') }} as deleted_at,
         ---------- load metadata
         _source_file,
         _source_line,
@@ -51,6 +55,9 @@ final as (
         acquisition_channel,
         created_at,
         updated_at,
+        deleted_at,
+        -- the inbox has no merges (D85)
+        cast(null as {{ dbt.type_string() }}) as merged_into_client_id,
         _source_file,
         _source_line,
         _loaded_at,

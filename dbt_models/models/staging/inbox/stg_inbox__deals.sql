@@ -1,4 +1,6 @@
-{#- One row per deal, its current state: the newest updated_at wins (ties: the latest loaded row). -#}
+{#- One row per deal, its current state: the newest updated_at wins (ties: the latest loaded row).
+    The newest version decides deletion too: deleted_at set = deleted in the source, and a
+    newer version without it restores the record (D85). -#}
 
 with
 
@@ -25,6 +27,8 @@ renamed as (
         {{ parse_timestamp_utc('created_at') }} as created_at,
         {{ parse_timestamp_utc('closed_at') }} as closed_at,
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        -- v1.1: set when this version says the record was deleted in its source (D85)
+        {{ parse_timestamp_utc('deleted_at') }} as deleted_at,
         ---------- load metadata
         _source_file,
         _source_line,
@@ -58,6 +62,7 @@ final as (
         created_at,
         closed_at,
         updated_at,
+        deleted_at,
         _source_file,
         _source_line,
         _loaded_at,

@@ -1,5 +1,7 @@
 {#- One row per client request (обращение): the newest updated_at wins (ties: the latest loaded
-    row). -#}
+    row).
+    The newest version decides deletion too: deleted_at set = deleted in the source, and a
+    newer version without it restores the record (D85). -#}
 
 with
 
@@ -23,6 +25,8 @@ renamed as (
         {{ parse_timestamp_utc('first_response_at') }} as first_response_at,
         {{ parse_timestamp_utc('resolved_at') }} as resolved_at,
         {{ parse_timestamp_utc('updated_at') }} as updated_at,
+        -- v1.1: set when this version says the record was deleted in its source (D85)
+        {{ parse_timestamp_utc('deleted_at') }} as deleted_at,
         ---------- load metadata
         _source_file,
         _source_line,
@@ -54,6 +58,7 @@ final as (
         first_response_at,
         resolved_at,
         updated_at,
+        deleted_at,
         _source_file,
         _source_line,
         _loaded_at,

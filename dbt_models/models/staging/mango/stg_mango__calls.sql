@@ -75,6 +75,8 @@ final as (
         case when answer_epoch is not null then finish_epoch - answer_epoch else 0 end as talk_seconds,
         ---------- timestamps
         {{ dbt.dateadd('second', 'call_start_epoch', "cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")") }} as started_at,
+        ---------- deletion (D85): Mango Office reports no deletions
+        cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
         ---------- load metadata
         {{ api_load_metadata() }},
         _last_loaded_at
