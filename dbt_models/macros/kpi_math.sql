@@ -18,3 +18,13 @@
         else cast({{ dbt.dateadd('month', 1, business_month(ts_utc)) }} as date)
     end
 {%- endmacro %}
+
+
+{#- The marketing spend of a group of fct_marketing_spend rows, in RUB (no rate table yet: rows
+    in other currencies are left out, as revenue). Null when the group has no RUB spend row: a
+    month and channel without spend rows has unknown spend, not 0; only a spend row of 0 means
+    "spent nothing" (kpi-definitions v1.1, D91). Shared by kpi_clv_cac_monthly and
+    kpi_company_monthly, so cost per lead and both CACs read one rule. -#}
+{% macro rub_marketing_spend(amount='amount', currency='currency') -%}
+    sum(case when {{ currency }} = 'RUB' then {{ amount }} end)
+{%- endmacro %}

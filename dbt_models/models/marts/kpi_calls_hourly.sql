@@ -12,18 +12,23 @@
     A row exists for every line-hour with a call of either direction (an hour with outbound calls
     only has offered = 0 and null ratios).
 
-    callback_within_1h_rate: a missed inbound call (inbound, not answered) is called back when an
-    outbound call (any line, any manager) to the same normalised phone starts at or after it and at
-    most var callback_window_minutes later. No join on phone: the missed and outbound calls of a
-    phone are sorted once and the first outbound call at or after each missed call is a window
-    minimum over the following rows (an outbound call at the same instant sorts after the missed
-    one and counts), so a phone with thousands of calls costs a sort, not a product. A missed call
+    callback_within_1h_rate (kpi-definitions v1.1, "Followed within 60 minutes"; D90): a missed
+    inbound call (inbound, not answered) is called back when an outbound call (any line, any
+    manager) to the same normalised phone starts strictly after the missed call's ringing ended
+    (ring_ended_at = started_at + ring_seconds) and at most var callback_window_minutes after that
+    moment; a call dialled while the missed call was still ringing is not a callback. A missed
+    call whose source does not report ring_seconds (amoCRM, Bitrix24) stopped ringing at
+    started_at for this rule (D90). No join on phone: the missed and outbound calls of a phone are
+    sorted once, a missed call at its ring_ended_at and an outbound call at its started_at, and
+    the first outbound call after each missed call is a window minimum over the following rows
+    (an outbound call at the same instant as the ring end sorts before the missed call and does
+    not count), so a phone with thousands of calls costs a sort, not a product. A missed call
     from a hidden number (null phone) counts in the denominator and is never called back.
 
     Incremental by call_date (delete+insert): a run recomputes the dates of the calls loaded since
     the newest _last_loaded_at in this table (fct_calls' load time, never the wall clock), plus the
-    dates whose missed calls a newly loaded outbound call may call back (started_at minus the
-    callback window). Calls are never deleted from raw, so a full refresh gives the same rows. Not
+    dates of the missed calls a newly loaded outbound call may call back (same phone, ringing
+    ended within the callback window before it). Calls are never deleted from raw, so a full refresh gives the same rows. Not
     limited by as-of: every loaded call counts. -#}
 
 with
@@ -31,7 +36,11 @@ with
 -- not materialized: read more than once; DuckDB (and PostgreSQL) would otherwise copy the
 -- whole table into a temporary result first instead of scanning it with each reader's filters
 calls as not materialized (
-    select * from {{ ref('fct_calls') }}
+    select
+        *,
+        -- the moment the call stopped ringing; the one place of the callback rule's start (D90)
+        {{ dbt.dateadd('second', 'coalesce(ring_seconds, 0)', 'started_at') }} as ring_ended_at
+    from {{ ref('fct_calls') }}
 ),
 
 {% if is_incremental() %}
@@ -43,9 +52,17 @@ new_calls as (
 changed_dates as (
     select call_date from new_calls
     union
-    select {{ business_date(dbt.dateadd('minute', -1 * var('callback_window_minutes'), 'started_at')) }} as call_date
+    -- the missed calls a new outbound call may call back (see called_back for the rule)
+    select missed_calls.call_date
     from new_calls
-    where direction = 'outbound'
+    inner join calls as missed_calls
+        on new_calls.client_phone = missed_calls.client_phone
+    where new_calls.direction = 'outbound'
+        and missed_calls.direction = 'inbound'
+        and not missed_calls.is_answered
+        and missed_calls.ring_ended_at < new_calls.started_at
+        and new_calls.started_at
+            <= {{ dbt.dateadd('minute', var('callback_window_minutes'), 'missed_calls.ring_ended_at') }}
 ),
 {% endif %}
 
@@ -60,7 +77,7 @@ scoped_missed_calls as (
     select
         call_id,
         client_phone,
-        started_at
+        ring_ended_at
     from scoped_calls
     where direction = 'inbound'
         and not is_answered
@@ -68,33 +85,35 @@ scoped_missed_calls as (
 ),
 
 phone_calls as (
-    -- the scoped missed calls and the outbound calls of their phones from the first of them on
+    -- the scoped missed calls at the end of their ringing and the outbound calls of their
+    -- phones from the first of those moments on, each at its started_at
     select
         call_id,
         client_phone,
-        started_at,
+        ring_ended_at as event_at,
         'inbound' as direction
     from scoped_missed_calls
     union all
     select
         calls.call_id,
         calls.client_phone,
-        calls.started_at,
+        calls.started_at as event_at,
         calls.direction
     from calls
     where calls.direction = 'outbound'
         and calls.client_phone in (select client_phone from scoped_missed_calls)
-        and calls.started_at >= (select min(started_at) from scoped_missed_calls)
+        and calls.started_at >= (select min(ring_ended_at) from scoped_missed_calls)
 ),
 
 next_outbound as (
     select
         call_id,
         direction,
-        started_at,
-        min(case when direction = 'outbound' then started_at end) over (
+        event_at,
+        -- strictly after the ring end: an outbound call at the same instant sorts before it
+        min(case when direction = 'outbound' then event_at end) over (
             partition by client_phone
-            order by started_at, case when direction = 'outbound' then 1 else 0 end, call_id
+            order by event_at, case when direction = 'outbound' then 0 else 1 end, call_id
             rows between current row and unbounded following
         ) as next_outbound_at
     from phone_calls
@@ -105,7 +124,7 @@ called_back as (
     from next_outbound
     where direction = 'inbound'
         and next_outbound_at
-            <= {{ dbt.dateadd('minute', var('callback_window_minutes'), 'started_at') }}
+            <= {{ dbt.dateadd('minute', var('callback_window_minutes'), 'event_at') }}
 ),
 
 classified as (

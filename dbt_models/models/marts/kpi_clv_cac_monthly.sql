@@ -5,7 +5,9 @@
     it has a lead, a spend row or a new client, so channels with spend and no leads and with leads
     and no spend are both there. Churn per channel comes from int_client_months_classified, the
     same client-month states as kpi_churn_monthly. Money is RUB (spend and revenue in other
-    currencies are left out until a rate table exists). -#}
+    currencies are left out until a rate table exists). A month and channel without a RUB spend
+    row has marketing_spend, cost_per_lead and cac null (unknown), a spend row of 0 gives 0
+    (kpi-definitions v1.1, D91). -#}
 
 with
 
@@ -48,7 +50,8 @@ spend as (
     select
         month,
         coalesce(channel, '(none)') as channel,
-        sum(case when currency = 'RUB' then amount else 0 end) as marketing_spend
+        -- null without a RUB spend row: unknown, not 0 (kpi-definitions v1.1, D91)
+        {{ rub_marketing_spend() }} as marketing_spend
     from marketing_spend
     group by 1, 2
 ),
@@ -187,7 +190,7 @@ joined as (
         grid.month,
         grid.channel,
         coalesce(leads.leads, 0) as leads,
-        coalesce(spend.marketing_spend, 0) as marketing_spend,
+        spend.marketing_spend,
         coalesce(cohorts.new_clients, 0) as new_clients,
         cohorts.cohort_revenue_to_date,
         purchases_12m.revenue_12m,

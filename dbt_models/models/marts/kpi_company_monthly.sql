@@ -5,7 +5,8 @@
     sum of manager rows (ratios, medians and NPS are not additive). Plus churn_rate (segment
     'all' of marts.kpi_churn_monthly), service_level (inbound calls of all lines answered within
     var service_level_threshold_seconds of ring / inbound calls) and cac (all marketing spend of
-    the month / all new clients of the month; null when the month has no spend rows). -#}
+    the month / all new clients of the month; null when the month has no RUB spend row: unknown,
+    not 0, kpi-definitions v1.1, D91). -#}
 
 {{ config(
     materialized='incremental',
@@ -59,10 +60,10 @@ marketing_spend as (
 ),
 
 monthly_spend as (
-    -- RUB only, as revenue: no rate table yet
+    -- RUB only, as revenue: no rate table yet; null without a RUB spend row (D91)
     select
         month,
-        sum(case when currency = 'RUB' then amount else 0 end) as marketing_spend
+        {{ rub_marketing_spend() }} as marketing_spend
     from marketing_spend
     group by 1
 ),
