@@ -261,3 +261,31 @@
     {%- endif %}
     {%- endfor %}
 {%- endmacro %}
+
+
+{#- The id of an amoCRM lead's main contact in its `_embedded` (JSON text): the contact marked
+    `is_main`, else (none marked) the first linked one; null without contacts (D95). -#}
+{% macro amocrm_main_contact_id(column) -%}
+    {{ return(adapter.dispatch('amocrm_main_contact_id', 'voronka')(column)) }}
+{%- endmacro %}
+
+{% macro default__amocrm_main_contact_id(column) -%}
+    (
+        select contact.value ->> 'id'
+        from jsonb_array_elements(cast({{ column }} as jsonb) -> 'contacts')
+            with ordinality as contact(value, position)
+        order by case when contact.value ->> 'is_main' = 'true' then 0 else 1 end, contact.position
+        limit 1
+    )
+{%- endmacro %}
+
+{% macro duckdb__amocrm_main_contact_id(column) -%}
+    (
+        select json_extract_string(contact.value, '$.id')
+        from json_each({{ column }}, '$.contacts') as contact
+        order by
+            case when json_extract_string(contact.value, '$.is_main') = 'true' then 0 else 1 end,
+            cast(contact.key as integer)
+        limit 1
+    )
+{%- endmacro %}

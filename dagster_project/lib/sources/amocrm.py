@@ -1,18 +1,34 @@
 """amoCRM API v4 into `raw_amocrm`.
 
-Endpoints (GET, `application/hal+json`, HAL paging by `_links.next.href`, 204 for an empty list):
+Endpoints (GET, `application/hal+json`, 204 for an empty list):
 
-- leads: `/api/v4/leads?with=contacts,loss_reason,source_id` → `leads`; 250 a page,
-  window `filter[updated_at][from]`, `order[id]=asc`;
-- events: `/api/v4/events` (`lead_status_changed` and `entity_responsible_changed` of leads)
-  → `events`; 100 a page (the documented maximum), window `filter[created_at][from/to]`;
+- leads: `/api/v4/leads?with=contacts,loss_reason,source_id` → `leads`; 250 a page, window
+  `filter[updated_at][from/to]`, read in `updated_at` order by key (see "Paging");
+- deleted_leads: `/api/v4/leads?with=only_deleted` → `deleted_leads`: the leads in amoCRM's
+  trash (deleted or merged away), a snapshot read in full every run (D96);
+- events: `/api/v4/events` → `events`: of leads, contacts and companies, the types in
+  `EVENT_TYPES` (stage changes, responsible changes, deletions and restorations, D96); 100 a
+  page (the documented maximum), window `filter[created_at][from/to]`, page numbers (events are
+  immutable and never deleted, so the pages cannot shift);
 - contacts, companies: `/api/v4/contacts`, `/api/v4/companies` → `contacts` +
-  `contact_channels`, `companies` + `company_channels`; 250, `updated_at`;
+  `contact_channels`, `companies` + `company_channels`; 250, `updated_at`, by key;
 - users: `/api/v4/users?with=role,group` → `users`; a snapshot;
-- tasks: `/api/v4/tasks` → `tasks`; 250, `updated_at`;
+- tasks: `/api/v4/tasks` → `tasks`; 250, `updated_at`, page numbers (tasks sort only by
+  created_at, complete_till and id);
 - pipelines: `/api/v4/leads/pipelines` → `pipelines` + `statuses`; one page, a snapshot;
-- call_notes: `/api/v4/{leads,contacts,companies}/notes`, `filter[note_type][]` = `call_in`,
-  `call_out` → `call_notes`; 250, `updated_at`.
+- call_notes: `/api/v4/{leads,contacts,companies,customers}/notes`, `filter[note_type][]` =
+  `call_in`, `call_out` → `call_notes`; 250, `updated_at`, by key (an account without the
+  customers feature answers the customers' notes with 402/403/404: no notes there);
+- account: `/api/v4/account` → `account`; one object, a snapshot: its `currency` is the currency
+  of every amount of the account (D95).
+
+Paging (D97): page numbers over a list that loses a record mid-run (deleted, merged) shift every
+later record one place up, and the record at the page boundary is never read (until it changes
+again). The mutable lists are therefore read by key: `order[updated_at]=asc` inside
+`filter[updated_at][from]=t` (inclusive) and `[to]=<run start>`; the next request starts at the
+page's largest `updated_at`, skipping the ids already read at that second. When a whole page has
+one `updated_at` (a bulk update), that second is read on its own by page number and `order[id]`,
+then the key goes on after it.
 
 `contact_channels` / `company_channels` are the phones and e-mails of the `PHONE`/`EMAIL`
 multi-fields, one row per value (the same data as in `custom_fields_values`, split here so that
@@ -23,7 +39,8 @@ Authorisation: a long-lived token (`VORONKA_AMOCRM_LONG_LIVED_TOKEN`), or OAuth 
 `VORONKA_AMOCRM_ACCESS_TOKEN`, `..._REFRESH_TOKEN`, `..._CLIENT_ID`, `..._CLIENT_SECRET`,
 `..._REDIRECT_URI`: on 401 (or when the pair is known to be expired) the pair is refreshed once
 at `/oauth2/access_token` and the new pair saved in the token store. Rate limit: 7 requests per
-second per account (documented), back-off on 429 and 5xx.
+second per account is the documented limit; the client keeps 6 by default, so that a clock
+jitter or another integration of the account does not earn 429s (D95); back-off on 429 and 5xx.
 """
 
 from __future__ import annotations
@@ -54,9 +71,22 @@ log = logging.getLogger("voronka.sources.amocrm")
 SOURCE = "amocrm"
 PAGE_LIMIT = 250
 EVENTS_LIMIT = 100
-EVENT_TYPES = ("lead_status_changed", "entity_responsible_changed")
+EVENT_TYPES = (
+    "lead_status_changed",
+    "entity_responsible_changed",
+    "lead_deleted",
+    "lead_restored",
+    "contact_deleted",
+    "contact_restored",
+    "company_deleted",
+    "company_restored",
+)
+EVENT_ENTITIES = ("lead", "contact", "company")
 NOTE_TYPES = ("call_in", "call_out")
-NOTE_ENTITIES = ("leads", "contacts", "companies")
+NOTE_ENTITIES = ("leads", "contacts", "companies", "customers")
+# the answers to the notes of an entity the account has switched off (customers)
+OPTIONAL_ENTITY_STATUSES = (402, 403, 404)
+OPTIONAL_ENTITIES = ("customers",)
 
 
 @dataclass(frozen=True)
@@ -69,10 +99,12 @@ class AmoCrmSettings:
         access_token, refresh_token, client_id, client_secret, redirect_uri: the OAuth
             integration (`VORONKA_AMOCRM_ACCESS_TOKEN`, ...).
         token_store: `VORONKA_TOKEN_STORE`.
-        per_second: the client-side rate limit (`VORONKA_AMOCRM_RPS`, default 7).
+        per_second: the client-side rate limit (`VORONKA_AMOCRM_RPS`, default 6: amoCRM
+            documents 7 a second, D95).
         overlap_seconds: incremental overlap (`VORONKA_AMOCRM_OVERLAP_SECONDS`, default 300).
         start_from: epoch seconds of the first run's window (`VORONKA_AMOCRM_START_DATE`,
-            `YYYY-MM-DD`; default: everything).
+            `YYYY-MM-DD`, midnight in the business time zone `VORONKA_TIMEZONE`; default:
+            everything).
     """
 
     base_url: str
@@ -83,7 +115,7 @@ class AmoCrmSettings:
     client_secret: Secret | None = None
     redirect_uri: str | None = None
     token_store: Path = field(default_factory=lambda: token_store_path({}))
-    per_second: float = 7.0
+    per_second: float = 6.0
     overlap_seconds: float = 300.0
     start_from: float | None = None
 
@@ -109,9 +141,11 @@ class AmoCrmSettings:
             client_secret=env_secret(env, "VORONKA_AMOCRM_CLIENT_SECRET"),
             redirect_uri=(env.get("VORONKA_AMOCRM_REDIRECT_URI") or "").strip() or None,
             token_store=token_store_path(env),
-            per_second=float(env.get("VORONKA_AMOCRM_RPS") or 7),
+            per_second=float(env.get("VORONKA_AMOCRM_RPS") or 6),
             overlap_seconds=float(env.get("VORONKA_AMOCRM_OVERLAP_SECONDS") or 300),
-            start_from=date_to_epoch(env.get("VORONKA_AMOCRM_START_DATE")),
+            start_from=date_to_epoch(
+                env.get("VORONKA_AMOCRM_START_DATE"), env.get("VORONKA_TIMEZONE")
+            ),
         )
 
 
@@ -172,23 +206,26 @@ class AmoObject:
     Attributes:
         name: object (and main table) name.
         path: the endpoint path.
-        embedded: the key under `_embedded` holding the records.
+        embedded: the key under `_embedded` holding the records; None: the answer is one object.
         tables: the raw tables it fills.
         incremental_field: the field of the window filter (`updated_at`, `created_at`);
             None: a snapshot.
         params: fixed query parameters.
         limit: page size.
+        order_by_id: page numbers in `order[id]=asc` (when not `by_key`).
+        by_key: read in `updated_at` order by key instead of page numbers (D97).
         description: for the asset.
     """
 
     name: str
     path: str
-    embedded: str
+    embedded: str | None
     tables: tuple[TableSpec, ...]
     incremental_field: str | None = "updated_at"
     params: tuple[tuple[str, str], ...] = ()
     limit: int = PAGE_LIMIT
     order_by_id: bool = True
+    by_key: bool = False
     description: str = ""
 
     @property
@@ -233,8 +270,19 @@ OBJECTS: tuple[AmoObject, ...] = (
         "leads",
         (TableSpec("leads"),),
         params=(("with", "contacts,loss_reason,source_id"),),
+        by_key=True,
         description="Deals (сделки) with their pipeline, status, responsible user, price, "
-        "custom fields and linked contacts (`_embedded`).",
+        "custom fields and linked contacts (`_embedded`, `is_main` marks the main contact).",
+    ),
+    AmoObject(
+        "deleted_leads",
+        "/api/v4/leads",
+        "leads",
+        (TableSpec("deleted_leads"),),
+        incremental_field=None,
+        params=(("with", "only_deleted"),),
+        description="Deals in amoCRM's trash (deleted, or merged into another deal): a snapshot "
+        "read in full every run; a deal here counts nowhere (D96).",
     ),
     AmoObject(
         "events",
@@ -242,18 +290,23 @@ OBJECTS: tuple[AmoObject, ...] = (
         "events",
         (TableSpec("events", ("id",), "created_at"),),
         incremental_field="created_at",
-        params=(("filter[type]", ",".join(EVENT_TYPES)), ("filter[entity][]", "lead")),
+        params=(
+            ("filter[type]", ",".join(EVENT_TYPES)),
+            *(("filter[entity][]", e) for e in EVENT_ENTITIES),
+        ),
         limit=EVENTS_LIMIT,
         order_by_id=False,
-        description="Stage history of deals: `lead_status_changed` events (value_before/"
-        "value_after hold pipeline and status) and `entity_responsible_changed` events (who "
-        "was responsible when).",
+        description="Events of deals, contacts and companies: `lead_status_changed` (the stage "
+        "history: value_before/value_after hold pipeline and status), "
+        "`entity_responsible_changed` (who was responsible when), and `*_deleted` / "
+        "`*_restored` (deletions, merges and restorations, D96).",
     ),
     AmoObject(
         "contacts",
         "/api/v4/contacts",
         "contacts",
         (TableSpec("contacts"), CHANNELS["contacts"]),
+        by_key=True,
         description="Contacts (people) with custom fields; their phones and e-mails also one "
         "per row in `contact_channels`.",
     ),
@@ -262,6 +315,7 @@ OBJECTS: tuple[AmoObject, ...] = (
         "/api/v4/companies",
         "companies",
         (TableSpec("companies"), CHANNELS["companies"]),
+        by_key=True,
         description="Companies with custom fields; their phones and e-mails also one per row "
         "in `company_channels`.",
     ),
@@ -292,7 +346,7 @@ OBJECTS: tuple[AmoObject, ...] = (
         incremental_field=None,
         order_by_id=False,
         description="Sales pipelines and, in `statuses`, their stages in order (sort, type; "
-        "142 = won, 143 = lost); a snapshot.",
+        "142 = won, 143 = lost, type 1 = incoming leads (неразобранное)); a snapshot.",
     ),
     AmoObject(
         "call_notes",
@@ -300,8 +354,20 @@ OBJECTS: tuple[AmoObject, ...] = (
         "notes",
         (TableSpec("call_notes", ("entity_type", "id")),),
         params=tuple(("filter[note_type][]", t) for t in NOTE_TYPES),
+        by_key=True,
         description="Calls logged by telephony integrations: `call_in`/`call_out` notes of "
-        "leads, contacts and companies (params: phone, duration, call_status, source).",
+        "leads, contacts, companies and customers (params: phone, duration, call_status, "
+        "source).",
+    ),
+    AmoObject(
+        "account",
+        "/api/v4/account",
+        None,
+        (TableSpec("account", ("id",), None),),
+        incremental_field=None,
+        order_by_id=False,
+        description="The account: its name, subdomain and `currency` (the currency of every "
+        "deal amount, D95); a snapshot.",
     ),
 )
 
@@ -353,6 +419,8 @@ class AmoCrmExtractor(ApiExtractor):
 
     def _first_params(self, obj: AmoObject, run: Run) -> list[tuple[str, Any]]:
         params: list[tuple[str, Any]] = [("limit", obj.limit)]
+        if obj.embedded is None:
+            return []
         if obj.name != "pipelines":
             params.append(("page", 1))
         params.extend(obj.params)
@@ -365,25 +433,55 @@ class AmoCrmExtractor(ApiExtractor):
             params.append(("filter[created_at][to]", int(run.run_started_at)))
         return params
 
+    def _key_params(self, obj: AmoObject, run: Run, token: dict) -> list[tuple[str, Any]]:
+        """The query of one page read by key (D97): from `token["from"]` (None: the start)
+        to the run's start in `updated_at` order, or one second by page number and id."""
+        params: list[tuple[str, Any]] = [("limit", obj.limit), *obj.params]
+        start = token.get("from")
+        if token.get("block"):
+            params += [
+                ("page", token["block"]),
+                ("order[id]", "asc"),
+                ("filter[updated_at][from]", start),
+                ("filter[updated_at][to]", start),
+            ]
+            return params
+        params += [("page", 1), ("order[updated_at]", "asc")]
+        if start is not None:
+            params.append(("filter[updated_at][from]", start))
+        params.append(("filter[updated_at][to]", int(run.run_started_at)))
+        return params
+
     def _fetcher(self, obj: AmoObject, path: str, entity: str | None):
         base = self.settings.base_url
 
-        def fetch(run: Run, token: str | None) -> Page:
+        def fetch(run: Run, token: Any) -> Page:
             endpoint = f"GET {path}"
-            if token is None:
-                resp = self.client.get_json(
-                    base + path, endpoint, params=self._first_params(obj, run)
-                )
+            if obj.by_key:
+                if token is None:
+                    start = run.window_from
+                    token = {"from": int(start) if start is not None else None, "seen": []}
+                params = self._key_params(obj, run, token)
+                resp = self._get(base + path, endpoint, params, entity)
+            elif token is None:
+                resp = self._get(base + path, endpoint, self._first_params(obj, run), entity)
             else:
-                resp = self.client.get_json(base + token, endpoint)
-            data = resp.data
-            if data is None:  # 204 No Content: nothing (more) to read
+                resp = self._get(base + token, endpoint, None, entity)
+            data = resp.data if resp is not None else None
+            if data is None:  # 204 No Content (or an entity switched off): nothing (more)
                 return Page({t.name: [] for t in obj.tables})
             if not isinstance(data, dict):
                 raise ApiError(SOURCE, endpoint, "unexpected response shape (not an object)")
-            records = (data.get("_embedded") or {}).get(obj.embedded) or []
+            if obj.embedded is None:
+                records = [data]
+            else:
+                records = (data.get("_embedded") or {}).get(obj.embedded) or []
             if not isinstance(records, list):
                 raise ApiError(SOURCE, endpoint, f"`_embedded.{obj.embedded}` is not a list")
+            if obj.by_key:
+                records, next_token = self._next_key(obj, run, token, records)
+            else:
+                next_token = self._next_token(data, endpoint)
             if entity:
                 records = [{**r, "entity_type": entity} for r in records]
             tables = {obj.tables[0].name: [flatten(r) for r in records]}
@@ -401,9 +499,51 @@ class AmoCrmExtractor(ApiExtractor):
                     value = r.get(obj.incremental_field)
                     if isinstance(value, (int, float)):
                         versions.append(float(value))
-            return Page(tables, next_token=self._next_token(data, endpoint), versions=versions)
+            return Page(tables, next_token=next_token, versions=versions)
 
         return fetch
+
+    def _get(self, url: str, endpoint: str, params, entity: str | None):
+        """One GET; None for the notes of an entity the account has switched off."""
+        try:
+            return self.client.get_json(url, endpoint, params=params)
+        except ApiError as error:
+            if entity in OPTIONAL_ENTITIES and error.status in OPTIONAL_ENTITY_STATUSES:
+                log.info(
+                    "amoCRM %s: HTTP %s, the account has no %s; nothing to read there",
+                    endpoint,
+                    error.status,
+                    entity,
+                )
+                return None
+            raise
+
+    @staticmethod
+    def _next_key(obj: AmoObject, run: Run, token: dict, records: list[dict]):
+        """The page's new records and the next key token (None: the last page), D97."""
+        start = token.get("from")
+        full = len(records) >= obj.limit
+        if token.get("block"):
+            if full:
+                return records, {"from": start, "seen": [], "block": token["block"] + 1}
+            after = start + 1
+            return records, (
+                {"from": after, "seen": []} if after <= int(run.run_started_at) else None
+            )
+        seen = set(token.get("seen") or [])
+
+        def version(record: dict) -> int:
+            value = record.get("updated_at")
+            return int(value) if isinstance(value, (int, float)) else (start or 0)
+
+        fresh = [r for r in records if not (version(r) == start and r.get("id") in seen)]
+        if not full:
+            return fresh, None
+        top = max(version(r) for r in records)
+        if top == start:  # a whole page in one second: read that second on its own
+            return fresh, {"from": start, "seen": [], "block": 1}
+        at_top = sorted(r.get("id") for r in records if version(r) == top)
+        return fresh, {"from": top, "seen": at_top}
 
     def _next_token(self, data: dict, endpoint: str) -> str | None:
         href = ((data.get("_links") or {}).get("next") or {}).get("href")

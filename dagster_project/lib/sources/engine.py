@@ -22,12 +22,15 @@ Times are epoch seconds in the state; each source converts them to its API's for
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from dagster_project.lib.settings import DEFAULT_TIMEZONE
 from dagster_project.lib.sources.http import ApiError, Auth, HttpClient, RetryPolicy
 from dagster_project.lib.sources.state import RawWriter, TableSpec
 
@@ -183,11 +186,17 @@ def extract_object(
     return report
 
 
-def date_to_epoch(value: str | None) -> float | None:
-    """A `YYYY-MM-DD` start date (`VORONKA_<SOURCE>_START_DATE`) as UTC epoch seconds, or None."""
+def date_to_epoch(value: str | None, timezone: str | None = None) -> float | None:
+    """A `YYYY-MM-DD` start date (`VORONKA_<SOURCE>_START_DATE`) as epoch seconds, or None: the
+    date's midnight in the business time zone (`timezone`, else `VORONKA_TIMEZONE`, else the
+    default), as every date a person types is read (D95); a value with its own offset keeps it."""
     if not value or not value.strip():
         return None
-    return datetime.fromisoformat(value.strip()).replace(tzinfo=UTC).timestamp()
+    parsed = datetime.fromisoformat(value.strip())
+    if parsed.tzinfo is None:
+        zone = timezone or os.environ.get("VORONKA_TIMEZONE") or DEFAULT_TIMEZONE
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    return parsed.timestamp()
 
 
 class ApiExtractor:

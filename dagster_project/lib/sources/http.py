@@ -162,6 +162,11 @@ class Auth:
         """True when the credentials are known to be expired (refresh before the request)."""
         return False
 
+    def refresh_guarded(self, client: HttpClient) -> None:
+        """`refresh`, guarded against other processes refreshing the same credentials (the
+        OAuth pairs do it under the token store's lock, D98)."""
+        self.refresh(client)
+
 
 @dataclass
 class Response:
@@ -407,7 +412,7 @@ class HttpClient:
     def _refresh(self, endpoint: str) -> None:
         self.stats.refreshes += 1
         log.info("%s: refreshing the access token (%s)", self.source, endpoint)
-        self.auth.refresh(self)
+        self.auth.refresh_guarded(self)
 
     def _send(self, method, url, endpoint, query, headers, body, data):
         error: str | None = None

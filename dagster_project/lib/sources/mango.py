@@ -28,10 +28,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
-from dagster_project.lib.sources.engine import ObjectReport, Page, Run, extract_object
+from dagster_project.lib.sources.engine import (
+    ObjectReport,
+    Page,
+    Run,
+    date_to_epoch,
+    extract_object,
+)
 from dagster_project.lib.sources.http import ApiError, HttpClient, RetryPolicy
 from dagster_project.lib.sources.secrets import Secret, env_secret
 from dagster_project.lib.sources.state import RawWriter, TableSpec, as_text, row_hash
@@ -67,7 +72,8 @@ class MangoSettings:
         api_salt: the signing key (`VORONKA_MANGO_API_SALT`), a secret.
         base_url: `VORONKA_MANGO_BASE_URL` (default `https://app.mango-office.ru/vpbx`).
         window_hours: hours of statistics per request (`VORONKA_MANGO_WINDOW_HOURS`, 24).
-        start_from: the first run's start (`VORONKA_MANGO_START_DATE`, default 30 days ago).
+        start_from: the first run's start (`VORONKA_MANGO_START_DATE`, midnight in the business
+            time zone `VORONKA_TIMEZONE`; default 30 days ago).
         overlap_seconds: re-read before the last window's end (`VORONKA_MANGO_OVERLAP_SECONDS`,
             3600: a call's line appears once the call has ended).
         poll_seconds, max_polls: how the report is awaited (`VORONKA_MANGO_POLL_SECONDS`, 5;
@@ -93,14 +99,13 @@ class MangoSettings:
         salt = env_secret(env, "VORONKA_MANGO_API_SALT")
         if not key or not salt:
             return None
-        start = (env.get("VORONKA_MANGO_START_DATE") or "").strip()
         return cls(
             api_key=key,
             api_salt=salt,
             base_url=(env.get("VORONKA_MANGO_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/"),
             window_hours=float(env.get("VORONKA_MANGO_WINDOW_HOURS") or 24),
-            start_from=(
-                datetime.fromisoformat(start).replace(tzinfo=UTC).timestamp() if start else None
+            start_from=date_to_epoch(
+                env.get("VORONKA_MANGO_START_DATE"), env.get("VORONKA_TIMEZONE")
             ),
             overlap_seconds=float(env.get("VORONKA_MANGO_OVERLAP_SECONDS") or 3600),
             poll_seconds=float(env.get("VORONKA_MANGO_POLL_SECONDS") or 5),

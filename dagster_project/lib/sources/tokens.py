@@ -6,17 +6,28 @@ pair in the environment is dead. The new pair is written here (`VORONKA_TOKEN_ST
 environment from then on. When the environment is given a different refresh token (the
 integration was re-authorised), the environment wins again: the store remembers a fingerprint
 of the environment token its pair descends from.
+
+Two processes of the same integration (a scheduled and a manual run) must not both spend the
+one refresh token: the second would be refused, and on Bitrix24 the first's new access token is
+the only one that works. A refresh therefore happens under an exclusive lock on
+`<store>.lock` (`fcntl.flock`, released by the kernel if the process dies), and re-reads the
+store once it holds the lock: when another process has refreshed meanwhile, its pair is taken
+and no request is made. The new pair is saved the moment the token endpoint answers, atomically
+and durably (a temporary file in the same folder, fsync, rename, fsync of the folder), so that a
+crash after the answer loses at most the answer being written, never the previous pair (D98).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +38,9 @@ from dagster_project.lib.sources.secrets import Secret
 log = logging.getLogger("voronka.sources.tokens")
 
 DEFAULT_TOKEN_STORE = Path("~/.config/voronka/tokens.json")
+# how long a refresh waits for another process's refresh of the same store (a token request
+# takes seconds; a minute means that process hangs)
+LOCK_TIMEOUT_SECONDS = 60.0
 
 
 def token_store_path(env: dict[str, str] | None = None) -> Path:
@@ -90,8 +104,33 @@ class TokenStore:
             seed=entry.get("seed"),
         )
 
+    @contextlib.contextmanager
+    def lock(self, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+        """Hold the store's exclusive inter-process lock (`<store>.lock`, D98)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(
+                            f"the token store {self.path} stayed locked for {timeout:.0f} s by "
+                            "another Voronka process refreshing the same integration; wait for "
+                            "it to finish, or stop it, then run again"
+                        ) from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def save(self, key: str, pair: TokenPair) -> None:
-        """Write the pair atomically (a temporary file in the same folder, then a rename)."""
+        """Write the pair atomically and durably: a temporary file in the same folder, fsync,
+        rename over the store, fsync of the folder (D98)."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         data = self._read()
         data[key] = {
@@ -106,11 +145,17 @@ class TokenStore:
             os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=2)
+                handle.flush()
+                os.fsync(handle.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        os.chmod(self.path, 0o600)
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
 
 def current_pair(store: TokenStore, key: str, env_pair: TokenPair) -> TokenPair:
@@ -146,6 +191,27 @@ class PairAuth(Auth):
 
     def refresh_due(self) -> bool:
         return self.can_refresh() and self.pair.expired()
+
+    def refresh_guarded(self, client: Any) -> None:
+        """Refresh under the store's lock (D98): once it is held, take the stored pair when
+        another process has refreshed since this one read it; else spend the refresh token
+        (`refresh`, which saves the answer before returning)."""
+        with self.store.lock():
+            stored = self.store.load(self.key)
+            if (
+                stored is not None
+                and stored.seed == self.pair.seed
+                and stored.access_token != self.pair.access_token
+                and not stored.expired()
+            ):
+                self.pair = stored
+                self.log.info(
+                    "%s %s: another process refreshed the access token; using its pair",
+                    self.label,
+                    self.settings.host,
+                )
+                return
+            self.refresh(client)
 
     def keep_answer(
         self, answer: Any, endpoint: str, expires_at: Callable[[dict], float | None]

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -310,16 +311,24 @@ def make_amo_data(n_leads: int = 0, n_contacts: int = 0, base_time: int = 1_767_
 
 
 class FakeAmoCrm(FakeServer):
-    """amoCRM API v4: bearer tokens, `/oauth2/access_token`, HAL pages, 204 when empty."""
+    """amoCRM API v4: bearer tokens, `/oauth2/access_token`, HAL pages, 204 when empty, the
+    trash (`with=only_deleted`), `/api/v4/account`, and 402 for the notes of customers when the
+    data has none (the feature switched off). `after_page` hooks run after each list page is
+    answered (e.g. to delete a record mid-run)."""
 
     def __init__(self, data: dict | None = None, **kw):
         super().__init__(**kw)
         self.data = data or make_amo_data()
+        self.after_page: list = []
         self.access_tokens = {"access-token-AAAA"}
         self.refresh_tokens = {"refresh-token-RRRR"}
         self.client_secret = "client-secret-SSSS"
         self.refreshes = 0
         self._counter = 0
+        # a refresh that takes a while (so that two clients overlap) and, as Bitrix24 does,
+        # invalidates every access token issued before it
+        self.token_delay = 0.0
+        self.invalidate_on_refresh = False
 
     def expire_tokens(self) -> None:
         """Every access token issued so far stops working (the refresh tokens still do)."""
@@ -342,12 +351,33 @@ class FakeAmoCrm(FakeServer):
             )
         if request.path == "/api/v4/leads/pipelines":
             return self._hal(request, "pipelines", self.data["pipelines"], paged=False)
-        match = re.fullmatch(r"/api/v4/(leads|contacts|companies)/notes", request.path)
+        if request.path == "/api/v4/account":
+            account = self.data.get("account") or {
+                "id": 42,
+                "name": "Тестовый аккаунт",
+                "subdomain": "test",
+                "currency": "RUB",
+                "currency_symbol": "₽",
+            }
+            return self.json_response(200, account, "application/hal+json")
+        match = re.fullmatch(r"/api/v4/(leads|contacts|companies|customers)/notes", request.path)
         if match:
-            return self._hal(request, "notes", self.data["notes"][match.group(1)])
+            notes = self.data["notes"].get(match.group(1))
+            if notes is None:
+                return self.json_response(
+                    402, {"title": "Payment Required", "status": 402}, "application/problem+json"
+                )
+            return self._hal(request, "notes", notes)
         match = re.fullmatch(r"/api/v4/(leads|contacts|companies|users|tasks|events)", request.path)
         if match:
-            return self._hal(request, match.group(1), self.data[match.group(1)])
+            key = match.group(1)
+            records = self.data[key]
+            if key == "leads" and "only_deleted" in (request.params.get("with") or [""])[0]:
+                records = self.data.get("deleted_leads") or []
+            answer = self._hal(request, key, records)
+            for hook in self.after_page:
+                hook(self, request)
+            return answer
         return self.json_response(
             404, {"title": "Not Found", "status": 404}, "application/problem+json"
         )
@@ -369,6 +399,10 @@ class FakeAmoCrm(FakeServer):
             f"access-token-N{self._counter:03d}",
             f"refresh-token-N{self._counter:03d}",
         )
+        if self.token_delay:
+            time.sleep(self.token_delay)
+        if self.invalidate_on_refresh:
+            self.access_tokens = set()
         self.access_tokens.add(access)
         self.refresh_tokens.add(refresh)
         return self.json_response(
@@ -393,6 +427,10 @@ class FakeAmoCrm(FakeServer):
             rows = [
                 r for r in rows if r.get("updated_at", 0) >= int(one("filter[updated_at][from]"))
             ]
+        if one("filter[updated_at][to]") is not None:
+            rows = [r for r in rows if r.get("updated_at", 0) <= int(one("filter[updated_at][to]"))]
+        if params.get("filter[entity][]"):
+            rows = [r for r in rows if r.get("entity_type") in params["filter[entity][]"]]
         if one("filter[created_at][from]") is not None:
             rows = [r for r in rows if r["created_at"] >= int(one("filter[created_at][from]"))]
         if one("filter[created_at][to]") is not None:
@@ -404,6 +442,9 @@ class FakeAmoCrm(FakeServer):
             rows = [r for r in rows if r["note_type"] in params["filter[note_type][]"]]
         if one("order[id]") == "asc":
             rows.sort(key=lambda r: r["id"])
+        if one("order[updated_at]") == "asc":
+            # ties in no useful order (the API promises none): the reader must not rely on it
+            rows.sort(key=lambda r: (r.get("updated_at", 0), -int(r["id"])))
         limit = int(one("limit") or 50)
         page = int(one("page") or 1)
         if key == "events" and limit > 100:

@@ -26,6 +26,7 @@ def settings(server, salt=None) -> MangoSettings:
             "VORONKA_MANGO_API_SALT": salt or server.api_salt,
             "VORONKA_MANGO_BASE_URL": server.base_url,
             "VORONKA_MANGO_START_DATE": "2026-01-01",
+            "VORONKA_TIMEZONE": "UTC",
         }
     )
 
@@ -129,3 +130,14 @@ def test_no_calls_and_users(mango_server, con, caplog):
         "select extension, name from raw_mango.users order by 1 limit 1"
     ).fetchone() == ("101", "Менеджер 0")
     assert mango_server.api_salt not in caplog.text and mango_server.api_key not in caplog.text
+
+
+def test_the_start_date_is_midnight_in_the_business_time_zone(mango_server):
+    env = {
+        "VORONKA_MANGO_API_KEY": mango_server.api_key,
+        "VORONKA_MANGO_API_SALT": mango_server.api_salt,
+        "VORONKA_MANGO_START_DATE": "2026-01-01",
+    }
+    assert MangoSettings.from_env(env).start_from == START - 3 * 3600  # Moscow, the default
+    env["VORONKA_TIMEZONE"] = "Europe/Kaliningrad"
+    assert MangoSettings.from_env(env).start_from == START - 2 * 3600

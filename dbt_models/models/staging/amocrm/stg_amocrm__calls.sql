@@ -1,9 +1,12 @@
 {#- One row per call logged in amoCRM by a telephony integration (call_in / call_out notes of
-    leads, contacts and companies), in the inbox calls' columns. A call logged on several
-    entities has one params.uniq: it counts once (call_id amocrm:<uniq>; the first loaded note
-    wins). status from params.call_status: 4 = answered, 7 = busy, 5 (wrong number) = failed,
-    others missed (inbound) / no_answer (outbound); without a status, a call with a duration is
-    answered. talk_seconds: params.duration of an answered call; ring_seconds unknown.
+    leads, contacts, companies and customers), in the inbox calls' columns. A call logged on
+    several entities has one params.uniq: it counts once (call_id amocrm:<uniq>; the first loaded
+    note wins). status from params.call_status, amoCRM's codes (docs/sources.md, D95): somebody
+    picked up on 2 (call back later), 3 (the person asked for is not there) and 4 (conversation):
+    answered; 7 busy; 5 (wrong number) failed; 1 (a voice message was left) and 6 (not reached)
+    missed (inbound) / no_answer (outbound); no status or 8 (undefined): answered when it has a
+    duration, else missed / no_answer. talk_seconds: params.duration of an answered call;
+    ring_seconds unknown.
     started_at: the note's creation (amoCRM keeps no call start). manager_extension: the
     note's responsible user (amocrm:<id>, the extension stg_amocrm__managers gives a user). -#}
 
@@ -47,10 +50,11 @@ classified as (
     select
         *,
         case
-            when call_status = '4' then 'answered'
+            when call_status in ('2', '3', '4') then 'answered'
             when call_status = '7' then 'busy'
             when call_status = '5' then 'failed'
-            when call_status is null and duration_seconds > 0 then 'answered'
+            when call_status in ('1', '6') then case direction when 'inbound' then 'missed' else 'no_answer' end
+            when duration_seconds > 0 then 'answered'
             when direction = 'inbound' then 'missed'
             else 'no_answer'
         end as status

@@ -1,8 +1,12 @@
 {#- One row per amoCRM lead (сделка), its newest version, in the inbox deals' columns.
-    status: status_id 142 = won, 143 = lost (amoCRM's fixed ids), else open. client: the lead's
-    company, else its first linked contact. channel: the custom field named by var
-    amocrm_channel_field (id, name or code; env VORONKA_AMOCRM_CHANNEL_FIELD); every custom field
-    passes through as JSON text in custom_fields. amoCRM has no currency per lead: RUB. -#}
+    status: status_id 142 = won, 143 = lost (amoCRM's fixed ids), else open. A lead in an
+    incoming-leads stage (неразобранное, status type 1) is not a deal yet: left out until
+    somebody accepts it into the pipeline (D95). client: the lead's company, else its main
+    contact (`is_main`), else its first linked contact (D95). channel: the custom field named by
+    var amocrm_channel_field (id, name or code; env VORONKA_AMOCRM_CHANNEL_FIELD); every custom
+    field passes through as JSON text in custom_fields. amount: price_with_minor_units where the
+    API gives it (kopecks kept), else price; currency: the account's (GET /api/v4/account),
+    amoCRM has one currency per account, none per lead (D95). -#}
 
 with
 
@@ -10,7 +14,20 @@ source as (
     {{ raw_source('amocrm', 'leads', [
         'id', 'name', 'price', 'responsible_user_id', 'status_id', 'pipeline_id',
         'created_at', 'updated_at', 'closed_at', 'custom_fields_values', '_embedded',
+        'price_with_minor_units',
     ]) }}
+),
+
+account as (
+    {{ raw_source('amocrm', 'account', ['id', 'currency']) }}
+),
+
+account_currency as (
+    select upper(currency) as currency
+    from account
+    where currency is not null
+    order by _loaded_at desc, _batch_id desc
+    limit 1
 ),
 
 stages as (
@@ -30,7 +47,7 @@ renamed as (
         {{ namespaced_id('amocrm', 'ranked.id') }} as deal_id,
         coalesce(
             {{ namespaced_id('amocrm:company', json_text('ranked._embedded', ['companies', 0, 'id'])) }},
-            {{ namespaced_id('amocrm:contact', json_text('ranked._embedded', ['contacts', 0, 'id'])) }}
+            {{ namespaced_id('amocrm:contact', amocrm_main_contact_id('ranked._embedded')) }}
         ) as client_id,
         {{ namespaced_id('amocrm', 'ranked.responsible_user_id') }} as manager_id,
         ---------- attributes
@@ -44,8 +61,11 @@ renamed as (
         {{ amocrm_custom_field('ranked.custom_fields_values', var('amocrm_channel_field')) }} as channel,
         {{ json_text('ranked._embedded', ['loss_reason', 0, 'name']) }} as loss_reason,
         ---------- money
-        {{ parse_decimal('ranked.price') }} as amount,
-        'RUB' as currency,
+        coalesce(
+            {{ parse_decimal('ranked.price_with_minor_units') }},
+            {{ parse_decimal('ranked.price') }}
+        ) as amount,
+        account_currency.currency,
         ---------- timestamps
         {{ epoch_to_timestamp('ranked.created_at') }} as created_at,
         {{ epoch_to_timestamp('ranked.closed_at') }} as closed_at_given,
@@ -60,7 +80,10 @@ renamed as (
     left join stages
         on ranked.pipeline_id = stages.pipeline_id
         and ranked.status_id = stages.status_id
+    left join account_currency
+        on 1 = 1
     where ranked.version_rank = 1
+        and coalesce(stages.status_type, '0') <> '1'
 ),
 
 {{ crm_deals_final(closed_at_given='closed_at_given') }}

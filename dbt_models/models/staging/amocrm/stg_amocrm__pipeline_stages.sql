@@ -1,7 +1,9 @@
 {#- One row per amoCRM pipeline status (stage), its latest snapshot. pipeline = 'amocrm:' and
     the pipeline's name (so that two sources' pipelines never share a key); stage = the status's
     name. stage_type: status 142 is won and 143 lost in every pipeline (amoCRM's fixed ids), the
-    others open. pipeline_id and status_id are amoCRM's ids, for the deals and events. -#}
+    others open. pipeline_id and status_id are amoCRM's ids, for the deals and events;
+    status_type is amoCRM's `type` of the status (0 an ordinary stage, 1 incoming leads,
+    неразобранное: its leads are not deals yet, D95). -#}
 
 with
 
@@ -46,6 +48,7 @@ final as (
             when '143' then 'lost'
             else 'open'
         end as stage_type,
+        statuses.type as status_type,
         ---------- load metadata
         {{ api_load_metadata('statuses') }}
     from statuses_ranked as statuses

@@ -1,11 +1,15 @@
 {#- One row per Mango Office call (the legs of one entry_id), in the inbox calls' columns.
     Mango's statistics give one line per leg: an inbound call that rang several extensions has
-    a leg per extension. The call is its answered leg, else its first. direction: a leg from an
-    extension to an outside number is outbound, from an outside number to an extension inbound;
-    internal calls (extension to extension) and legs with neither are not client calls and are
-    left out. status: answered when `answer` is set, else missed (inbound) / no_answer
-    (outbound). started_at: the call's first leg's start; ring_seconds: from then to the answer
-    (to the finish when unanswered), what the caller waited; talk_seconds: answer to finish. `_last_loaded_at`: the latest load that brought a leg of the call. -#}
+    a leg per extension, and the caller's time in the voice menu or the queue is a leg with no
+    extension. The call is its answered leg, else its first leg that rang an extension, else its
+    first. direction: a leg from an extension to an outside number is outbound, from an outside
+    number to an extension inbound, and from an outside number to no extension (abandoned in the
+    voice menu or the queue before any employee) inbound too: a missed call on the line with no
+    manager (D95); internal calls (extension to extension) are not client calls and are left out.
+    status: answered when `answer` is set, else missed (inbound) / no_answer (outbound).
+    started_at: the call's first leg's start, voice menu and queue included; ring_seconds: from
+    then to the answer (to the finish when unanswered), what the caller waited; talk_seconds:
+    answer to finish. `_last_loaded_at`: the latest load that brought a leg of the call. -#}
 
 with
 
@@ -25,6 +29,8 @@ legs as (
         case
             when from_extension is not null and to_extension is null then 'outbound'
             when to_extension is not null and from_extension is null then 'inbound'
+            when from_extension is null and to_extension is null and from_number is not null
+                then 'inbound'
         end as direction,
         {{ parse_integer('start') }} as start_epoch,
         {{ parse_integer('finish') }} as finish_epoch,
@@ -42,16 +48,27 @@ legs as (
     from source
 ),
 
+calls as (
+    select
+        *,
+        -- over every leg of the call, the voice menu and the queue included
+        min(start_epoch) over (partition by entry_key) as call_start_epoch,
+        max(_loaded_at) over (partition by entry_key) as _last_loaded_at
+    from legs
+),
+
 ranked as (
     select
         *,
-        min(start_epoch) over (partition by entry_key) as call_start_epoch,
-        max(_loaded_at) over (partition by entry_key) as _last_loaded_at,
         row_number() over (
             partition by entry_key
-            order by case when answer_epoch is not null then 0 else 1 end, start_epoch, _row_hash
+            order by
+                case when answer_epoch is not null then 0 else 1 end,
+                case when coalesce(to_extension, from_extension) is not null then 0 else 1 end,
+                start_epoch,
+                _row_hash
         ) as leg_rank
-    from legs
+    from calls
     where direction is not null
 ),
 
