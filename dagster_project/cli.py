@@ -4,6 +4,7 @@
     voronka run [--inbox DIR] [--warehouse FILE] [--as-of TIMESTAMP] [--quiet]
     voronka load [--inbox DIR] [--warehouse FILE]          (extract only, no Dagster)
     voronka summary [--warehouse FILE]
+    voronka forget-file PATH [--inbox DIR] [--warehouse FILE]
     voronka close-period YYYY-MM [--by NAME] [--warehouse FILE]
     voronka reopen-period YYYY-MM --reason TEXT [--by NAME] [--warehouse FILE]
     voronka export --schema finance|marts --format csv|parquet|xlsx --out DIR [--decimal-comma]
@@ -104,6 +105,26 @@ def cmd_load(args: argparse.Namespace) -> int:
     failed = [f for r in reports for f in r.failed_files]
     for file in failed:
         print(f"  not loaded: {file.source_file}: {file.message}")
+    for file in (f for r in reports for f in r.ignored):
+        print(f"  ignored: {file.source_file}: {file.message}")
+    for file in (f for r in reports for f in r.vanished):
+        print(f"  vanished: {file.source_file}: {file.message}")
+    return EXIT_OK
+
+
+def cmd_forget_file(args: argparse.Namespace) -> int:
+    from dagster_project.lib.inbox_loader import LoadError, forget_file
+
+    settings = _settings(args)
+    if not settings.warehouse.exists():
+        print(f"No warehouse at {settings.warehouse}: nothing to forget.", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = forget_file(settings.warehouse, settings.inbox, args.path)
+    except LoadError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{report.source_file}: {report.message}")
     return EXIT_OK
 
 
@@ -135,6 +156,8 @@ def print_summary(settings: Settings, outcome=None) -> None:
         print(f"  {entity:<22} {_fmt(count):>10}")
     for _entity, file, reason in summary.failed_files:
         print(f"  file not loaded: {file}: {reason}")
+    for _entity, file, message in summary.vanished_files:
+        print(f"  file vanished: {file}: {message}")
     from dagster_project.lib.kpi_summary import format_summary, kpi_summary
 
     for line in format_summary(kpi_summary(settings.warehouse, settings.business_timezone)):
@@ -424,6 +447,14 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="rows per layer and quarantine of a warehouse")
     summary.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
     summary.set_defaults(func=cmd_summary)
+
+    forget = sub.add_parser(
+        "forget-file", help="remove a file that left the inbox from raw and quarantine"
+    )
+    forget.add_argument("path", help="the file as the load log names it, e.g. calls/2026-01.csv")
+    forget.add_argument("--inbox", help="inbox folder (default data/inbox)")
+    forget.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    forget.set_defaults(func=cmd_forget_file)
 
     close = sub.add_parser("close-period", help="close a month: freeze its bonus lines")
     close.add_argument("month", help="the month, YYYY-MM")

@@ -1,28 +1,39 @@
-"""Load inbox CSV files into the raw layer, with DuckDB's own reader.
+"""Load inbox CSV files into the raw layer, accounting for every physical line.
 
 For one entity (`inbox/<entity>/*.csv`), every file is
 
 1. skipped when a load with the same sha256 is already in `raw._load_log` (idempotence);
-2. sniffed (encoding, delimiter, decimal comma; `csv_sniff`), its header checked;
-3. read by DuckDB `read_csv` as text into a temporary table, together with the next files of the
-   entity written the same way (UTF-8, same delimiter and header line; a file needing
-   transcoding is read alone, after transcoding to UTF-8); rows DuckDB cannot split into the
-   header's columns are kept from its reject table, with their file and line numbers;
+2. scanned once (`csv_sniff.scan`: encoding, and its physical lines counted by us: a line ends
+   at LF, CRLF or a lone CR) and sniffed (delimiter, header); a header with a reserved or
+   repeated column name refuses the file;
+3. read by DuckDB's `read_csv` with explicit settings (never a path pattern: each file is read
+   through a link with a plain name), together with the next files of the entity written the
+   same way; a file where DuckDB did not give exactly one record per line after the header is
+   read again line by line (`csv_lines`): blank lines are counted, multi-line quoted fields
+   joined, and a line that cannot be split is quarantined alone with its raw text (D70, D71);
 4. checked against the contract in one SQL pass (required, enums, types, ranges, references),
    which keeps the broken rows' `_reason`;
 5. written in one transaction per batch: the files' previous rows (a changed file) are deleted
    from raw and quarantine, valid rows go to `raw.<entity>`, the others to
-   `quarantine.<entity>`, and each file's load is logged with its own batch id and counts.
+   `quarantine.<entity>`, and each file's load is logged with its own batch id and counts,
+   after checking `lines = 1 (header) + blank + continuation lines + rows`, and
+   `rows = loaded + quarantined`.
 
-A file that cannot be read at all is logged as `failed` and recorded in `quarantine.files`; the
-other files still load. Row counts always add up: rows read = rows loaded + rows quarantined.
-See docs/architecture.md for the tables' shape, docs/decisions.md D12-D14 for the batches.
+A file that cannot be read at all is logged as `failed` and recorded in `quarantine.files`, with
+a message saying what, where and what to do; the other files still load. Anything else in the
+inbox (an unknown folder, a workbook, a link to nothing) is logged as `ignored` or `failed`.
+A file loaded before and no longer in the inbox is logged as `vanished` (its rows stay);
+`forget_file` removes its rows on purpose (D73). See docs/architecture.md for the tables'
+shape, docs/decisions.md D12-D14 for the batches.
 """
 
 from __future__ import annotations
 
+import csv
+import difflib
 import hashlib
 import logging
+import os
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -32,8 +43,8 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.lib import csv_sniff
-from dagster_project.lib.contract import ENTITIES, META_COLUMNS, Column, Entity
+from dagster_project.lib import csv_lines, csv_sniff
+from dagster_project.lib.contract import ENTITIES, ENTITY_BY_NAME, META_COLUMNS, Column, Entity
 
 log = logging.getLogger("voronka.loader")
 
@@ -54,9 +65,14 @@ create table if not exists raw._load_log (
     decimal_comma boolean,
     message varchar,
     started_at timestamp,
-    finished_at timestamp
+    finished_at timestamp,
+    lines_read bigint,
+    lines_blank bigint,
+    lines_continued bigint
 )
 """
+# columns added to `raw._load_log` after its first version (added to older warehouses)
+_LOAD_LOG_ADDED = ("lines_read", "lines_blank", "lines_continued")
 
 QUARANTINED_FILES_DDL = """
 create table if not exists quarantine.files (
@@ -69,6 +85,9 @@ create table if not exists quarantine.files (
 )
 """
 
+# Column names the loader writes itself: a file with one of them in its header is refused (D72).
+RESERVED_COLUMNS = frozenset([name for name, _ in META_COLUMNS] + ["_reason", "_raw_record"])
+
 _TIMESTAMP_RE = (
     r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?"
 )
@@ -77,11 +96,18 @@ _BOOLEAN_VALUES = ("true", "false", "1", "0", "yes", "no", "да", "нет")
 
 @dataclass
 class FileReport:
-    """What happened to one file."""
+    """What happened to one file (or other inbox entry).
 
-    entity: str
+    `status`: loaded, reloaded, skipped_unchanged, failed (a CSV file that cannot be read),
+    ignored (not a CSV file of the contract), vanished (loaded before, gone from the inbox; its
+    rows stay) or forgotten (its rows removed by `forget_file`). For a loaded file,
+    `lines_read = 1 + lines_blank + lines_continued + rows_read` and
+    `rows_read = rows_loaded + rows_quarantined`.
+    """
+
+    entity: str | None
     source_file: str
-    status: str  # loaded, reloaded, skipped_unchanged, failed
+    status: str
     rows_read: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -90,6 +116,9 @@ class FileReport:
     decimal_comma: bool | None = None
     message: str | None = None
     batch_id: str | None = None
+    lines_read: int | None = None
+    lines_blank: int | None = None
+    lines_continued: int | None = None
 
 
 @dataclass
@@ -100,6 +129,8 @@ class EntityReport:
     run_id: str
     files: list[FileReport] = field(default_factory=list)
     rows_released: int = 0
+    # entries of the folder that are not CSV files, and inbox-level entries logged by this load
+    others: list[FileReport] = field(default_factory=list)
 
     @property
     def rows_loaded(self) -> int:
@@ -111,10 +142,18 @@ class EntityReport:
 
     @property
     def failed_files(self) -> list[FileReport]:
-        return [f for f in self.files if f.status == "failed"]
+        return [f for f in self.files + self.others if f.status == "failed"]
+
+    @property
+    def ignored(self) -> list[FileReport]:
+        return [f for f in self.others if f.status == "ignored"]
+
+    @property
+    def vanished(self) -> list[FileReport]:
+        return [f for f in self.others if f.status == "vanished"]
 
     def count(self, status: str) -> int:
-        return sum(1 for f in self.files if f.status == status)
+        return sum(1 for f in self.files + self.others if f.status == status)
 
 
 def quote(name: str) -> str:
@@ -140,6 +179,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, entities: list[Entity] | None 
     con.execute("create schema if not exists raw")
     con.execute("create schema if not exists quarantine")
     con.execute(LOAD_LOG_DDL)
+    for name in _LOAD_LOG_ADDED:
+        con.execute(f"alter table raw._load_log add column if not exists {name} bigint")
     con.execute(QUARANTINED_FILES_DDL)
     for entity in entities or ENTITIES:
         columns = [f"{quote(c.name)} varchar" for c in entity.columns]
@@ -271,11 +312,96 @@ def file_sha256(path: Path) -> str:
 
 
 def list_files(inbox: Path, entity: Entity) -> list[Path]:
-    """The entity's CSV files in name order (`*.csv`, any case)."""
+    """The entity's CSV files in name order (`*.csv`, any case; links to files included)."""
     folder = inbox / entity.name
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+
+
+_WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers")
+_ARCHIVES = (".zip", ".gz", ".7z", ".rar", ".bz2", ".xz", ".tar", ".tgz")
+
+
+def _other_entry(path: Path, folder: str) -> tuple[str, str]:
+    """(status, message) of an entity folder's entry that is not a readable CSV file."""
+    name, suffix = path.name, path.suffix.lower()
+    if suffix == ".csv":
+        if path.is_symlink() and not path.exists():
+            return "failed", (
+                f"a link to {os.readlink(path)}, which does not exist: put the file itself "
+                f"(or a working link) in {folder}/"
+            )
+        if path.is_dir():
+            return "failed", (
+                f"a folder named like a CSV file: the loader reads files only; move the CSV "
+                f"files inside it up into {folder}/"
+            )
+        return "failed", "not a regular file (a pipe, socket or device): copy the data into a file"
+    if name.startswith((".", "~$")):
+        return "ignored", "a hidden or temporary file (left by an editor or a file manager)"
+    if path.is_dir():
+        return "ignored", (
+            f"a subfolder: the loader reads {folder}/*.csv only; move its CSV files up into "
+            f"{folder}/"
+        )
+    if suffix in _WORKBOOKS:
+        return "ignored", (
+            "a spreadsheet workbook: the inbox reads CSV text only; in Excel use "
+            f"File → Save As → 'CSV UTF-8' and put the .csv file in {folder}/"
+        )
+    if suffix in _ARCHIVES:
+        return "ignored", f"a compressed archive: unpack its CSV files into {folder}/"
+    if suffix in (".txt", ".tsv", ".tab", ""):
+        return "ignored", (
+            f"not named .csv: if it is CSV text, rename it to {path.stem or name}.csv"
+        )
+    return "ignored", f"not a .csv file: the loader reads {folder}/*.csv only"
+
+
+def folder_others(inbox: Path, entity: Entity) -> list[tuple[str, str, str]]:
+    """(relative path, status, message) of every entry of the entity's folder that is not a
+    CSV file the loader reads (D74), in name order."""
+    folder = inbox / entity.name
+    if not folder.is_dir():
+        return []
+    readable = set(list_files(inbox, entity))
+    others = []
+    for path in sorted(folder.iterdir()):
+        if path in readable:
+            continue
+        status, message = _other_entry(path, entity.name)
+        rel = path.relative_to(inbox).as_posix() + ("/" if path.is_dir() else "")
+        others.append((rel, status, message))
+    return others
+
+
+def inbox_others(inbox: Path) -> list[tuple[str, str, str]]:
+    """(relative path, status, message) of every inbox entry that is not an entity folder."""
+    if not inbox.is_dir():
+        return []
+    names = [e.name for e in ENTITIES]
+    others = []
+    for path in sorted(inbox.iterdir()):
+        if path.name in ENTITY_BY_NAME and path.is_dir():
+            continue
+        if path.name.startswith("."):
+            message = "a hidden entry at the top of the inbox; not read"
+        elif path.is_dir():
+            close = difflib.get_close_matches(path.name.lower(), names, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}/?)" if close else ""
+            message = (
+                f"not an inbox folder{hint}: the loader reads the folders "
+                f"{', '.join(n + '/' for n in names)}; rename the folder or move its files"
+            )
+        else:
+            message = (
+                "a file at the top of the inbox: the loader reads <entity>/*.csv only; move it "
+                "into its entity's folder (e.g. calls/)"
+            )
+        rel = path.name + ("/" if path.is_dir() else "")
+        others.append((rel, "ignored", message))
+    return others
 
 
 def _utcnow() -> datetime:
@@ -288,39 +414,76 @@ def _new_id(prefix: str) -> str:
 
 # Files of one entity read together by one `read_csv`, up to this many bytes per read (D12).
 BATCH_BYTES = 256 << 20
-# the column `read_csv` adds with each row's file (not a contract column name)
-_FILE_COLUMN = "_voronka_source_path"
-_TEMP_TABLES = ("_stage", "_files", "_rejected", "_lines", "_bad", "_rejects", "_rejects_scan")
+_TEMP_TABLES = ("_stage", "_files", "_malformed", "_bad", "_line_text", "_split")
+# the stage's own columns besides the file's fields (`c1`, `c2`, ...)
+_PATH, _LINE = "_voronka_path", "_voronka_line"
 
 
-class _NotContiguous(Exception):
-    """The rows of one file are not one run of `_stage` row ids (never seen; safety net)."""
+class LoadError(Exception):
+    """A file cannot be loaded; the message says what, where and what to do."""
 
 
 @dataclass
 class _Pending:
-    """A new or changed file, sniffed and with a valid header, waiting to be read."""
+    """A new or changed file, scanned, with a valid header, waiting to be read."""
 
     path: Path
     rel: str
-    sha: str
-    size: int
+    scan: csv_sniff.FileScan
     started: datetime
     report: FileReport
     dialect: csv_sniff.CsvDialect
-    header_line: bytes
+    header: list[str]  # normalized column names, in file order ('' for an unnamed column)
+
+    @property
+    def rewrite(self) -> bool:
+        """Read from a UTF-8 copy with LF line ends: another encoding, or lone CRs."""
+        counts = self.scan.counts
+        return self.dialect.needs_transcoding or counts is None or counts.lone_cr > 0
 
     @property
     def batch_key(self) -> tuple | None:
         """Files with the same key can be read by one `read_csv` call; None: read it alone."""
-        if self.dialect.needs_transcoding:
+        counts = self.scan.counts
+        if self.rewrite or counts is None or counts.newline is None:
             return None
-        return (self.dialect.encoding, self.dialect.delimiter, self.header_line)
+        if self.dialect.header_line != 1:
+            return None
+        return (
+            self.dialect.encoding,
+            self.dialect.delimiter,
+            self.dialect.header_text,
+            counts.newline,
+        )
 
 
-def _first_line(path: Path, limit: int = 1 << 16) -> bytes:
-    with path.open("rb") as handle:
-        return handle.readline(limit)
+@dataclass
+class _Readable:
+    """A pending file as DuckDB reads it: a link with a plain name, or a UTF-8 copy."""
+
+    item: _Pending
+    path: str
+    counts: csv_sniff.LineCounts
+
+    @property
+    def fast(self) -> bool:
+        return self.item.dialect.header_line == 1 and self.counts.newline is not None
+
+
+def parse_header(dialect: csv_sniff.CsvDialect) -> list[str]:
+    """The header's column names, stripped and lowercased, in file order.
+
+    Raises:
+        csv_sniff.UnreadableFile: an unclosed quote in the header.
+    """
+    text = dialect.header_text
+    if text.count('"') % 2:
+        raise csv_sniff.UnreadableFile(
+            f"line {dialect.header_line} (the header): a quote is never closed; fix the header "
+            "row so that each column name is plain or quoted whole"
+        )
+    cells = next(csv.reader([text], delimiter=dialect.delimiter))
+    return [cell.strip().strip('"').strip().lower() for cell in cells]
 
 
 class InboxLoader:
@@ -343,15 +506,22 @@ class InboxLoader:
     def load_entity(
         self, entity: Entity, progress: Callable[[FileReport], None] | None = None
     ) -> EntityReport:
-        """Load every new or changed file of one entity; release late references.
+        """Load every new or changed file of one entity; release late references; log the
+        folder's other entries, the inbox's unknown entries (once per run) and the files that
+        vanished.
 
         Consecutive files (in name order) written the same way (UTF-8, same delimiter, same
-        header line) are read, checked and written together, up to `batch_bytes` per batch;
-        each still gets its own report, batch id and `_load_log` row (D12).
+        header line, same line ends) are read, checked and written together, up to
+        `batch_bytes` per batch; each still gets its own report, batch id and `_load_log` row
+        (D12).
         """
         ensure_tables(self.con, [entity])
         report = EntityReport(entity=entity.name, run_id=self.run_id)
         report.rows_released = self._release_orphans(entity)
+        for other in self._log_inbox_others():
+            report.others.append(other)
+            if progress:
+                progress(other)
         paths = list_files(self.inbox, entity)
         done: dict[str, FileReport] = {}
 
@@ -368,7 +538,7 @@ class InboxLoader:
                 finished([pending])
                 continue
             key = pending.batch_key
-            size = sum(p.size for p in batch) + pending.size
+            size = sum(p.scan.size for p in batch) + pending.scan.size
             if batch and (key is None or key != batch[0].batch_key or size > self.batch_bytes):
                 finished(self._load_batch(entity, batch))
                 batch = []
@@ -379,35 +549,139 @@ class InboxLoader:
         if batch:
             finished(self._load_batch(entity, batch))
         report.files = [done[path.relative_to(self.inbox).as_posix()] for path in paths]
+        for rel, status, message in folder_others(self.inbox, entity):
+            other = self._log_other(entity.name, rel, status, message)
+            report.others.append(other)
+            if progress:
+                progress(other)
+        present = {f.source_file for f in report.files}
+        present |= {o.source_file for o in report.others if o.entity == entity.name}
+        self._forget_refusals(entity.name, present)
+        for other in self._log_vanished(entity, present):
+            report.others.append(other)
+            if progress:
+                progress(other)
         return report
 
-    # ---- one file: skip, sniff, check the header
+    # ---- entries that are not loaded
+
+    def _log_other(self, entity: str | None, rel: str, status: str, message: str) -> FileReport:
+        """Log an inbox entry that is not loaded (`ignored` or `failed`), and record it in
+        `quarantine.files` (the run summary lists them)."""
+        report = FileReport(entity, rel, status, message=message)
+        self._log(report, None, None, _utcnow())
+        self.con.execute(
+            "delete from quarantine.files where entity is not distinct from ? and source_file = ?",
+            [entity, rel],
+        )
+        self.con.execute(
+            "insert into quarantine.files values (?, ?, null, ?, ?, null)",
+            [entity, rel, message, _utcnow()],
+        )
+        if status == "failed":
+            log.error("%s not loaded: %s", rel, message)
+        else:
+            log.warning("%s ignored: %s", rel, message)
+        return report
+
+    def _log_inbox_others(self) -> list[FileReport]:
+        """The inbox's entries that are not entity folders, logged once per run."""
+        already = self.con.execute(
+            "select count(*) from raw._load_log where run_id = ? and entity is null",
+            [self.run_id],
+        ).fetchone()[0]
+        if already:
+            return []
+        others = inbox_others(self.inbox)
+        self._forget_refusals(None, {rel for rel, _, _ in others})
+        return [self._log_other(None, rel, status, message) for rel, status, message in others]
+
+    def _forget_refusals(self, entity: str | None, present: set[str]) -> None:
+        """Drop the `quarantine.files` rows of entries that are no longer in the inbox."""
+        rows = self.con.execute(
+            "select source_file from quarantine.files where entity is not distinct from ?",
+            [entity],
+        ).fetchall()
+        for (rel,) in rows:
+            if rel not in present:
+                self.con.execute(
+                    "delete from quarantine.files "
+                    "where entity is not distinct from ? and source_file = ?",
+                    [entity, rel],
+                )
+
+    def _log_vanished(self, entity: Entity, present: set[str]) -> list[FileReport]:
+        """Files whose rows are in the warehouse but which are no longer in the inbox: a log
+        line and a `vanished` load-log row each; their rows stay (D73)."""
+        loaded = self.con.execute(
+            """
+            select source_file, rows_loaded, rows_quarantined from (
+                select source_file, status, rows_loaded, rows_quarantined, row_number() over (
+                    partition by source_file order by finished_at desc) as n
+                from raw._load_log
+                where entity = ? and status in ('loaded', 'reloaded', 'forgotten')
+            )
+            where n = 1 and status <> 'forgotten'
+            order by source_file
+            """,
+            [entity.name],
+        ).fetchall()
+        reports = []
+        for rel, rows_loaded, rows_quarantined in loaded:
+            if rel in present:
+                continue
+            message = (
+                f"loaded before ({rows_loaded} rows to raw, {rows_quarantined} quarantined at "
+                "its last load), no longer in the inbox: its rows stay in the warehouse; "
+                f"`voronka forget-file {rel}` removes them"
+            )
+            report = FileReport(entity.name, rel, "vanished", message=message)
+            self._log(report, None, None, _utcnow())
+            log.warning("%s vanished: %s", rel, message)
+            reports.append(report)
+        return reports
+
+    # ---- one file: skip, scan, check the header
 
     def _prepare(self, entity: Entity, path: Path) -> FileReport | _Pending:
         """A report for a file that is skipped or refused, else the file ready to be read."""
         rel = path.relative_to(self.inbox).as_posix()
         started = _utcnow()
-        sha = file_sha256(path)
-        size = path.stat().st_size
+        batch_id = _new_id("batch")
+        try:
+            scan = csv_sniff.scan(path)
+        except OSError as exc:
+            message = f"cannot be read ({exc.strerror}); check that the file is readable"
+            return self._fail(entity, rel, None, None, started, batch_id, message)
+        except csv_sniff.UnreadableFile as exc:
+            return self._fail(
+                entity, rel, file_sha256(path), path.stat().st_size, started, batch_id, str(exc)
+            )
         previous = self.con.execute(
             """
-            select sha256 from raw._load_log
-            where entity = ? and source_file = ? and status in ('loaded', 'reloaded')
+            select status, sha256 from raw._load_log
+            where entity = ? and source_file = ? and status in ('loaded', 'reloaded', 'forgotten')
             order by finished_at desc limit 1
             """,
             [entity.name, rel],
         ).fetchone()
-        if previous and previous[0] == sha:
+        loaded_before = previous is not None and previous[0] != "forgotten"
+        if loaded_before and previous[1] == scan.sha256:
             report = FileReport(entity.name, rel, "skipped_unchanged")
-            self._log(report, sha, size, started)
+            self._log(report, scan.sha256, scan.size, started)
             return report
-        status = "reloaded" if previous else "loaded"
-        batch_id = _new_id("batch")
+        status = "reloaded" if loaded_before else "loaded"
         try:
-            dialect = csv_sniff.sniff(path)
-            self._check_header(entity, dialect)
+            dialect = csv_sniff.sniff(path, encoding=scan.encoding)
+            header = parse_header(dialect)
+            self._check_header(entity, dialect, header)
+            if scan.counts is not None and scan.counts.free_byte is None:
+                raise csv_sniff.UnreadableFile(
+                    "holds the control characters 0x1C-0x1F, which CSV text never does: "
+                    "export the data as CSV text again"
+                )
         except csv_sniff.UnreadableFile as exc:
-            return self._fail(entity, rel, sha, size, started, batch_id, str(exc))
+            return self._fail(entity, rel, scan.sha256, scan.size, started, batch_id, str(exc))
         report = FileReport(
             entity.name,
             rel,
@@ -417,20 +691,26 @@ class InboxLoader:
             decimal_comma=dialect.decimal_comma,
             batch_id=batch_id,
         )
-        return _Pending(path, rel, sha, size, started, report, dialect, _first_line(path))
+        return _Pending(path, rel, scan, started, report, dialect, header)
 
     def _fail(
         self,
         entity: Entity,
         rel: str,
-        sha: str,
-        size: int,
+        sha: str | None,
+        size: int | None,
         started: datetime,
-        batch_id: str,
+        batch_id: str | None,
         message: str,
+        lines: int | None = None,
     ) -> FileReport:
         """Log a file that cannot be loaded and record it in `quarantine.files`."""
-        report = FileReport(entity.name, rel, "failed", message=message, batch_id=batch_id)
+        name = Path(rel).name
+        if not message.startswith(name):
+            message = f"{name}: {message}"
+        report = FileReport(
+            entity.name, rel, "failed", message=message, batch_id=batch_id, lines_read=lines
+        )
         self._log(report, sha, size, started)
         self.con.execute(
             "delete from quarantine.files where entity = ? and source_file = ?",
@@ -443,119 +723,260 @@ class InboxLoader:
         log.error("%s not loaded: %s", rel, message)
         return report
 
-    def _check_header(self, entity: Entity, dialect: csv_sniff.CsvDialect) -> None:
-        header = set(dialect.header)
-        if not header & set(entity.column_names):
+    def _check_header(
+        self, entity: Entity, dialect: csv_sniff.CsvDialect, header: list[str]
+    ) -> None:
+        where = f"line {dialect.header_line} (the header)"
+        names = set(header)
+        if not names & set(entity.column_names):
             raise csv_sniff.UnreadableFile(
-                f"no header row with {entity.name} columns (expected e.g. "
-                f"{', '.join(entity.required_columns)}; found {', '.join(dialect.header[:6])})"
+                f"{where} has no {entity.name} columns (expected e.g. "
+                f"{', '.join(entity.required_columns)}; found {', '.join(header[:6])}): the "
+                "first line that is not blank must name the columns"
             )
-        missing = [c for c in entity.required_columns if c not in header]
+        missing = [c for c in entity.required_columns if c not in names]
         if missing:
             raise csv_sniff.UnreadableFile(
-                f"required column(s) missing from the header: {', '.join(missing)}"
+                f"{where}: required column(s) missing: {', '.join(missing)}; add them "
+                "(README: inbox contract)"
             )
+        reserved = [name for name in header if name in RESERVED_COLUMNS]
+        if reserved:
+            raise csv_sniff.UnreadableFile(
+                f"{where}: column(s) {', '.join(reserved)} are reserved for the loader's own "
+                "bookkeeping (every raw row gets them); rename or delete these columns"
+            )
+        seen: dict[str, int] = {}
+        for position, name in enumerate(header, start=1):
+            if name and name in seen:
+                raise csv_sniff.UnreadableFile(
+                    f"{where}: columns {seen[name]} and {position} are both named {name!r}; "
+                    "rename or delete one of them"
+                )
+            seen[name] = position
 
     # ---- a batch of files: read, check, write
 
     def _load_batch(self, entity: Entity, batch: list[_Pending]) -> list[FileReport]:
-        """Load the files together; when DuckDB refuses the batch, load them one by one, so that
-        only the file it cannot read fails."""
+        """Load the files together; when that fails, load them one by one, so that only the
+        file that cannot be read fails."""
         try:
-            return self._read_and_write(entity, batch)
-        except (duckdb.Error, _NotContiguous) as exc:
+            with tempfile.TemporaryDirectory(prefix="voronka_") as tmp:
+                readable = [self._readable(item, Path(tmp), n) for n, item in enumerate(batch)]
+                return self._read_and_write(entity, readable)
+        except (duckdb.Error, LoadError, csv_sniff.UnreadableFile) as exc:
             if len(batch) > 1:
                 log.warning(
-                    "%s: %d files could not be read together (%s); loading them one by one",
+                    "%s: %d files could not be loaded together (%s); loading them one by one",
                     entity.name,
                     len(batch),
                     str(exc).splitlines()[0],
                 )
                 return [report for item in batch for report in self._load_batch(entity, [item])]
             item = batch[0]
-            message = (
-                f"{item.path.name}: DuckDB could not read it as CSV: {str(exc).splitlines()[0]}"
-            )
             return [
                 self._fail(
                     entity,
                     item.rel,
-                    item.sha,
-                    item.size,
+                    item.scan.sha256,
+                    item.scan.size,
                     item.started,
                     item.report.batch_id,
-                    message,
+                    _explain(exc),
+                    lines=item.scan.counts.lines if item.scan.counts else None,
                 )
             ]
 
-    def _read_and_write(self, entity: Entity, batch: list[_Pending]) -> list[FileReport]:
+    def _readable(self, item: _Pending, tmp: Path, n: int) -> _Readable:
+        """The file under a plain name in `tmp` (paths are never patterns, D74): a link, or a
+        UTF-8 copy with LF line ends."""
+        target = tmp / f"f{n:05d}.csv"
+        if not item.rewrite:
+            os.symlink(os.path.abspath(item.path), target)
+            return _Readable(item, str(target), item.scan.counts)
+        csv_sniff.transcode_to_utf8(
+            item.path, target, item.dialect.encoding, normalize_newlines=True
+        )
+        counts = csv_sniff.count_lines(target)
+        if item.scan.counts is not None and counts.lines != item.scan.counts.lines:
+            raise LoadError(
+                f"{counts.lines} lines after conversion to UTF-8, {item.scan.counts.lines} "
+                "counted in the file (a loader bug: please report it with the file)"
+            )
+        if counts.free_byte is None:
+            raise csv_sniff.UnreadableFile(
+                "holds the control characters 0x1C-0x1F, which CSV text never does: export "
+                "the data as CSV text again"
+            )
+        return _Readable(item, str(target), counts)
+
+    def _read_and_write(self, entity: Entity, batch: list[_Readable]) -> list[FileReport]:
         try:
-            with tempfile.TemporaryDirectory(prefix="voronka_") as tmp:
-                readable = []
-                for n, item in enumerate(batch):
-                    path = item.path
-                    if item.dialect.needs_transcoding:
-                        path = Path(tmp) / f"utf8_{n}.csv"
-                        csv_sniff.transcode_to_utf8(item.path, path, item.dialect.encoding)
-                    readable.append(str(path))
-                self._stage(readable, batch[0].dialect)
-            self._write(entity, batch, readable)
+            n_fields = len(batch[0].item.header)
+            fields = ", ".join(f"c{i} varchar" for i in range(1, n_fields + 1))
+            self.con.execute(
+                f"create temp table _stage ({_PATH} varchar, {_LINE} bigint, {fields})"
+            )
+            self.con.execute(
+                "create temp table _malformed (path varchar, line bigint, raw varchar, "
+                "reason varchar)"
+            )
+            self.con.execute(
+                "create temp table _files (path varchar, rel varchar, batch_id varchar, "
+                "reloaded boolean, first_row bigint, n_good bigint, n_malformed bigint, "
+                "lines bigint, blank bigint, continued bigint)"
+            )
+            self.con.executemany(
+                "insert into _files values (?, ?, ?, ?, null, 0, 0, ?, 0, 0)",
+                [
+                    [
+                        r.path,
+                        r.item.rel,
+                        r.item.report.batch_id,
+                        r.item.report.status == "reloaded",
+                        r.counts.lines,
+                    ]
+                    for r in batch
+                ],
+            )
+            slow = self._stage_fast(batch, n_fields)
+            for readable in slow:
+                self._stage_slow(readable, n_fields)
+            self._write(entity, batch)
         finally:
             self.con.execute("drop view if exists _checked")
+            self.con.execute("drop view if exists _lines")
             for table in _TEMP_TABLES:
                 self.con.execute(f"drop table if exists {table}")
-        return [item.report for item in batch]
+        return [r.item.report for r in batch]
 
-    def _stage(self, paths: list[str], dialect: csv_sniff.CsvDialect) -> None:
-        """Read the files as text into `_stage` (with each row's file in `_FILE_COLUMN`),
-        keeping DuckDB's rejects in `_rejects` / `_rejects_scan`.
+    def _stage_fast(self, batch: list[_Readable], n_fields: int) -> list[_Readable]:
+        """Read the files with DuckDB's CSV reader into `_stage`; keep a file's rows only when
+        they are exactly one record per line after the header. Return the other files (D70).
 
         Values are stored trimmed, empty strings as null (the raw layer's values), so that the
         check and the writes do not trim every value again (D13)."""
-        options = f"""
-            [{", ".join(_literal(p) for p in paths)}],
-            all_varchar = true,
-            header = true,
-            delim = {_literal(dialect.delimiter)},
-            quote = '"',
-            escape = '"',
-            ignore_errors = true,
-            filename = {_literal(_FILE_COLUMN)}
-        """
-        columns = [
-            row[0]
-            for row in self.con.execute(f"describe select * from read_csv({options})").fetchall()
-        ]
-        values = [
-            quote(name)
-            if name == _FILE_COLUMN
-            else f"nullif(trim({quote(name)}), '') as {quote(name)}"
-            for name in columns
-        ]
-        self.con.execute(
-            f"""
-            create temp table _stage as
-            select {", ".join(values)}
-            from read_csv(
-                {options},
-                store_rejects = true,
-                rejects_table = '_rejects',
-                rejects_scan = '_rejects_scan'
+        fast = [r for r in batch if r.fast]
+        if not fast:
+            return list(batch)
+        dialect = fast[0].item.dialect
+        columns = ", ".join(f"'c{i}': 'varchar'" for i in range(1, n_fields + 1))
+        values = ", ".join(f"nullif(trim(c{i}), '')" for i in range(1, n_fields + 1))
+        try:
+            self.con.execute(
+                f"""
+                insert into _stage
+                select filename, null, {values}
+                from read_csv(
+                    [{", ".join(_literal(r.path) for r in fast)}],
+                    columns = {{{columns}}},
+                    header = false,
+                    skip = 1,
+                    auto_detect = false,
+                    delim = {_literal(dialect.delimiter)},
+                    quote = '"',
+                    escape = '"',
+                    new_line = {_literal(fast[0].counts.newline.encode("unicode_escape").decode())},
+                    max_line_size = {csv_lines.MAX_LINE_BYTES},
+                    ignore_errors = true,
+                    filename = true
+                )
+                """
             )
-            """
-        )
+        except duckdb.Error as exc:
+            log.info("reading line by line after DuckDB's reader stopped: %s", _first_line(exc))
+            self.con.execute("delete from _stage")
+            return list(batch)
+        counts = {
+            path: (n, first, last)
+            for path, n, first, last in self.con.execute(
+                f"select {_PATH}, count(*), min(rowid), max(rowid) from _stage group by 1"
+            ).fetchall()
+        }
+        slow = [r for r in batch if not r.fast]
+        for readable in fast:
+            n, first, last = counts.get(readable.path, (0, None, None))
+            whole = n == readable.counts.lines - 1 and (n == 0 or last - first + 1 == n)
+            if whole:
+                self.con.execute(
+                    "update _files set n_good = ?, first_row = ? where path = ?",
+                    [n, first, readable.path],
+                )
+            else:
+                self.con.execute(f"delete from _stage where {_PATH} = ?", [readable.path])
+                slow.append(readable)
+        return slow
 
-    def _write(self, entity: Entity, batch: list[_Pending], readable: list[str]) -> None:
+    def _stage_slow(self, readable: _Readable, n_fields: int) -> None:
+        """Read one file line by line (`csv_lines`) into `_stage` and `_malformed`."""
+        item, con = readable.item, self.con
+        con.execute("drop view if exists _lines")
+        for table in ("_line_text", "_split"):
+            con.execute(f"drop table if exists {table}")
+        try:
+            lines = csv_lines.read_lines(con, readable.path, readable.counts.free_byte)
+        except duckdb.Error as exc:
+            if "maximum line size" in str(exc).lower():
+                raise LoadError(
+                    f"a line is longer than {csv_lines.MAX_LINE_BYTES >> 20} MiB: not CSV "
+                    "text the inbox can take; split the value or export the data again"
+                ) from exc
+            raise
+        if lines != readable.counts.lines:
+            raise LoadError(
+                f"DuckDB read {lines} lines where the file has {readable.counts.lines} "
+                "(a loader bug: please report it with the file)"
+            )
+        counts = csv_lines.split_lines(
+            con,
+            header_line=item.dialect.header_line,
+            delimiter=item.dialect.delimiter,
+            n_fields=n_fields,
+        )
+        values = ", ".join(f"nullif(trim(fields[{i}]), '')" for i in range(1, n_fields + 1))
+        con.execute(
+            f"insert into _stage select ?, ln, {values} from _split where reason is null "
+            "order by ln",
+            [readable.path],
+        )
+        con.execute(
+            "insert into _malformed select ?, ln, text, reason from _split "
+            "where reason <> 'blank' order by ln",
+            [readable.path],
+        )
+        con.execute(
+            "update _files set n_good = ?, n_malformed = ?, blank = ?, continued = ? "
+            "where path = ?",
+            [counts.records, counts.malformed, counts.blank, counts.continued, readable.path],
+        )
+        if counts.blank or counts.continued or counts.malformed:
+            log.info(
+                "%s: read line by line: %s blank line(s), %s line(s) inside multi-line "
+                "values, %s malformed",
+                item.rel,
+                counts.blank,
+                counts.continued,
+                counts.malformed,
+            )
+
+    def _write(self, entity: Entity, batch: list[_Readable]) -> None:
         con = self.con
-        staged = [row[0] for row in con.execute("describe _stage").fetchall()]
-        # header cells are matched case-insensitively; duplicates after the first are ignored
-        by_name: dict[str, str] = {}
-        for name in staged:
-            if name != _FILE_COLUMN:
-                by_name.setdefault(name.strip().lower(), name)
+        header = batch[0].item.header
         contract = entity.column_names
-        reserved = {name for name, _ in META_COLUMNS} | {"_reason", "_raw_record"}
-        extras = [n for n in by_name if n not in contract and n not in reserved]
+        by_name: dict[str, str] = {}
+        unnamed: list[tuple[str, str]] = []
+        for position, name in enumerate(header, start=1):
+            if name:
+                by_name[name] = f"c{position}"
+            else:
+                unnamed.append((f"unnamed_{position}", f"c{position}"))
+        if unnamed:
+            # a column without a name is kept when it holds a value, ignored when empty (D72)
+            filled = con.execute(
+                f"select {', '.join(f'count({c})' for _, c in unnamed)} from _stage"
+            ).fetchone()
+            by_name.update({name: c for (name, c), n in zip(unnamed, filled, strict=True) if n})
+        extras = [n for n in by_name if n not in contract]
         for name in extras:
             for schema in ("raw", "quarantine"):
                 con.execute(
@@ -564,81 +985,20 @@ class InboxLoader:
                 )
         loaded_at = _utcnow()
 
-        # one row per file: where its rows start in _stage, how many DuckDB kept and rejected
-        con.execute(
-            "create temp table _files (path varchar, rel varchar, batch_id varchar, "
-            "reloaded boolean, n_good bigint, first_row bigint, n_rejected bigint)"
-        )
-        con.executemany(
-            "insert into _files values (?, ?, ?, ?, 0, 0, 0)",
-            [
-                [path, item.rel, item.report.batch_id, item.report.status == "reloaded"]
-                for path, item in zip(readable, batch, strict=True)
-            ],
-        )
-        con.execute(
-            """
-            create temp table _rejected as
-            select s.file_path as path, r.line, any_value(r.csv_line) as csv_line,
-                string_agg(distinct r.error_message, ' | ') as message
-            from _rejects r join _rejects_scan s using (scan_id, file_id)
-            group by 1, 2
-            """
-        )
-        counts = con.execute(
-            f"""
-            select {quote(_FILE_COLUMN)}, count(*), min(rowid), max(rowid)
-            from _stage group by 1
-            """
-        ).fetchall()
-        for path, n_good, first_row, last_row in counts:
-            if last_row - first_row + 1 != n_good:
-                raise _NotContiguous(f"rows of {path} are not contiguous in the stage table")
-            con.execute(
-                "update _files set n_good = ?, first_row = ? where path = ?",
-                [n_good, first_row, path],
-            )
-        con.execute(
-            "update _files set n_rejected = r.n "
-            "from (select path, count(*) as n from _rejected group by 1) r "
-            "where _files.path = r.path"
-        )
-        index = "(s.rowid - f.first_row)"
-        line_expr, lines_join = f"{index} + 2", ""
-        with_rejects = con.execute(
-            "select path, n_good + n_rejected from _files where n_rejected > 0"
-        ).fetchall()
-        if with_rejects:
-            # the good rows of such a file take the physical lines DuckDB did not reject, in order
-            con.execute("create temp table _lines (path varchar, line bigint, idx bigint)")
-            for path, total in with_rejects:
-                con.execute(
-                    f"""
-                    insert into _lines
-                    select ?, line, row_number() over (order by line) - 1
-                    from range(2, {int(total) + 2}) as t(line)
-                    where line not in (select line from _rejected where path = ?)
-                    """,
-                    [path, path],
-                )
-            line_expr = f"coalesce(l.line, {index} + 2)"
-            lines_join = (
-                f"left join _lines l on l.path = s.{quote(_FILE_COLUMN)} and l.idx = {index}"
-            )
-
         values = {
             name: f"s.{quote(by_name[name])}" if name in by_name else "null::varchar"
             for name in contract + extras
         }
         # The contract check reads only the contract columns and keeps only the broken rows
-        # (`_bad`: stage row id and reason); the rows are then written once, straight from
-        # `_stage`, to raw or the quarantine (D13).
+        # (`_bad`: stage row id, file and reason); the rows are then written once, straight
+        # from `_stage`, to raw or the quarantine (D13).
         check_sql = f"""
-            select {", ".join(f"{values[n]} as {quote(n)}" for n in contract)}, s.rowid as _row
+            select {", ".join(f"{values[n]} as {quote(n)}" for n in contract)},
+                s.rowid as _row, s.{_PATH} as _path
             from _stage s
         """
         con.execute(
-            f"create temp table _bad as select _row, _reason "
+            f"create temp table _bad as select _row, _path, _reason "
             f"from ({checked_select(entity, check_sql)}) where _reason is not null"
         )
         con.execute(
@@ -647,48 +1007,52 @@ class InboxLoader:
             select
                 {", ".join(f"{v} as {quote(n)}" for n, v in values.items())},
                 f.rel as _source_file,
-                ({line_expr})::bigint as _source_line,
+                coalesce(s.{_LINE}, s.rowid - f.first_row + 2)::bigint as _source_line,
                 {_literal(loaded_at.isoformat(sep=" "))}::timestamp as _loaded_at,
                 f.batch_id as _batch_id,
                 b._reason
             from _stage s
-            join _files f on f.path = s.{quote(_FILE_COLUMN)}
-            {lines_join}
+            join _files f on f.path = s.{_PATH}
             left join _bad b on b._row = s.rowid
             """
         )
-        quarantined = dict(
-            con.execute(
-                "select f.rel, count(*) from _bad b join _files f "
-                "on b._row >= f.first_row and b._row < f.first_row + f.n_good group by 1"
-            ).fetchall()
-        )
+        quarantined = dict(con.execute("select _path, count(*) from _bad group by 1").fetchall())
         per_file = {
-            rel: (n_good, n_rejected)
-            for rel, n_good, n_rejected in con.execute(
-                "select rel, n_good, n_rejected from _files"
+            row[0]: row[1:]
+            for row in con.execute(
+                "select path, n_good, n_malformed, lines, blank, continued from _files"
             ).fetchall()
         }
+        for readable in batch:
+            n_good, n_malformed, lines, blank, continued = per_file[readable.path]
+            report = readable.item.report
+            report.rows_read = n_good + n_malformed
+            report.rows_quarantined = quarantined.get(readable.path, 0) + n_malformed
+            report.rows_loaded = n_good - quarantined.get(readable.path, 0)
+            report.lines_read, report.lines_blank, report.lines_continued = lines, blank, continued
+            # every physical line is the header, blank, part of a row, or a row (D70)
+            if lines != 1 + blank + continued + report.rows_read:
+                raise LoadError(
+                    f"{lines} lines but 1 header + {blank} blank + {continued} continuation "
+                    f"+ {report.rows_read} rows (a loader bug: please report it with the file)"
+                )
 
         con.execute("begin transaction")
         try:
             self._replace_file_rows(entity, loaded_at)
-            for item in batch:
-                n_good, n_rejected = per_file[item.rel]
-                n_bad = quarantined.get(item.rel, 0)
-                item.report.rows_read = n_good + n_rejected
-                item.report.rows_quarantined = n_bad + n_rejected
-                item.report.rows_loaded = n_good - n_bad
-                self._log(item.report, item.sha, item.size, item.started)
+            for readable in batch:
+                item = readable.item
+                self._log(item.report, item.scan.sha256, item.scan.size, item.started)
         except BaseException:
             con.execute("rollback")
             raise
         con.execute("commit")
-        for item in batch:
-            report = item.report
+        for readable in batch:
+            report = readable.item.report
             log.info(
-                "%s: %s rows, %s loaded, %s quarantined (%s, %r%s)",
+                "%s: %s lines, %s rows, %s loaded, %s quarantined (%s, %r%s)",
                 report.source_file,
+                report.lines_read,
                 report.rows_read,
                 report.rows_loaded,
                 report.rows_quarantined,
@@ -698,7 +1062,7 @@ class InboxLoader:
             )
 
     def _replace_file_rows(self, entity: Entity, loaded_at: datetime) -> None:
-        """Replace the rows of the files in `_files` by those in `_checked` and `_rejected`."""
+        """Replace the rows of the files in `_files` by those in `_checked` and `_malformed`."""
         con = self.con
         table = quote(entity.name)
         if con.execute("select count(*) from _files where reloaded").fetchone()[0]:
@@ -725,9 +1089,9 @@ class InboxLoader:
             f"""
             insert into quarantine.{table}
                 (_source_file, _source_line, _loaded_at, _batch_id, _reason, _raw_record)
-            select f.rel, r.line, ?, f.batch_id, 'malformed_row: ' || r.message, r.csv_line
-            from _rejected r join _files f using (path)
-            order by f.rel, r.line
+            select f.rel, m.line, ?, f.batch_id, m.reason, m.raw
+            from _malformed m join _files f using (path)
+            order by f.rel, m.line
             """,
             [loaded_at],
         )
@@ -783,10 +1147,16 @@ class InboxLoader:
         con.execute("drop table _released")
         return released
 
-    def _log(self, report: FileReport, sha: str, size: int, started: datetime) -> None:
+    def _log(
+        self, report: FileReport, sha: str | None, size: int | None, started: datetime
+    ) -> None:
         self.con.execute(
             """
-            insert into raw._load_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            insert into raw._load_log (
+                run_id, batch_id, entity, source_file, sha256, bytes, status, rows_read,
+                rows_loaded, rows_quarantined, encoding, delimiter, decimal_comma, message,
+                started_at, finished_at, lines_read, lines_blank, lines_continued
+            ) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 self.run_id,
@@ -805,8 +1175,114 @@ class InboxLoader:
                 report.message,
                 started,
                 _utcnow(),
+                report.lines_read,
+                report.lines_blank,
+                report.lines_continued,
             ],
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _explain(exc: BaseException) -> str:
+    """A person's message for a file that could not be read."""
+    if isinstance(exc, LoadError | csv_sniff.UnreadableFile):
+        return str(exc)
+    return (
+        "could not be read as CSV text; check that it is a CSV export (DuckDB said: "
+        f"{_first_line(exc)})"
+    )
+
+
+def forget_file(warehouse: Path, inbox: Path, source_file: str) -> FileReport:
+    """Remove a file's rows from raw and the quarantine on purpose, and log it (`forgotten`).
+
+    `source_file` is the path as the load log and `_source_file` give it
+    (`calls/2026-01.csv`), or a path to it under the inbox. After this, the file's rows, good
+    and bad, are gone from every check; if the file comes back, it loads as a new file.
+
+    Raises:
+        LoadError: the file is still in the inbox, or the warehouse holds nothing of it.
+    """
+    rel = source_file.replace("\\", "/")
+    candidate = Path(source_file)
+    if candidate.is_absolute() or candidate.exists():
+        try:
+            rel = candidate.resolve().relative_to(inbox.resolve()).as_posix()
+        except ValueError:
+            pass
+    if rel.startswith("./"):
+        rel = rel[2:]
+    entity_name = rel.split("/", 1)[0]
+    entity = ENTITY_BY_NAME.get(entity_name)
+    if entity is None or "/" not in rel:
+        raise LoadError(
+            f"{source_file}: not a path like <entity>/<file>.csv (the load log's "
+            "source_file, e.g. calls/2026-01.csv)"
+        )
+    if (inbox / rel).exists() or (inbox / rel).is_symlink():
+        raise LoadError(
+            f"{rel} is still in the inbox ({inbox / rel}): the next run would load it again; "
+            "move it out of the inbox first"
+        )
+    con = connect(warehouse)
+    try:
+        ensure_tables(con, [entity])
+        table = quote(entity.name)
+        n_raw = con.execute(
+            f"select count(*) from raw.{table} where _source_file = ?", [rel]
+        ).fetchone()[0]
+        n_quarantined = con.execute(
+            f"select count(*) from quarantine.{table} where _source_file = ?", [rel]
+        ).fetchone()[0]
+        logged = con.execute(
+            "select count(*) from raw._load_log where entity = ? and source_file = ?",
+            [entity.name, rel],
+        ).fetchone()[0]
+        if not (n_raw or n_quarantined or logged):
+            known = [
+                r[0]
+                for r in con.execute(
+                    "select distinct source_file from raw._load_log where entity = ? "
+                    "and source_file is not null order by 1",
+                    [entity.name],
+                ).fetchall()
+            ]
+            close = difflib.get_close_matches(rel, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise LoadError(f"{rel}: the warehouse {warehouse} holds no rows of it{hint}")
+        now = _utcnow()
+        report = FileReport(
+            entity.name,
+            rel,
+            "forgotten",
+            rows_loaded=-n_raw,
+            rows_quarantined=-n_quarantined,
+            message=(
+                f"removed on purpose (voronka forget-file): {n_raw} rows from raw."
+                f"{entity.name}, {n_quarantined} from quarantine.{entity.name}"
+            ),
+            batch_id=_new_id("forget"),
+        )
+        con.execute("begin transaction")
+        try:
+            for schema in ("raw", "quarantine"):
+                con.execute(f"delete from {schema}.{table} where _source_file = ?", [rel])
+            con.execute(
+                "delete from quarantine.files where entity = ? and source_file = ?",
+                [entity.name, rel],
+            )
+            InboxLoader(con, inbox, run_id=_new_id("forget"))._log(report, None, None, now)
+        except BaseException:
+            con.execute("rollback")
+            raise
+        con.execute("commit")
+    finally:
+        con.close()
+    log.info("%s: %s", rel, report.message)
+    return report
 
 
 def load_inbox(

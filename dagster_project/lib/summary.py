@@ -22,7 +22,11 @@ class WarehouseSummary:
             view runs its query (a staging view deduplicates every raw row; at the large scale
             counting them took about 80 s and peaked at 5.9 GB, D64).
         quarantine: entity -> quarantined rows.
-        failed_files: (entity, file, reason) of files that could not be read.
+        failed_files: (entity, file, reason) of inbox entries not loaded: files that could not
+            be read, and entries ignored (an unknown folder, a workbook; entity empty at the
+            inbox's top).
+        vanished_files: (entity, file, message) of files loaded before and missing from the
+            inbox at the latest load (their rows stay until `voronka forget-file`).
     """
 
     path: Path
@@ -31,6 +35,16 @@ class WarehouseSummary:
     views_per_layer: dict[str, int] = field(default_factory=dict)
     quarantine: dict[str, int] = field(default_factory=dict)
     failed_files: list[tuple[str, str, str]] = field(default_factory=list)
+    vanished_files: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _has_load_log(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.columns "
+            "where table_schema = 'raw' and table_name = '_load_log' and column_name = 'status'"
+        ).fetchone()[0]
+    )
 
 
 def summarize(warehouse: Path) -> WarehouseSummary:
@@ -61,7 +75,33 @@ def summarize(warehouse: Path) -> WarehouseSummary:
                 summary.quarantine[table] = count
         if ("quarantine", "files", False) in tables:
             summary.failed_files = con.execute(
-                "select entity, source_file, reason from quarantine.files order by 1, 2"
+                "select coalesce(entity, ''), source_file, reason from quarantine.files "
+                "order by 1, 2"
+            ).fetchall()
+        if _has_load_log(con):
+            # a file is vanished when the latest load run of its entity said so
+            summary.vanished_files = con.execute(
+                """
+                with latest as (
+                    select entity, max(run_id) filter (where finished_at = last) as run_id
+                    from (
+                        select entity, run_id, finished_at,
+                            max(finished_at) over (partition by entity) as last
+                        from raw._load_log
+                        where status in ('loaded', 'reloaded', 'skipped_unchanged', 'failed',
+                            'vanished', 'ignored')
+                    )
+                    group by entity
+                )
+                select l.entity, l.source_file, l.message
+                from raw._load_log l join latest using (entity, run_id)
+                where l.status = 'vanished' and not exists (
+                    select 1 from raw._load_log f
+                    where f.status = 'forgotten' and f.entity = l.entity
+                        and f.source_file = l.source_file and f.finished_at > l.finished_at
+                )
+                order by 1, 2
+                """
             ).fetchall()
     finally:
         con.close()

@@ -51,15 +51,15 @@ FILES = {
 
 @pytest.fixture
 def reads(monkeypatch):
-    """The lists of files each `read_csv` of the loader read."""
+    """The number of files each batch read of the loader read."""
     calls: list[int] = []
-    stage = InboxLoader._stage
+    stage = InboxLoader._stage_fast
 
-    def counting(self, paths, dialect):
-        calls.append(len(paths))
-        return stage(self, paths, dialect)
+    def counting(self, batch, n_fields):
+        calls.append(len(batch))
+        return stage(self, batch, n_fields)
 
-    monkeypatch.setattr(InboxLoader, "_stage", counting)
+    monkeypatch.setattr(InboxLoader, "_stage_fast", counting)
     return calls
 
 
@@ -207,20 +207,34 @@ def test_a_changed_file_reloads_alone(tmp_path, warehouse, reads):
     assert query(warehouse, "select count(*) from quarantine.calls") == [(1 + 1,)]
 
 
-def test_a_file_duckdb_refuses_fails_alone_and_the_batch_still_loads(tmp_path, warehouse, reads):
+def test_an_unterminated_quote_costs_its_own_line_and_the_batch_still_loads(
+    tmp_path, warehouse, reads
+):
+    bad = '"unterminated,2026-01-01 10:00,inbound,1,101,answered,5,60'
     inbox = write_inbox(
         tmp_path / "inbox",
-        {**FILES, "calls/2026-02.csv": HEADER + "\n" + ROW.format(id="b1") + '\n"unterminated\n'},
+        {
+            **FILES,
+            "calls/2026-02.csv": "\n".join(
+                [HEADER, ROW.format(id="b1"), bad, ROW.format(id="b3"), ROW.format(id="b4")]
+            ),
+        },
     )
     report = _load(inbox, warehouse)
-    assert reads == [3, 1, 1, 1]  # the batch, then each file alone
-    statuses = {f.source_file: f.status for f in report.files}
-    assert statuses == {
-        "calls/2026-01.csv": "loaded",
-        "calls/2026-02.csv": "failed",
-        "calls/2026-03.csv": "loaded",
+    assert reads == [3]  # one read of the batch; the file with the quote again line by line
+    counts = {
+        f.source_file: (f.status, f.lines_read, f.rows_loaded, f.rows_quarantined)
+        for f in report.files
     }
-    failed = report.failed_files[0]
-    assert "2026-02.csv" in failed.message and "DuckDB" in failed.message
-    assert query(warehouse, "select source_file from quarantine.files") == [("calls/2026-02.csv",)]
-    assert query(warehouse, "select count(*) from raw.calls") == [(3,)]
+    assert counts["calls/2026-02.csv"] == ("loaded", 5, 3, 1)
+    assert query(
+        warehouse,
+        "select _source_line, _raw_record, _reason like 'malformed_row: a quoted field opens%' "
+        "from quarantine.calls where _source_file = 'calls/2026-02.csv'",
+    ) == [(3, bad, True)]
+    assert query(
+        warehouse,
+        "select call_id, _source_line from raw.calls "
+        "where _source_file = 'calls/2026-02.csv' order by 2",
+    ) == [("b1", 2), ("b3", 4), ("b4", 5)]
+    assert query(warehouse, "select count(*) from quarantine.files") == [(0,)]

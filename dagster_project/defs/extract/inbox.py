@@ -17,7 +17,7 @@ def _file_table(report: EntityReport) -> str:
         "| file | status | rows | loaded | quarantined | encoding | note |",
         "|---|---|---|---|---|---|---|",
     ]
-    for f in report.files:
+    for f in report.files + report.others:
         note = (f.message or "").replace("|", "/")
         lines.append(
             f"| {f.source_file} | {f.status} | {f.rows_read} | {f.rows_loaded} | "
@@ -36,7 +36,13 @@ def report_metadata(report: EntityReport, raw_rows: int) -> dict:
         "files_loaded": dg.MetadataValue.int(report.count("loaded") + report.count("reloaded")),
         "files_skipped_unchanged": dg.MetadataValue.int(report.count("skipped_unchanged")),
         "files_failed": dg.MetadataValue.int(len(report.failed_files)),
-        "files": dg.MetadataValue.md(_file_table(report)) if report.files else "no files",
+        "files_ignored": dg.MetadataValue.int(len(report.ignored)),
+        "files_vanished": dg.MetadataValue.int(len(report.vanished)),
+        "files": (
+            dg.MetadataValue.md(_file_table(report))
+            if report.files or report.others
+            else "no files"
+        ),
     }
 
 
@@ -58,6 +64,8 @@ def build_inbox_asset(entity: Entity) -> dg.AssetsDefinition:
         def progress(file: FileReport) -> None:
             if file.status == "failed":
                 context.log.warning(f"{file.source_file}: not loaded: {file.message}")
+            elif file.status in ("ignored", "vanished"):
+                context.log.warning(f"{file.source_file}: {file.status}: {file.message}")
             elif file.status != "skipped_unchanged":
                 context.log.info(
                     f"{file.source_file}: {file.rows_read} rows, {file.rows_loaded} loaded, "
