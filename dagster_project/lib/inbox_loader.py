@@ -924,8 +924,9 @@ class InboxLoader:
             raise
         if lines != readable.counts.lines:
             raise LoadError(
-                f"DuckDB read {lines} lines where the file has {readable.counts.lines} "
-                "(a loader bug: please report it with the file)"
+                f"{lines} lines read, {readable.counts.lines} counted when the file was "
+                "scanned: was it changed during the load? Load again; if it was not, this is "
+                "a loader bug (please report it with the file)"
             )
         counts = csv_lines.split_lines(
             con,
