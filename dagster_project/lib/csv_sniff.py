@@ -145,13 +145,14 @@ def count_lines(path: Path) -> LineCounts:
     return counter.result()
 
 
-def scan(path: Path, count_lines: bool = True) -> FileScan:
-    """Read a file once: sha256, size, encoding and (unless UTF-16) its line counts.
+def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> FileScan:
+    """Read a file once: sha256 (unless given), size, encoding and (unless UTF-16) its line
+    counts.
 
     Raises:
         UnreadableFile: the file is empty, binary, or in no encoding the inbox accepts.
     """
-    digest = hashlib.sha256()
+    digest = None if sha256 else hashlib.sha256()
     counter = _LineCounter()
     decoder = codecs.getincrementaldecoder("utf-8")()
     size = 0
@@ -166,7 +167,8 @@ def scan(path: Path, count_lines: bool = True) -> FileScan:
                     encoding = "utf-16"
                     utf8 = False
             size += len(chunk)
-            digest.update(chunk)
+            if digest:
+                digest.update(chunk)
             if encoding == "utf-16":
                 continue
             if b"\x00" in chunk:
@@ -190,7 +192,7 @@ def scan(path: Path, count_lines: bool = True) -> FileScan:
     if not utf8 and encoding != "utf-16":
         encoding = single_byte_encoding(path)
     counts = counter.result() if count_lines and encoding != "utf-16" else None
-    return FileScan(digest.hexdigest(), size, encoding, counts)
+    return FileScan(digest.hexdigest() if digest else sha256, size, encoding, counts)
 
 
 # A word: letters only. Read as cp1251, every byte 0xC0-0xFF is a Cyrillic letter.

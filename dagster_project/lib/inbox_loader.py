@@ -649,14 +649,10 @@ class InboxLoader:
         started = _utcnow()
         batch_id = _new_id("batch")
         try:
-            scan = csv_sniff.scan(path)
+            sha = file_sha256(path)
         except OSError as exc:
             message = f"cannot be read ({exc.strerror}); check that the file is readable"
             return self._fail(entity, rel, None, None, started, batch_id, message)
-        except csv_sniff.UnreadableFile as exc:
-            return self._fail(
-                entity, rel, file_sha256(path), path.stat().st_size, started, batch_id, str(exc)
-            )
         previous = self.con.execute(
             """
             select status, sha256 from raw._load_log
@@ -666,11 +662,18 @@ class InboxLoader:
             [entity.name, rel],
         ).fetchone()
         loaded_before = previous is not None and previous[0] != "forgotten"
-        if loaded_before and previous[1] == scan.sha256:
+        if loaded_before and previous[1] == sha:
             report = FileReport(entity.name, rel, "skipped_unchanged")
-            self._log(report, scan.sha256, scan.size, started)
+            self._log(report, sha, path.stat().st_size, started)
             return report
         status = "reloaded" if loaded_before else "loaded"
+        try:
+            scan = csv_sniff.scan(path, sha256=sha)
+        except OSError as exc:
+            message = f"cannot be read ({exc.strerror}); check that the file is readable"
+            return self._fail(entity, rel, sha, None, started, batch_id, message)
+        except csv_sniff.UnreadableFile as exc:
+            return self._fail(entity, rel, sha, path.stat().st_size, started, batch_id, str(exc))
         try:
             dialect = csv_sniff.sniff(path, encoding=scan.encoding)
             header = parse_header(dialect)

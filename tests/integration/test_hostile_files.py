@@ -335,3 +335,28 @@ def test_forget_file_on_the_command_line(tmp_path, capsys):
     assert main(args) == 0
     assert "1 rows from raw.calls" in capsys.readouterr().out
     assert main(args) == 0  # already forgotten: nothing left, said again
+
+
+def test_an_unreadable_file_is_refused_with_a_message(tmp_path, monkeypatch):
+    """Root reads any file, so the permission error is simulated where the loader opens it."""
+    from dagster_project.lib import inbox_loader
+
+    inbox = write_inbox(
+        tmp_path / "inbox",
+        {"calls/locked.csv": calls_file([call(1)]), "calls/open.csv": calls_file([call(2)])},
+    )
+    real = inbox_loader.file_sha256
+
+    def sha256(path):
+        if path.name == "locked.csv":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(inbox_loader, "file_sha256", sha256)
+    report = load_inbox(inbox, tmp_path / "w.duckdb", entities=["calls"])[0]
+    statuses = {f.source_file: (f.status, f.message) for f in report.files}
+    assert statuses["calls/open.csv"] == ("loaded", None)
+    assert statuses["calls/locked.csv"] == (
+        "failed",
+        "locked.csv: cannot be read (Permission denied); check that the file is readable",
+    )
