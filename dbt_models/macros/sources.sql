@@ -218,6 +218,27 @@
 {%- endmacro %}
 
 
+{#- A select of the Bitrix24 records of `table` (deals, contacts, companies, activities) that
+    are deleted now: per id its deleted_at, the time the extractor's live-id pass saw it vanish
+    from the list (raw `<table>_deletions`, decision D100; Bitrix24 gives no deletion time).
+    An id whose latest event is `restored` (listed again) is not in it. -#}
+{% macro bitrix24_deleted_ids(table) -%}
+    select id, deleted_at
+    from (
+        select
+            id,
+            case when event = 'deleted' then {{ parse_timestamp_utc('observed_at') }} end as deleted_at,
+            row_number() over (
+                partition by id order by observed_at desc, _loaded_at desc
+            ) as event_rank
+        from (
+            {{ raw_source('bitrix24', table ~ '_deletions', ['id', 'event', 'observed_at']) }}
+        ) as events
+    ) as ranked_events
+    where event_rank = 1 and deleted_at is not null
+{%- endmacro %}
+
+
 {#- A Bitrix24 user's extension: the internal number (UF_PHONE_INNER), else bitrix24:<id> -#}
 {% macro bitrix24_extension(inner_number, user_id) -%}
     coalesce(nullif(trim({{ inner_number }}), ''), {{ namespaced_id('bitrix24', user_id) }})

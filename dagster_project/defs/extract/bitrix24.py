@@ -24,6 +24,14 @@ CHILD_DESCRIPTIONS = {
     "company_channels": "Phones and e-mails of Bitrix24 companies, one row per value and company "
     "version (key entity_id, channel, value, updated_at), with the phone normalised.",
 }
+CHILD_DESCRIPTIONS.update(
+    {
+        f"{table}_deletions": f"Bitrix24 {table} no longer listed (deleted, or merged into "
+        "another record) and listed again (restored), as the live-id pass after each extraction "
+        "saw them (decision D100): one row per id, event (deleted, restored) and observed_at."
+        for table in ("deals", "contacts", "companies", "activities")
+    }
+)
 
 BITRIX24 = CrmSource(
     name="bitrix24",

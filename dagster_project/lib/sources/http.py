@@ -244,6 +244,13 @@ class HttpClient:
     def close(self) -> None:
         self.session.close()
 
+    def rebase(self, base_url: str) -> None:
+        """Send the next requests to `base_url` (a REST address the API itself named, e.g.
+        Bitrix24's OAuth `client_endpoint`); the host check follows it."""
+        self.base_url = base_url.rstrip("/")
+        split = urlsplit(self.base_url)
+        self.host, self.scheme = split.netloc, split.scheme
+
     # ------------------------------------------------------------------ the one request loop
 
     def request(

@@ -597,7 +597,13 @@ class FakeBitrix24(FakeServer):
     """Bitrix24 REST: webhook `/rest/<user>/<code>/<method>` or OAuth `/rest/<method>` with
     `auth` in the body, list methods (50 a page, `>ID` filters, `start=-1`), `batch` with
     `$result[...]` references, errors as `{"error", "error_description"}`, and the OAuth server
-    `/oauth/token/`."""
+    `/oauth/token/`.
+
+    `select` as documented for `crm.*.list`: `*` gives the standard single fields, `UF_*` the
+    single user fields, a multiple field (a list in the data) only when named; `crm.*.fields`
+    describes the fields. `operating[method]` is reported as the method's `time.operating`;
+    `time_limit(method, n)` answers the next n calls of a method (also inside a batch)
+    `OPERATION_TIME_LIMIT`."""
 
     def __init__(self, data: dict | None = None, webhook_code: str = "webhook-code-WWWW1234", **kw):
         super().__init__(**kw)
@@ -608,10 +614,17 @@ class FakeBitrix24(FakeServer):
         self.client_secret = "b24-secret-SSSS"
         self.refreshes = 0
         self.calls: list[tuple[str, dict]] = []
+        self.operating: dict[str, float] = {}
+        self.blocked: dict[str, int] = {}
+        self.client_endpoint: str | None = None  # default: this server's /rest/
 
     @property
     def webhook_url(self) -> str:
         return f"{self.url}/rest/1/{self.webhook_code}/"
+
+    def time_limit(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` get `OPERATION_TIME_LIMIT` (429)."""
+        self.blocked[method] = self.blocked.get(method, 0) + times
 
     def handle(self, request: Request):
         if request.path == "/oauth/token/":
@@ -641,8 +654,9 @@ class FakeBitrix24(FakeServer):
             return self.json_response(200, {"result": self._batch(params), "time": self._time()})
         result = self._call(method, params)
         if "error" in result:
-            return self.json_response(400, result)
-        return self.json_response(200, {**result, "time": self._time()})
+            status = 429 if result["error"] == "OPERATION_TIME_LIMIT" else 400
+            return self.json_response(status, result)
+        return self.json_response(200, {**result, "time": self._time(method)})
 
     def _sorted(self, method: str) -> list[dict]:
         key = (method, id(self.data[method]), len(self.data[method]))
@@ -675,22 +689,46 @@ class FakeBitrix24(FakeServer):
                 "access_token": access,
                 "refresh_token": refresh,
                 "expires_in": 3600,
-                "client_endpoint": f"{self.url}/rest/",
+                "client_endpoint": self.client_endpoint or f"{self.url}/rest/",
                 "domain": "oauth.bitrix.info",
             },
         )
 
-    @staticmethod
-    def _time() -> dict:
-        return {
+    def _time(self, method: str | None = None) -> dict:
+        spent = {
             "start": 1.0,
             "finish": 1.1,
             "duration": 0.1,
             "date_start": "2026-02-01T10:00:00+03:00",
         }
+        if method in self.operating:
+            spent["operating"] = self.operating[method]
+            spent["operating_reset_at"] = int(time.time()) + 30
+        return spent
+
+    def multiple_fields(self, method: str) -> set[str]:
+        """The fields of a list method's records that are multiple (lists in the data)."""
+        return {k for r in self.data.get(method, []) for k, v in r.items() if isinstance(v, list)}
+
+    def _fields(self, method: str) -> dict:
+        multiple = self.multiple_fields(method)
+        names = dict.fromkeys(k for r in self.data.get(method, []) for k in r)
+        return {
+            "result": {
+                k: {"type": "string", "isMultiple": k in multiple, "title": k} for k in names
+            }
+        }
 
     def _call(self, method: str, params: dict) -> dict:
         self.calls.append((method, params))
+        if self.blocked.get(method):
+            self.blocked[method] -= 1
+            return {
+                "error": "OPERATION_TIME_LIMIT",
+                "error_description": "Method is blocked due to operation time limit.",
+            }
+        if method.endswith(".fields") and method.replace(".fields", ".list") in self.data:
+            return self._fields(method.replace(".fields", ".list"))
         if method not in self.data:
             return {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
         flt = dict(params.get("filter") or params.get("FILTER") or {})
@@ -723,12 +761,20 @@ class FakeBitrix24(FakeServer):
         else:
             rows = [r for r in rows if keep(r)]
             page = rows[start : start + 50]
-        if method in ("crm.deal.list", "crm.contact.list", "crm.company.list"):
-            select = params.get("select") or []
-            if isinstance(select, dict):
-                select = list(select.values())
-            if "PHONE" not in select:
-                page = [{k: v for k, v in r.items() if k not in ("PHONE", "EMAIL")} for r in page]
+        if method.startswith("crm.") and params.get("select"):
+            select = params["select"]
+            select = set(select.values() if isinstance(select, dict) else select)
+            multiple = self.multiple_fields(method)
+
+            def selected(name: str) -> bool:
+                if name in select:
+                    return True
+                if name in multiple:
+                    return False
+                user = name.startswith("UF_")
+                return ("UF_*" if user else "*") in select
+
+            page = [{k: v for k, v in r.items() if selected(k)} for r in page]
         result: Any = page
         if method == "crm.stagehistory.list":
             result = {"items": page}
@@ -749,6 +795,7 @@ class FakeBitrix24(FakeServer):
         errors: dict[str, Any] = {}
         totals: dict[str, Any] = {}
         nexts: dict[str, Any] = {}
+        times: dict[str, Any] = {}
         for name, text in commands.items():
             method, _, query = text.partition("?")
             call_params = parse_php_query(query)
@@ -758,6 +805,7 @@ class FakeBitrix24(FakeServer):
                 errors[name] = result
                 continue
             results[name] = result["result"]
+            times[name] = self._time(method)
             totals[name] = result.get("total", 0)
             if "next" in result:
                 nexts[name] = result["next"]
@@ -766,7 +814,7 @@ class FakeBitrix24(FakeServer):
             "result_error": errors or [],
             "result_total": totals,
             "result_next": nexts or [],
-            "result_time": {},
+            "result_time": times or [],
         }
 
 

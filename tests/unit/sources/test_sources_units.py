@@ -18,6 +18,7 @@ from dagster_project.lib.sources.bitrix24 import (
     iso,
     php_query,
 )
+from dagster_project.lib.sources.engine import date_to_epoch
 from dagster_project.lib.sources.http import RateLimiter, RetryPolicy, parse_retry_after
 from dagster_project.lib.sources.mango import MangoSettings, parse_stats, sign
 from dagster_project.lib.sources.secrets import Secret, install_log_redaction, redact, register
@@ -221,3 +222,14 @@ def test_settings_are_read_from_the_environment_and_hide_secrets():
         b24.host == "acme.bitrix24.ru" and b24.batch_pages == 50 and "hookcode1234" not in repr(b24)
     )
     assert b24.origin == "https://acme.bitrix24.ru"
+
+
+def test_a_start_date_is_midnight_in_the_business_time_zone(monkeypatch):
+    monkeypatch.delenv("VORONKA_TIMEZONE", raising=False)
+    assert date_to_epoch("2026-01-01") == 1_767_214_800  # 2025-12-31 21:00 UTC
+    assert date_to_epoch("2026-01-01", "Asia/Yekaterinburg") == 1_767_207_600
+    assert date_to_epoch("2026-07-01", "Europe/Berlin") == 1_782_856_800  # summer time
+    assert date_to_epoch("2026-01-01T00:00:00+00:00", "Europe/Moscow") == 1_767_225_600
+    monkeypatch.setenv("VORONKA_TIMEZONE", "UTC")
+    assert date_to_epoch("2026-01-01") == 1_767_225_600
+    assert date_to_epoch("") is None and date_to_epoch(None) is None

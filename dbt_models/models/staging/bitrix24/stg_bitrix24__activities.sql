@@ -1,7 +1,8 @@
 {#- One row per Bitrix24 CRM activity, its newest version (LAST_UPDATED), in the inbox
     activities' columns. activity_type from TYPE_ID: 1 meeting, 2 call, 4 email, others
     (3 task, 6 provider activities such as to-dos) task. The owner gives deal_id (OWNER_TYPE_ID
-    2) or client_id (3 contact, 4 company). completed_at: the update that completed it. -#}
+    2) or client_id (3 contact, 4 company). completed_at: the update that completed it.
+    deleted_at: when the extractor's live-id pass saw it vanish (D100), null while it exists. -#}
 
 with
 
@@ -10,6 +11,10 @@ source as (
         'id', 'owner_id', 'owner_type_id', 'type_id', 'responsible_id', 'completed', 'created',
         'deadline', 'last_updated',
     ]) }}
+),
+
+deleted as (
+    {{ bitrix24_deleted_ids('activities') }}
 ),
 
 ranked as (
@@ -22,7 +27,7 @@ ranked as (
 final as (
     select
         ---------- ids
-        {{ namespaced_id('bitrix24:activity', 'id') }} as activity_id,
+        {{ namespaced_id('bitrix24:activity', 'ranked.id') }} as activity_id,
         {{ namespaced_id('bitrix24', 'responsible_id') }} as manager_id,
         {{ crm_activity_owner_ids(
             'bitrix24', 'owner_type_id', 'owner_id', {'deal': '2', 'contact': '3', 'company': '4'}
@@ -39,13 +44,15 @@ final as (
         {{ parse_timestamp_utc('created') }} as created_at,
         {{ parse_timestamp_utc('deadline') }} as due_at,
         case when completed = 'Y' then {{ parse_timestamp_utc('last_updated') }} end as completed_at,
-        {{ parse_timestamp_utc('last_updated') }} as updated_at,
-        ---------- deletion (D85): Bitrix24 deletions: filled by the Bitrix24 source (D85)
-        cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
+        {{ parse_timestamp_utc('ranked.last_updated') }} as updated_at,
+        ---------- deletion (D85): the live-id pass's (D100)
+        deleted.deleted_at,
         ---------- load metadata
-        {{ api_load_metadata() }}
+        {{ api_load_metadata('ranked') }}
     from ranked
-    where version_rank = 1
+    left join deleted
+        on ranked.id = deleted.id
+    where ranked.version_rank = 1
 )
 
 select * from final

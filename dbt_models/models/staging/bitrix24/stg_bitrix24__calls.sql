@@ -1,10 +1,15 @@
 {#- One row per call of Bitrix24 telephony (voximplant.statistic.get), in the inbox calls'
-    columns. direction from CALL_TYPE: 1 outbound, 2 inbound, 3 inbound with redirection,
-    4 callback (outbound). status from CALL_FAILED_CODE: 200 answered, 486 busy, 304 and 603
-    (not answered, declined) missed (inbound) / no_answer (outbound), others failed.
-    talk_seconds: CALL_DURATION of an answered call; ring_seconds unknown. manager_extension:
-    the extension of the call's user (stg_bitrix24__managers: internal number, else
-    bitrix24:<id>). Calls are immutable: `_last_loaded_at` is their load time. -#}
+    columns. direction from CALL_TYPE (docs/sources.md, "Bitrix24 call codes"): 1 outgoing and
+    4 callback (a call Bitrix24 places to a client who asked to be called back, with a manager
+    on the line) outbound; 2 incoming and 3 incoming with redirection inbound. 5
+    (informational call: a robot playing a message, no manager) and any other code are no
+    manager's call: they stay in raw and are left out here, counted in no KPI, talk time
+    included (decision D104). status from CALL_FAILED_CODE: 200 answered, 486 busy, 304, 603
+    and 603-S (missed, declined, cancelled) missed (inbound) / no_answer (outbound), others
+    failed. talk_seconds: CALL_DURATION of an answered call; ring_seconds unknown.
+    manager_extension: the extension of the call's user (stg_bitrix24__managers: internal
+    number, else bitrix24:<id>). Calls are immutable (never deleted: deleted_at is null);
+    `_last_loaded_at` is their load time. -#}
 
 with
 
@@ -40,13 +45,18 @@ first_loaded as (
 classified as (
     select
         first_loaded.*,
-        case when first_loaded.call_type in ('2', '3') then 'inbound' else 'outbound' end as direction,
+        case
+            when first_loaded.call_type in ('1', '4') then 'outbound'
+            when first_loaded.call_type in ('2', '3') then 'inbound'
+        end as direction,
         users.uf_phone_inner
     from first_loaded
     left join users
         on first_loaded.portal_user_id = users.id
         and users.snapshot_rank = 1
     where first_loaded.load_rank = 1
+        -- 5 (informational robot call) and unknown types are no manager's call (D104)
+        and first_loaded.call_type in ('1', '2', '3', '4')
 ),
 
 final as (
@@ -62,8 +72,8 @@ final as (
         case
             when call_failed_code = '200' then 'answered'
             when call_failed_code = '486' then 'busy'
-            when call_failed_code in ('304', '603') and direction = 'inbound' then 'missed'
-            when call_failed_code in ('304', '603') then 'no_answer'
+            when call_failed_code in ('304', '603', '603-S') and direction = 'inbound' then 'missed'
+            when call_failed_code in ('304', '603', '603-S') then 'no_answer'
             else 'failed'
         end as status,
         ---------- numerics
@@ -74,7 +84,7 @@ final as (
         end as talk_seconds,
         ---------- timestamps
         {{ parse_timestamp_utc('call_start_date') }} as started_at,
-        ---------- deletion (D85): Bitrix24 deletions: filled by the Bitrix24 source (D85)
+        ---------- deletion (D85): never (voximplant statistics are not deleted)
         cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
         ---------- load metadata
         {{ api_load_metadata() }},

@@ -1,7 +1,12 @@
 {#- One row per Bitrix24 contact (person, bitrix24:contact:<id>) and company (company,
     bitrix24:company:<id>), its newest version (DATE_MODIFY), in the inbox clients' columns.
     phone and email: the first of each in the newest version that has one (contact_channels /
-    company_channels, split from the PHONE / EMAIL multi-fields by the extractor). -#}
+    company_channels, split from the PHONE / EMAIL multi-fields by the extractor).
+    deleted_at: when the extractor's live-id pass saw the contact or company vanish (deleted,
+    or merged into another: Bitrix24 deletes the records merged away; D100), null while it
+    exists. merged_into_client_id: null, Bitrix24's lists do not say into which record a
+    merged one went (its deals are re-bound to the surviving record by Bitrix24 itself and
+    arrive so when they next change). -#}
 
 with
 
@@ -16,6 +21,14 @@ companies as (
 ),
 
 {{ crm_client_channel_sources('bitrix24') }},
+
+deleted as (
+    select 'contact' as entity_type, contacts_deleted.*
+    from ({{ bitrix24_deleted_ids('contacts') }}) as contacts_deleted
+    union all
+    select 'company' as entity_type, companies_deleted.*
+    from ({{ bitrix24_deleted_ids('companies') }}) as companies_deleted
+),
 
 versions as (
     select
@@ -45,11 +58,21 @@ versions as (
     from companies
 ),
 
-latest_versions as (
+ranked_versions as (
     select
         *,
         {{ newest_version_rank(parse_timestamp_utc('date_modify'), partition_by='entity_type, id') }}
     from versions
+),
+
+latest_versions as (
+    select
+        ranked_versions.*,
+        deleted.deleted_at
+    from ranked_versions
+    left join deleted
+        on ranked_versions.entity_type = deleted.entity_type
+        and ranked_versions.id = deleted.id
 ),
 
 {{ crm_client_channels([parse_timestamp_utc('updated_at') ~ ' desc', '_loaded_at desc', 'value']) }},
@@ -59,6 +82,7 @@ latest_versions as (
     client_name='latest_versions.client_name',
     created_at=parse_timestamp_utc('latest_versions.date_create'),
     updated_at=parse_timestamp_utc('latest_versions.date_modify'),
+    deleted_at='latest_versions.deleted_at',
 ) }}
 
 select * from final
