@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
 from dagster_project.cli import main
-from tests.conftest import FIXTURES, query
+from tests.conftest import FIXTURES, query, write_inbox
 from tests.integration.sources.fakes import FakeAmoCrm, FakeBitrix24
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -340,6 +340,14 @@ def bitrix_account() -> dict:
     }
 
 
+BITRIX_JANUARY_BONUS = {
+    "sales_plans/2026-01-bitrix24.csv": (
+        "period,manager_id,kpi_code,base,norm\n2026-01,bitrix24:1,deals_won,0,1\n"
+    ),
+    "bonus_pools/2026-01-bitrix24.csv": "period,manager_id,pool_amount\n2026-01,bitrix24:1,10000\n",
+}
+
+
 def run(inbox, warehouse) -> int:
     # the mini inbox's as-of, so that the CRM data does not move it
     return main(
@@ -362,6 +370,8 @@ def accounts(tmp_path_factory):
     root = tmp_path_factory.mktemp("sources_e2e")
     inbox = root / "inbox"
     shutil.copytree(FIXTURES / "mini_inbox", inbox)
+    # a January plan and pool of the Bitrix24 manager, for the bonus month closed below
+    write_inbox(inbox, BITRIX_JANUARY_BONUS)
     amo = FakeAmoCrm(amo_account()).start()
     bitrix = FakeBitrix24(bitrix_account()).start()
     # `voronka run` exports its settings (VORONKA_*): restore them all for the next modules (the
@@ -567,3 +577,57 @@ def test_a_second_run_picks_up_changes_incrementally(rebuilt):
         "select deals_won, revenue from marts.kpi_company_monthly where month = date '2026-01-01'",
     )
     assert company == [(4, Decimal("350000.00"))]
+
+
+JANUARY_LINE = """
+    select bonus_amount, period_status from finance.bonus_lines
+    where month = date '2026-01-01' and manager_id = 'bitrix24:1' and kpi_code = 'deals_won'
+"""
+
+
+@pytest.fixture(scope="module")
+def deleted_after_close(rebuilt, accounts):
+    """January is closed with the won Bitrix24 deal 1 paid; then the deal is deleted in
+    Bitrix24 and the next run learns it from the live-id pass."""
+    inbox, warehouse, _, bitrix = accounts
+    paid = query(warehouse, JANUARY_LINE)
+    assert main(["close-period", "2026-01", "--by", "Тест", "--warehouse", str(warehouse)]) == 0
+    bitrix.data["crm.deal.list"] = [d for d in bitrix.data["crm.deal.list"] if d["ID"] != "1"]
+    return warehouse, paid, run(inbox, warehouse)
+
+
+def test_a_won_bitrix24_deal_deleted_later_leaves_the_marts_and_adjusts_a_closed_month(
+    deleted_after_close,
+):
+    warehouse, paid, code = deleted_after_close
+    assert code == 0
+    assert paid == [(Decimal("4000.00"), "open")]  # 10 000 x 0.4 x 1.0 for 1 of 1 deal won
+    assert query(
+        warehouse,
+        "select id, event from raw_bitrix24.deals_deletions",
+    ) == [("1", "deleted")]
+    assert query(warehouse, "select count(*) from core.fct_deals where deal_id = 'bitrix24:1'") == [
+        (0,)
+    ]
+    won = query(
+        warehouse,
+        "select coalesce(sum(deals_won), 0), coalesce(sum(revenue), 0) from marts.kpi_manager_monthly "
+        "where manager_id = 'bitrix24:1' and month = date '2026-01-01'",
+    )
+    assert won == [(0, Decimal("0"))]
+    # the closed month stays as paid; the difference is an adjustment payable in February
+    assert query(warehouse, JANUARY_LINE) == [(Decimal("4000.00"), "closed")]
+    assert query(
+        warehouse,
+        "select month_affected, kpi_code, paid_amount, recomputed_amount, delta, payable_month "
+        "from finance.bonus_adjustments where manager_id = 'bitrix24:1'",
+    ) == [
+        (
+            date(2026, 1, 1),
+            "deals_won",
+            Decimal("4000.00"),
+            Decimal("0.00"),
+            Decimal("-4000.00"),
+            date(2026, 2, 1),
+        )
+    ]
