@@ -684,7 +684,10 @@ class InboxLoader:
                     "export the data as CSV text again"
                 )
         except csv_sniff.UnreadableFile as exc:
-            return self._fail(entity, rel, scan.sha256, scan.size, started, batch_id, str(exc))
+            lines = scan.counts.lines if scan.counts else None
+            return self._fail(
+                entity, rel, scan.sha256, scan.size, started, batch_id, str(exc), lines=lines
+            )
         report = FileReport(
             entity.name,
             rel,
