@@ -829,11 +829,12 @@ class InboxLoader:
             )
             self.con.execute(
                 "create temp table _files (path varchar, rel varchar, batch_id varchar, "
-                "reloaded boolean, first_row bigint, n_good bigint, n_malformed bigint, "
+                "reloaded boolean, first_row bigint, last_row bigint, n_good bigint, "
+                "n_malformed bigint, "
                 "lines bigint, blank bigint, continued bigint)"
             )
             self.con.executemany(
-                "insert into _files values (?, ?, ?, ?, null, 0, 0, ?, 0, 0)",
+                "insert into _files values (?, ?, ?, ?, null, null, 0, 0, ?, 0, 0)",
                 [
                     [
                         r.path,
@@ -905,8 +906,8 @@ class InboxLoader:
             whole = n == readable.counts.lines - 1 and (n == 0 or last - first + 1 == n)
             if whole:
                 self.con.execute(
-                    "update _files set n_good = ?, first_row = ? where path = ?",
-                    [n, first, readable.path],
+                    "update _files set n_good = ?, first_row = ?, last_row = ? where path = ?",
+                    [n, first, last, readable.path],
                 )
             else:
                 self.con.execute(f"delete from _stage where {_PATH} = ?", [readable.path])
@@ -951,10 +952,24 @@ class InboxLoader:
             "where reason <> 'blank' order by ln",
             [readable.path],
         )
+        first, last, n = con.execute(
+            f"select min(rowid), max(rowid), count(*) from _stage where {_PATH} = ?",
+            [readable.path],
+        ).fetchone()
+        if n and last - first + 1 != n:
+            raise LoadError(f"{item.rel}: its rows are not one run in the stage (a loader bug)")
         con.execute(
-            "update _files set n_good = ?, n_malformed = ?, blank = ?, continued = ? "
-            "where path = ?",
-            [counts.records, counts.malformed, counts.blank, counts.continued, readable.path],
+            "update _files set n_good = ?, n_malformed = ?, blank = ?, continued = ?, "
+            "first_row = ?, last_row = ? where path = ?",
+            [
+                counts.records,
+                counts.malformed,
+                counts.blank,
+                counts.continued,
+                first,
+                last,
+                readable.path,
+            ],
         )
         if counts.blank or counts.continued or counts.malformed:
             log.info(
@@ -1001,11 +1016,11 @@ class InboxLoader:
         # from `_stage`, to raw or the quarantine (D13).
         check_sql = f"""
             select {", ".join(f"{values[n]} as {quote(n)}" for n in contract)},
-                s.rowid as _row, s.{_PATH} as _path
+                s.rowid as _row
             from _stage s
         """
         con.execute(
-            f"create temp table _bad as select _row, _path, _reason "
+            f"create temp table _bad as select _row, _reason "
             f"from ({checked_select(entity, check_sql)}) where _reason is not null"
         )
         con.execute(
@@ -1023,7 +1038,13 @@ class InboxLoader:
             left join _bad b on b._row = s.rowid
             """
         )
-        quarantined = dict(con.execute("select _path, count(*) from _bad group by 1").fetchall())
+        # a file's rows are one run of stage row ids (checked when staged)
+        quarantined = dict(
+            con.execute(
+                "select f.path, count(*) from _bad b join _files f "
+                "on b._row between f.first_row and f.last_row group by 1"
+            ).fetchall()
+        )
         per_file = {
             row[0]: row[1:]
             for row in con.execute(
