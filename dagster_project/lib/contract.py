@@ -19,9 +19,9 @@ ColumnType = Literal[
     "timestamp",  # ISO 8601, with or without offset (naive = business time zone)
     "date",  # YYYY-MM-DD
     "period",  # YYYY-MM
-    "decimal",  # `.` or `,` as decimal separator, spaces as thousands separators
-    "integer",  # whole number
-    "boolean",  # true/false, 1/0, yes/no, да/нет
+    "decimal",  # decimal(18, scale); formats, separators and bounds: lib/parsing.py
+    "integer",  # whole number (bigint)
+    "boolean",  # true/false, 1/0, yes/no, да/нет (lib/parsing.py)
     "enum",  # one of `values`, case-insensitive
     "phone",  # any phone format; normalised in staging
 ]
@@ -40,6 +40,7 @@ class Column:
     min_value: float | None = None
     max_value: float | None = None
     default: str | None = None
+    scale: int = 2  # decimals: digits after the point of decimal(18, scale) in staging
 
 
 @dataclass(frozen=True)
@@ -278,8 +279,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("period", "period", True),
             _c("manager_id", "id", True),
             _c("kpi_code", "text", True),
-            _c("base", "decimal", True),
-            _c("norm", "decimal", True),
+            _c("base", "decimal", True, scale=4),
+            _c("norm", "decimal", True, scale=4),
         ),
     ),
     Entity(
@@ -318,7 +319,7 @@ ENTITIES: tuple[Entity, ...] = (
             _c("valid_from", "period", True),
             _c("role", "enum", True, values=ROLES),
             _c("kpi_code", "text", True),
-            _c("weight", "decimal", True, min_value=0, max_value=1),
+            _c("weight", "decimal", True, min_value=0, max_value=1, scale=4),
         ),
     ),
     Entity(
@@ -329,9 +330,9 @@ ENTITIES: tuple[Entity, ...] = (
         description="Overrides of the default premium-coefficient bands (seed).",
         columns=(
             _c("valid_from", "period"),
-            _c("lower_pct", "decimal", True),
-            _c("upper_pct", "decimal"),
-            _c("coefficient", "decimal", True, min_value=0),
+            _c("lower_pct", "decimal", True, scale=4),
+            _c("upper_pct", "decimal", scale=4),
+            _c("coefficient", "decimal", True, min_value=0, scale=4),
         ),
     ),
 )

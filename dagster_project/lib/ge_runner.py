@@ -67,9 +67,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dagster_project.lib import contract
+from dagster_project.lib import contract, parsing
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.timestamps import fixed_offset_since, parse_timestamp
+from dagster_project.lib.timestamps import parse_timestamp
 
 if TYPE_CHECKING:  # imported lazily: great_expectations alone takes seconds to import
     import duckdb
@@ -982,17 +982,6 @@ def validate_dataframe(
 # The raw layer: typed batches read from DuckDB
 
 
-_WS = r"[\s\x{00A0}\x{202F}]"
-_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)"
-_ISO_TIMESTAMP = (
-    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?" + rf"\s*{_OFFSET}?"
-)  # the twin of lib.timestamps.ISO_TIMESTAMP
-_TIME_WITH_OFFSET = r"\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?\s*" + _OFFSET + "$"
-_SPACE_BEFORE_OFFSET = r"\s+" + _OFFSET + "$"
-_BOOLEAN_TRUE = ("true", "1", "yes", "да")
-_BOOLEAN_FALSE = ("false", "0", "no", "нет")
-
-
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -1002,60 +991,22 @@ def _lit(text: str) -> str:
 
 
 def _typed_expr(column: contract.Column, business_timezone: str) -> str | None:
-    """DuckDB SQL parsing a raw text column by the contract's rules; None for text-like types."""
+    """DuckDB SQL parsing a raw text column by the contract's value formats (lib/parsing.py, the
+    loader's and the dbt macros' rules: D75); None for text-like types. Numbers as doubles and
+    dates as timestamps, for pandas."""
     v = f"cast({_q(column.name)} as varchar)"
-    if column.type == "timestamp":
-        # with an offset (or Z): the instant as given; naive: wall time in the business zone
-        with_offset = (
-            f"try_cast(regexp_replace({v}, {_lit(_SPACE_BEFORE_OFFSET)}, {_lit(chr(92) + '1')})"
-            " as timestamptz)"
-        )
-        wall = f"try_cast({v} as timestamp)"
-        naive = f"timezone('UTC', timezone({_lit(business_timezone)}, {wall}))"
-        fixed = fixed_offset_since(business_timezone)
-        if fixed is not None:
-            # past the zone's last change its offset is plain arithmetic: an ICU conversion per
-            # value cost more than the rest of the batch query (see macros/parse.sql)
-            since, seconds = fixed
-            naive = (
-                f"case when {wall} >= timestamp '{since:%Y-%m-%d %H:%M:%S}'"
-                f" then {wall} - to_seconds({seconds}) else {naive} end"
-            )
-        # only a value with Z, + or a - after the date can carry an offset: the LIKEs spare the
-        # regular expression the others
-        may_have_offset = f"({v} like '%Z' or {v} like '%+%' or substr({v}, 17) like '%-%')"
-        return (
-            f"case when not regexp_full_match({v}, {_lit(_ISO_TIMESTAMP)}) then null"
-            f" when {may_have_offset} and regexp_matches({v}, {_lit(_TIME_WITH_OFFSET)})"
-            f" then timezone('UTC', {with_offset})"
-            f" else {naive} end"
-        )
-    if column.type == "date":
-        return (
-            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}')"
-            f" then cast(try_cast({v} as date) as timestamp) end"
-        )
-    if column.type == "period":
-        return (
-            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}')"
-            f" then cast(try_cast({v} || '-01' as date) as timestamp) end"
-        )
-    if column.type == "decimal":
-        return f"try_cast(replace(regexp_replace({v}, {_lit(_WS)}, '', 'g'), ',', '.') as double)"
-    if column.type == "integer":
-        # the regular expression only for values that do not cast as they are (spaces inside)
-        stripped = f"try_cast(regexp_replace({v}, {_lit(_WS)}, '', 'g') as bigint)"
-        return f"cast(coalesce(try_cast({v} as bigint), {stripped}) as double)"
-    if column.type == "boolean":
-        true = ", ".join(_lit(t) for t in _BOOLEAN_TRUE)
-        false = ", ".join(_lit(f) for f in _BOOLEAN_FALSE)
-        return (
-            f"case when lower({v}) in ({true}) then true"
-            f" when lower({v}) in ({false}) then false end"
-        )
     if column.type == "enum":
         return f"lower({v})"
-    return None
+    if column.type not in parsing.PARSED_TYPES:
+        return None
+    parsed = parsing.parse_sql(
+        column.type, v, scale=column.scale, business_timezone=business_timezone
+    )
+    if column.type in ("decimal", "integer"):
+        return f"cast({parsed} as double)"
+    if column.type in ("date", "period"):
+        return f"cast({parsed} as timestamp)"
+    return parsed
 
 
 def typed_columns(entity: contract.Entity) -> list[str]:

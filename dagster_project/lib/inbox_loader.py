@@ -43,8 +43,9 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.lib import csv_lines, csv_sniff
+from dagster_project.lib import csv_lines, csv_sniff, parsing
 from dagster_project.lib.contract import ENTITIES, ENTITY_BY_NAME, META_COLUMNS, Column, Entity
+from dagster_project.lib.settings import Settings
 
 log = logging.getLogger("voronka.loader")
 
@@ -87,11 +88,6 @@ create table if not exists quarantine.files (
 
 # Column names the loader writes itself: a file with one of them in its header is refused (D72).
 RESERVED_COLUMNS = frozenset([name for name, _ in META_COLUMNS] + ["_reason", "_raw_record"])
-
-_TIMESTAMP_RE = (
-    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?"
-)
-_BOOLEAN_VALUES = ("true", "false", "1", "0", "yes", "no", "да", "нет")
 
 
 @dataclass
@@ -204,43 +200,35 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, entities: list[Entity] | None 
 # --------------------------------------------------------------------------- validation SQL
 
 
-def typed_expr(column: Column, value: str | None = None) -> str:
+def typed_expr(
+    column: Column, value: str | None = None, business_timezone: str | None = None
+) -> str:
     """DuckDB expression giving the typed value of a raw text column, null when it does not parse.
 
-    These are the loader's acceptance rules; the dbt parse macros implement the same rules.
+    These are the loader's acceptance rules: the value formats of lib/parsing.py, which the dbt
+    parse macros and the GE raw batches run too (docs/inbox-contract.md, D75).
     """
     v = value or quote(column.name)
-    if column.type in ("decimal",):
-        cleaned = f"replace(regexp_replace({v}, '[\\s\u00a0]', '', 'g'), ',', '.')"
-        return f"try_cast({cleaned} as double)"
-    if column.type == "integer":
-        cleaned = f"regexp_replace({v}, '[\\s\u00a0]', '', 'g')"
-        return (
-            f"case when regexp_full_match({cleaned}, '[+-]?\\d+') "
-            f"then try_cast({cleaned} as bigint) end"
-        )
-    if column.type == "timestamp":
-        return (
-            f"case when regexp_full_match({v}, {_literal(_TIMESTAMP_RE)}) "
-            f"then try_cast(regexp_replace({v}, '\\s+(Z|[+-])', '\\1') as timestamptz) end"
-        )
-    if column.type == "date":
-        return (
-            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
-            f"then try_cast({v} as date) end"
-        )
-    if column.type == "period":
-        return (
-            f"case when regexp_full_match({v}, '\\d{{4}}-\\d{{2}}') "
-            f"then try_cast({v} || '-01' as date) end"
-        )
-    if column.type == "boolean":
-        values = ", ".join(_literal(b) for b in _BOOLEAN_VALUES)
-        return f"case when lower({v}) in ({values}) then lower({v}) end"
+    if column.type in parsing.PARSED_TYPES:
+        zone = business_timezone or Settings.from_env().business_timezone
+        return parsing.parse_sql(column.type, v, scale=column.scale, business_timezone=zone)
     if column.type == "enum":
         values = ", ".join(_literal(x) for x in column.values)
         return f"case when lower({v}) in ({values}) then lower({v}) end"
     return v
+
+
+def _invalid_reason(column: Column) -> str:
+    """SQL for the reason of a value that did not parse: out of range (it has the type's shape
+    but the staging type cannot hold it) or invalid."""
+    kind = "invalid_enum" if column.type == "enum" else f"invalid_{column.type}"
+    out_of_range = parsing.out_of_range_sql(column.type, quote(column.name))
+    if out_of_range is None:
+        return f"'{kind}:{column.name}'"
+    return (
+        f"(case when {out_of_range} then 'out_of_range_{column.type}:{column.name}' "
+        f"else '{kind}:{column.name}' end)"
+    )
 
 
 def _typed_name(column: Column) -> str:
@@ -261,8 +249,7 @@ def _rule_exprs(entity: Entity) -> list[str]:
         name, typed = quote(column.name), _typed_name(column)
         checks = []
         if column.type not in ("text", "id", "phone"):
-            kind = "invalid_enum" if column.type == "enum" else f"invalid_{column.type}"
-            checks.append(f"when {typed} is null then '{kind}:{column.name}'")
+            checks.append(f"when {typed} is null then {_invalid_reason(column)}")
         if column.min_value is not None:
             label = "negative" if column.min_value == 0 else "below_minimum"
             checks.append(f"when {typed} < {column.min_value} then '{label}:{column.name}'")

@@ -1,44 +1,35 @@
-"""Parsing of inbox timestamps (ISO 8601), the Python twin of the dbt macro
-`parse_timestamp_utc`: a timestamp with an offset or `Z` is taken as given, a naive one is read
-in the business time zone. Used for `--as-of` and by Python-side sources.
+"""Inbox timestamps on the Python side (``--as-of``): the rule of lib/parsing.py (the loader's, the
+GE batches' and the dbt macro ``parse_timestamp_utc``'s, docs/inbox-contract.md), with an error a
+person can act on; and the business zone's fixed offset that the SQL conversions share.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-ISO_TIMESTAMP = re.compile(
-    r"^\d{4}-\d{2}-\d{2}"  # date
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"  # optional time
-    r"\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?$"  # optional offset
-)
+from dagster_project.lib import parsing
 
 
 def parse_timestamp(text: str, business_timezone: str = "Europe/Moscow") -> datetime:
     """Parse an ISO 8601 timestamp into a naive UTC datetime.
 
     Args:
-        text: `2026-11-01T09:15:00+03:00`, `2026-11-01T06:15:00Z`, `2026-11-01 09:15` or a date.
+        text: `2026-11-01T09:15:00+03:00`, `2026-11-01T06:15:00Z`, `2026-11-01 09:15` or a date
+            (surrounding spaces ignored).
         business_timezone: the zone of naive timestamps.
 
     Raises:
-        ValueError: the text is not ISO 8601 (the message quotes it).
+        ValueError: the text is not a timestamp of the contract (the message quotes it).
     """
-    value = text.strip()
-    if not ISO_TIMESTAMP.match(value):
-        raise ValueError(f"not an ISO 8601 timestamp: {text!r} (expected e.g. 2026-11-01T09:15:00)")
-    # the date-time separator only: "…T23:30:15.5 +0300" keeps its space before the offset
-    value = value[:10] + "T" + value[11:] if len(value) > 10 and value[10] == " " else value
-    value = re.sub(r"\s+(?=(?:Z|[+-]\d{2}(?::?\d{2})?)$)", "", value)
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(business_timezone))
-    return parsed.astimezone(UTC).replace(tzinfo=None)
+    parsed = parsing.parse_timestamp(text.strip(), business_timezone)
+    if parsed is None:
+        raise ValueError(
+            f"not an ISO 8601 timestamp: {text!r} (expected e.g. 2026-11-01T09:15:00, "
+            f"years {parsing.YEAR_MIN}-{parsing.YEAR_MAX})"
+        )
+    return parsed
 
 
 @lru_cache(maxsize=16)

@@ -1,99 +1,170 @@
 {#-
-    Parsing of the raw layer's text, per the inbox contract (docs/inbox-contract.md).
+    Parsing of the raw layer's text, per the value formats of the inbox contract
+    (docs/inbox-contract.md, "Value formats"; decision D75).
 
-    The loader (dagster_project/lib/inbox_loader.py, `typed_expr`) lets a value into raw only when
-    it parses by these same rules, so on loaded rows nothing here returns null for a non-null
-    input. The casts are safe casts anyway (`dbt.safe_cast`: null instead of an error on DuckDB),
-    so that one odd value cannot stop a whole build.
+    The rules live once, in dagster_project/lib/parsing.py: its patterns, separators, bounds and
+    words, and the DuckDB expressions built from them, reach these macros through the generated
+    macro parse_rules() (macros/parse_rules.sql). The loader and the Great Expectations raw
+    batches run the same expressions, so a value the loader lets into raw parses here to the same
+    value, and a value it quarantines gives null here (tests/integration/test_parse_parity.py).
+    Every cast is a safe one (try_cast on DuckDB): an odd value from an API source is null, it
+    never stops the build.
 
-    Python twins pinned by unit tests: lib/timestamps.py (parse_timestamp_utc), lib/phones.py
-    (normalize_phone).
+    The default__ versions (PostgreSQL, later) build the same patterns from parse_rules() with
+    plain casts: PostgreSQL has no safe cast, so a value of the pattern that its type cannot hold
+    (a decimal of 1e16 and more, 30 February) fails there.
 -#}
+
+
+{#- The column expression in a generated DuckDB expression of parse_rules() -#}
+{% macro _parse_rule_sql(rule, column) -%}
+    {{ parse_rules()['duckdb'][rule] | replace('__value__', '(' ~ column ~ ')') }}
+{%- endmacro %}
+
+
+{#- The type a decimal is read as: it bounds the value, leaving the marts room for sums (D76) -#}
+{% macro _decimal_parse_type(precision, scale) -%}
+    decimal({{ precision - parse_rules()['decimal_headroom_digits'] }},{{ scale }})
+{%- endmacro %}
+
+
+{#- Group separators removed, minus signs as `-` (the default__ versions) -#}
+{% macro _strip_separators(column) -%}
+    {%- set rules = parse_rules() -%}
+    {%- set state = namespace(sql=column) -%}
+    {%- for sep in rules['group_separators'] -%}
+        {%- set state.sql = "replace(" ~ state.sql ~ ", '" ~ sep | replace("'", "''") ~ "', '')" -%}
+    {%- endfor -%}
+    {%- for minus in rules['minus_signs'] -%}
+        {%- set state.sql = "replace(" ~ state.sql ~ ", '" ~ minus ~ "', '-')" -%}
+    {%- endfor -%}
+    {{ state.sql }}
+{%- endmacro %}
 
 
 {#- ISO 8601 timestamp -> `timestamp` (no zone) in UTC.
     With an offset (`+03:00`, `+0300`, `+03`) or `Z`: that instant. Without one (also a bare
-    date): wall time in var business_timezone. -#}
+    date): wall time in var business_timezone. Years 1900-2199, hours 00-23. -#}
 {% macro parse_timestamp_utc(column) -%}
     {{ return(adapter.dispatch('parse_timestamp_utc', 'voronka')(column)) }}
 {%- endmacro %}
 
+{% macro duckdb__parse_timestamp_utc(column) -%}
+    {%- set rules = parse_rules()['duckdb'] -%}
+    {%- set value = '(' ~ column ~ ')' -%}
+    {{ rules['timestamp_head'] | replace('__value__', value) }}{{ from_business_time(rules['timestamp_wall'] | replace('__value__', value)) }}{{ rules['timestamp_tail'] }}
+{%- endmacro %}
+
 {% macro default__parse_timestamp_utc(column) -%}
-    {%- set with_offset = '[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?[[:space:]]*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' -%}
-    case
-        {#- the LIKEs only spare the regular expression the values that cannot have an offset #}
-        when ({{ column }} like '%Z' or {{ column }} like '%+%' or substr({{ column }}, 17) like '%-%')
-            and {{ regex_matches(column, with_offset) }}
-            then cast(
-                ({{ dbt.safe_cast("regexp_replace(" ~ column ~ ", '[[:space:]]+(Z|[+-])', '\\1')", "timestamp with time zone") }})
-                at time zone 'UTC'
-                as timestamp
-            )
-        else {{ from_business_time(dbt.safe_cast(column, dbt.type_timestamp())) }}
+    case when {{ regex_matches(column, parse_rules()['timestamp_pattern']) }} then
+        case
+            when {{ column }} like '%Z' or {{ column }} like '%+%' or substr({{ column }}, 11) like '%-%'
+                then cast(cast(regexp_replace({{ column }}, ' +(Z|[+-])', '\1') as timestamp with time zone) at time zone 'UTC' as timestamp)
+            else {{ from_business_time("cast(" ~ column ~ " as " ~ dbt.type_timestamp() ~ ")") }}
+        end
     end
 {%- endmacro %}
 
 
 {#- YYYY-MM-DD -> date -#}
 {% macro parse_date(column) -%}
-    {{ dbt.safe_cast(column, "date") }}
+    {{ return(adapter.dispatch('parse_date', 'voronka')(column)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_date(column) -%}
+    {{ _parse_rule_sql('date', column) }}
+{%- endmacro %}
+
+{% macro default__parse_date(column) -%}
+    case when {{ regex_matches(column, parse_rules()['date_pattern']) }} then cast({{ column }} as date) end
 {%- endmacro %}
 
 
 {#- YYYY-MM -> date of the month's first day -#}
 {% macro parse_period(column) -%}
-    {{ dbt.safe_cast(column ~ " || '-01'", "date") }}
+    {{ return(adapter.dispatch('parse_period', 'voronka')(column)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_period(column) -%}
+    {{ _parse_rule_sql('period', column) }}
+{%- endmacro %}
+
+{% macro default__parse_period(column) -%}
+    case when {{ regex_matches(column, parse_rules()['period_pattern']) }} then cast({{ column }} || '-01' as date) end
 {%- endmacro %}
 
 
-{#- Spaces (also non-breaking and narrow non-breaking: Excel's thousands separators) removed. -#}
-{% macro strip_spaces(column) -%}
-    {%- set nbsp = "\u00a0" -%}
-    {%- set narrow_nbsp = "\u202f" -%}
-    regexp_replace({{ column }}, '[[:space:]{{ nbsp }}{{ narrow_nbsp }}]', '', 'g')
-{%- endmacro %}
-
-
-{#- Decimal with `.` or `,` as separator and spaces as thousands separators -> decimal(p, s).
+{#- Decimal -> decimal(p, s): `.` or `,` as decimal separator, spaces (also no-break, narrow
+    no-break, thin, figure) and apostrophes as thousands separators, `1.234,56` and `1,234.56`;
+    null for exponents, inf, nan and values of 10^(precision - 4 - scale) and more (1e12 for
+    money: room for the marts' sums, D76).
     Money is decimal(18,2) (the default); weights and plan values use a larger scale. -#}
 {% macro parse_decimal(column, precision=18, scale=2) -%}
     {{ return(adapter.dispatch('parse_decimal', 'voronka')(column, precision, scale)) }}
 {%- endmacro %}
 
-{% macro default__parse_decimal(column, precision, scale) -%}
-    {{ dbt.safe_cast("replace(" ~ strip_spaces(column) ~ ", ',', '.')", "decimal(" ~ precision ~ "," ~ scale ~ ")") }}
-{%- endmacro %}
-
-{#- DuckDB: a value that casts as it is (no space, no comma) skips the regular expression; the
-    others take the default path, so results (and errors) are the same (D67) -#}
+{#- DuckDB: a value made of digits, sign and `.` only is cast as it is, without the regular
+    expression (D67, kept in the generated expression) -#}
 {% macro duckdb__parse_decimal(column, precision, scale) -%}
-    coalesce(try_cast({{ column }} as decimal({{ precision }},{{ scale }})), {{ default__parse_decimal(column, precision, scale) }})
+    {{ _parse_rule_sql('decimal', column)
+        | replace('__parse_type__', _decimal_parse_type(precision, scale))
+        | replace('__type__', 'decimal(' ~ precision ~ ',' ~ scale ~ ')') }}
+{%- endmacro %}
+
+{% macro default__parse_decimal(column, precision, scale) -%}
+    {%- set patterns = parse_rules()['decimal_patterns'] -%}
+    {%- set stripped = _strip_separators(column) -%}
+    {%- set sql_type = _decimal_parse_type(precision, scale) -%}
+    cast(case
+        when {{ regex_matches(stripped, patterns['plain']) }}
+            then cast(replace({{ stripped }}, ',', '.') as {{ sql_type }})
+        when {{ regex_matches(stripped, patterns['dot_groups']) }}
+            then cast(replace(replace({{ stripped }}, '.', ''), ',', '.') as {{ sql_type }})
+        when {{ regex_matches(stripped, patterns['comma_groups']) }}
+            then cast(replace({{ stripped }}, ',', '') as {{ sql_type }})
+    end as decimal({{ precision }},{{ scale }}))
 {%- endmacro %}
 
 
-{#- Whole number -> bigint (the loader rejects `1.5`: decision D6) -#}
+{#- Whole number -> bigint, with the same separators; null for `1.5` (decision D6) -#}
 {% macro parse_integer(column) -%}
     {{ return(adapter.dispatch('parse_integer', 'voronka')(column)) }}
 {%- endmacro %}
 
-{% macro default__parse_integer(column) -%}
-    {{ dbt.safe_cast(strip_spaces(column), dbt.type_bigint()) }}
-{%- endmacro %}
-
-{#- DuckDB: the regular expression of strip_spaces costs ~2.6 s per 36 M values, the plain cast
-    ~0.7 s; a value that casts as it is skips the expression (D67) -#}
+{#- DuckDB: a value made of digits and sign only is cast as it is, without the regular
+    expression (D67, kept in the generated expression) -#}
 {% macro duckdb__parse_integer(column) -%}
-    coalesce(try_cast({{ column }} as {{ dbt.type_bigint() }}), {{ default__parse_integer(column) }})
+    {{ _parse_rule_sql('integer', column) }}
+{%- endmacro %}
+
+{% macro default__parse_integer(column) -%}
+    {%- set stripped = _strip_separators(column) -%}
+    case when {{ regex_matches(stripped, parse_rules()['integer_pattern']) }} then cast({{ stripped }} as {{ dbt.type_bigint() }}) end
 {%- endmacro %}
 
 
-{#- true/false, 1/0, yes/no, да/нет in any case -> boolean; anything else null.
-    The capitalised Cyrillic forms are listed too: lower() of Cyrillic depends on the database
-    locale on PostgreSQL. -#}
+{#- true/false, 1/0, yes/no, да/нет in any case -> boolean; anything else null -#}
 {% macro parse_bool(column) -%}
+    {{ return(adapter.dispatch('parse_bool', 'voronka')(column)) }}
+{%- endmacro %}
+
+{% macro duckdb__parse_bool(column) -%}
+    {{ _parse_rule_sql('boolean', column) }}
+{%- endmacro %}
+
+{#- The capitalised forms are listed too: lower() of Cyrillic depends on the database locale on
+    PostgreSQL. -#}
+{% macro default__parse_bool(column) -%}
+    {%- set rules = parse_rules() -%}
+    {%- set words = {'true': [], 'false': []} -%}
+    {%- for kind in ['true', 'false'] -%}
+        {%- for word in rules[kind ~ '_words'] -%}
+            {%- do words[kind].extend(["'" ~ word ~ "'", "'" ~ word | capitalize ~ "'", "'" ~ word | upper ~ "'"]) -%}
+        {%- endfor -%}
+    {%- endfor -%}
     case
-        when lower({{ column }}) in ('true', '1', 'yes', 'да', 'Да', 'ДА') then true
-        when lower({{ column }}) in ('false', '0', 'no', 'нет', 'Нет', 'НЕТ') then false
+        when lower({{ column }}) in ({{ words['true'] | unique | join(', ') }}) then true
+        when lower({{ column }}) in ({{ words['false'] | unique | join(', ') }}) then false
     end
 {%- endmacro %}
 

@@ -1,0 +1,53 @@
+{#- GENERATED from dagster_project/lib/parsing.py by
+    `python -m dagster_project.lib.parsing`: do not edit (tests/unit/test_parsing.py
+    fails while this differs). The value formats: docs/inbox-contract.md. -#}
+{% macro parse_rules() -%}
+{{ return({
+    "date_pattern": "^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+    "decimal_headroom_digits": 4,
+    "decimal_patterns": {
+        "comma_groups": "^[+-]?[0-9]{1,3}(,[0-9]{3})+[.][0-9]*$",
+        "dot_groups": "^[+-]?[0-9]{1,3}([.][0-9]{3})+,[0-9]*$",
+        "plain": "^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)$"
+    },
+    "decimal_precision": 18,
+    "duckdb": {
+        "boolean": "case when lower(__value__) in ('true', '1', 'yes', '\u0434\u0430') then true when lower(__value__) in ('false', '0', 'no', '\u043d\u0435\u0442') then false end",
+        "date": "case when regexp_matches(__value__, '^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$') then try_cast(__value__ as date) end",
+        "decimal": "cast(coalesce(case when ltrim(__value__, '+-.0123456789') = '' then try_cast(__value__ as __parse_type__) end, case when regexp_matches(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), '^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)$') then try_cast(replace(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), ',', '.') as __parse_type__) when regexp_matches(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), '^[+-]?[0-9]{1,3}([.][0-9]{3})+,[0-9]*$') then try_cast(replace(replace(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), '.', ''), ',', '.') as __parse_type__) when regexp_matches(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), '^[+-]?[0-9]{1,3}(,[0-9]{3})+[.][0-9]*$') then try_cast(replace(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), ',', '') as __parse_type__) end) as __type__)",
+        "integer": "coalesce(case when ltrim(__value__, '+-0123456789') = '' then try_cast(__value__ as bigint) end, case when regexp_matches(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), '^[+-]?[0-9]+$') then try_cast(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-') as bigint) end)",
+        "period": "case when regexp_matches(__value__, '^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$') then try_cast(__value__ || '-01' as date) end",
+        "timestamp_head": "case when regexp_matches(__value__, '^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?( *(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?))?)?$') then case when (__value__ like '%Z' or __value__ like '%+%' or substr(__value__, 11) like '%-%') then timezone('UTC', try_cast(regexp_replace(__value__, ' +(Z|[+-])', '\\1') as timestamptz)) else ",
+        "timestamp_tail": " end end",
+        "timestamp_wall": "try_cast(__value__ as timestamp)"
+    },
+    "false_words": [
+        "false",
+        "0",
+        "no",
+        "\u043d\u0435\u0442"
+    ],
+    "group_separators": [
+        " ",
+        "\u00a0",
+        "\u202f",
+        "\u2009",
+        "\u2007",
+        "'",
+        "\u2019"
+    ],
+    "integer_pattern": "^[+-]?[0-9]+$",
+    "integer_type": "bigint",
+    "minus_signs": [
+        "\u2212"
+    ],
+    "period_pattern": "^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$",
+    "timestamp_pattern": "^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?( *(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?))?)?$",
+    "true_words": [
+        "true",
+        "1",
+        "yes",
+        "\u0434\u0430"
+    ]
+}) }}
+{%- endmacro %}
