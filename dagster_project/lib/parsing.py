@@ -91,11 +91,8 @@ _SHAPE_PATTERNS = {
     "period": f"^{_ANY_YEAR}-(0[1-9]|1[0-2])$",
 }
 
-# A value made only of these characters is cast as it is, without the regular expression (D67):
-# DuckDB's cast accepts exactly the patterns above on them (pinned by test_parsing), and
-# most values of a big file are plain numbers.
-_DECIMAL_PLAIN_CHARS = "+-.0123456789"
-_INTEGER_PLAIN_CHARS = "+-0123456789"
+# the three decimal shapes in one pattern (each alternative anchored)
+_DECIMAL_PATTERN = "|".join(DECIMAL_PATTERNS.values())
 
 PARSED_TYPES = ("decimal", "integer", "timestamp", "date", "period", "boolean")
 
@@ -228,27 +225,33 @@ def decimal_sql(v: str, scale: int | str = DECIMAL_SCALE) -> str:
 
 
 def _decimal_sql(v: str, sql_type: str, result_type: str) -> str:
-    """Read as `sql_type` (the bound), given as `result_type` (the staging type)."""
-    s = _strip_sql(v)
-    p = DECIMAL_PATTERNS
+    """Read as `sql_type` (the bound), given as `result_type` (the staging type).
+
+    A value DuckDB writes back as it is (`1234.50`) is taken from the plain cast (D67); the others
+    go through the patterns. Of a matching value, the last separator is the decimal one: reversed,
+    it is the first, marked `#` while the others are removed. The stripped value appears once, so
+    that DuckDB does not compute it for every row as a common subexpression.
+    """
+    plain = f"try_cast({v} as {sql_type})"
+    number = f"regexp_extract({_strip_sql(v)}, {_lit(_DECIMAL_PATTERN)})"
+    marked = f"regexp_replace(reverse({number}), '[.,]', '#')"
+    normal = f"reverse(replace(regexp_replace({marked}, '[.,]', '', 'g'), '#', '.'))"
     return (
-        f"cast(coalesce(case when ltrim({v}, {_lit(_DECIMAL_PLAIN_CHARS)}) = ''"
-        f" then try_cast({v} as {sql_type}) end,"
-        f" case when {_matches(s, p['plain'])} then try_cast(replace({s}, ',', '.') as {sql_type})"
-        f" when {_matches(s, p['dot_groups'])}"
-        f" then try_cast(replace(replace({s}, '.', ''), ',', '.') as {sql_type})"
-        f" when {_matches(s, p['comma_groups'])} then try_cast(replace({s}, ',', '') as {sql_type})"
-        f" end) as {result_type})"
+        f"cast(coalesce(case when cast({plain} as varchar) = {v} then {plain} end,"
+        f" try_cast({normal} as {sql_type})) as {result_type})"
     )
 
 
 def integer_sql(v: str) -> str:
-    """DuckDB: the text `v` as bigint, null when it is no whole number or out of range (D6)."""
-    s = _strip_sql(v)
+    """DuckDB: the text `v` as bigint, null when it is no whole number or out of range (D6).
+
+    A value DuckDB writes back as it is takes the plain cast (D67; the bare cast alone would read
+    `1.5` as 2), the others the pattern."""
+    plain = f"try_cast({v} as {INTEGER_SQL_TYPE})"
+    number = f"regexp_extract({_strip_sql(v)}, {_lit(INTEGER_PATTERN)})"
     return (
-        f"coalesce(case when ltrim({v}, {_lit(_INTEGER_PLAIN_CHARS)}) = ''"
-        f" then try_cast({v} as {INTEGER_SQL_TYPE}) end,"
-        f" case when {_matches(s, INTEGER_PATTERN)} then try_cast({s} as {INTEGER_SQL_TYPE}) end)"
+        f"coalesce(case when cast({plain} as varchar) = {v} then {plain} end,"
+        f" try_cast({number} as {INTEGER_SQL_TYPE}))"
     )
 
 
@@ -322,8 +325,7 @@ def out_of_range_sql(type_: str, v: str) -> str | None:
     """DuckDB: true when `v`, whose parse is null, has the type's shape but does not fit its SQL
     type (decimal(18,s), bigint, years 1900-2199); None for types without bounds."""
     if type_ == "decimal":
-        s = _strip_sql(v)
-        return "(" + " or ".join(_matches(s, p) for p in DECIMAL_PATTERNS.values()) + ")"
+        return _matches(_strip_sql(v), _DECIMAL_PATTERN)
     if type_ == "integer":
         return _matches(_strip_sql(v), INTEGER_PATTERN)
     if type_ in _SHAPE_PATTERNS:
