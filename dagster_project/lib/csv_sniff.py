@@ -145,6 +145,31 @@ def count_lines(path: Path) -> LineCounts:
     return counter.result()
 
 
+_TAIL = 1 << 16
+_LINE_END = re.compile(rb"\r\n|\n|\r")
+
+
+def trailing_blank_lines(path: Path, lines: int) -> int:
+    """How many of a UTF-8 file's last lines are blank (empty, spaces or tabs), at most
+    `lines - 1` (the header is not). DuckDB's reader skips them, so a file whose only blank
+    lines are at its end still gives one record per line before them (D70)."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - _TAIL))
+        tail = handle.read()
+    parts = _LINE_END.split(tail)
+    if parts and parts[-1] == b"":
+        parts.pop()  # the file ends with a line end: no line after it
+    if size > _TAIL and parts:
+        parts.pop(0)  # the first piece may be the end of a longer line
+    blank = 0
+    for part in reversed(parts):
+        if part.strip(b" \t"):
+            break
+        blank += 1
+    return min(blank, max(0, lines - 1))
+
+
 def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> FileScan:
     """Read a file once: sha256 (unless given), size, encoding and (unless UTF-16) its line
     counts.

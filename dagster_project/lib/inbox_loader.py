@@ -451,6 +451,7 @@ class _Readable:
     item: _Pending
     path: str
     counts: csv_sniff.LineCounts
+    trailing_blank: int = 0  # blank lines at the end of the file
 
     @property
     def fast(self) -> bool:
@@ -786,7 +787,9 @@ class InboxLoader:
         target = tmp / f"f{n:05d}.csv"
         if not item.rewrite:
             os.symlink(os.path.abspath(item.path), target)
-            return _Readable(item, str(target), item.scan.counts)
+            counts = item.scan.counts
+            trailing = csv_sniff.trailing_blank_lines(target, counts.lines)
+            return _Readable(item, str(target), counts, trailing)
         csv_sniff.transcode_to_utf8(
             item.path, target, item.dialect.encoding, normalize_newlines=True
         )
@@ -801,7 +804,9 @@ class InboxLoader:
                 "holds the control characters 0x1C-0x1F, which CSV text never does: export "
                 "the data as CSV text again"
             )
-        return _Readable(item, str(target), counts)
+        return _Readable(
+            item, str(target), counts, csv_sniff.trailing_blank_lines(target, counts.lines)
+        )
 
     def _read_and_write(self, entity: Entity, batch: list[_Readable]) -> list[FileReport]:
         try:
@@ -890,11 +895,14 @@ class InboxLoader:
         slow = [r for r in batch if not r.fast]
         for readable in fast:
             n, first, last = counts.get(readable.path, (0, None, None))
-            whole = n == readable.counts.lines - 1 and (n == 0 or last - first + 1 == n)
+            # one record per line after the header, but for blank lines at the end
+            expected = readable.counts.lines - 1 - readable.trailing_blank
+            whole = n == expected and (n == 0 or last - first + 1 == n)
             if whole:
                 self.con.execute(
-                    "update _files set n_good = ?, first_row = ?, last_row = ? where path = ?",
-                    [n, first, last, readable.path],
+                    "update _files set n_good = ?, first_row = ?, last_row = ?, blank = ? "
+                    "where path = ?",
+                    [n, first, last, readable.trailing_blank, readable.path],
                 )
             else:
                 self.con.execute(f"delete from _stage where {_PATH} = ?", [readable.path])

@@ -362,3 +362,42 @@ def test_an_unreadable_file_is_refused_with_a_message(tmp_path, monkeypatch):
         "failed",
         "locked.csv: cannot be read (Permission denied); check that the file is readable",
     )
+
+
+def test_only_files_duckdb_did_not_read_line_for_line_are_read_again(tmp_path, monkeypatch):
+    """Blank lines at the end keep DuckDB's fast read (it skips them); one in the middle, a
+    multi-line value or a malformed row make the loader read the file line by line."""
+    slow: list[str] = []
+    stage_slow = InboxLoader._stage_slow
+
+    def recording(self, readable, n_fields):
+        slow.append(readable.item.rel)
+        return stage_slow(self, readable, n_fields)
+
+    monkeypatch.setattr(InboxLoader, "_stage_slow", recording)
+    rows = [call(1), call(2)]
+    inbox = write_inbox(
+        tmp_path / "inbox",
+        {
+            "calls/a_clean.csv": calls_file(rows),
+            "calls/b_trailing.csv": calls_file(rows, end="\n\n \n\t\n"),
+            "calls/c_trailing_crlf.csv": calls_file(rows, "\r\n", "\r\n\r\n"),
+            "calls/d_middle.csv": calls_file([call(1), "", call(2)]),
+            "calls/e_multiline.csv": calls_file([call(1, manager_extension='"1\n2"'), call(2)]),
+            "calls/f_malformed.csv": calls_file([call(1) + ",x", call(2)]),
+        },
+    )
+    report = _calls_loader(inbox, tmp_path / "w.duckdb")
+    assert slow == ["calls/d_middle.csv", "calls/e_multiline.csv", "calls/f_malformed.csv"]
+    accounting = {
+        f.source_file: (f.lines_read, f.lines_blank, f.lines_continued, f.rows_loaded)
+        for f in report.files
+    }
+    assert accounting == {
+        "calls/a_clean.csv": (3, 0, 0, 2),
+        "calls/b_trailing.csv": (6, 3, 0, 2),
+        "calls/c_trailing_crlf.csv": (4, 1, 0, 2),
+        "calls/d_middle.csv": (4, 1, 0, 2),
+        "calls/e_multiline.csv": (4, 0, 1, 2),
+        "calls/f_malformed.csv": (3, 0, 0, 1),
+    }
