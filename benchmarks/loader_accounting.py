@@ -1,8 +1,9 @@
 """Load time of the inbox loader before and after the line accounting (issue 15, D70).
 
-Generates one demo inbox, then loads it into fresh warehouses with the loader of an older
-commit (`--before`, extracted with `git archive` into a temporary folder) and with this
-checkout's loader, alternating, `--rounds` times each (the machine is shared: compare figures
+Generates one demo inbox, then loads it into fresh warehouses with the loader of two commits
+(`--before` and `--after`, default HEAD; each extracted with `git archive` into a temporary
+folder, so that editing the checkout during the run changes nothing), alternating, `--rounds`
+times each (the machine is shared: compare figures
 of one run of this script only). With `--slow-path`, every calls file then gets a blank line
 after its header, which makes the new loader read each of them line by line (`csv_lines`):
 the cost of the SQL reader on the biggest entity.
@@ -81,6 +82,7 @@ def main() -> int:
     parser.add_argument("--scale", default="medium")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--before", default=DEFAULT_BEFORE, help="git revision of 'before'")
+    parser.add_argument("--after", default="HEAD", help="git revision of 'after'")
     parser.add_argument("--slow-path", action="store_true", help="also time the line reader")
     parser.add_argument("--slow-rounds", type=int, default=1, help="rounds of --slow-path")
     parser.add_argument("--memory-limit", default=os.environ.get("VORONKA_MEMORY_LIMIT", ""))
@@ -88,25 +90,25 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="voronka_loader_bench_"))
     try:
-        before_root = work / "before"
-        before_root.mkdir()
-        archive = subprocess.run(
-            ["git", "archive", args.before, "dagster_project"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(before_root)], input=archive, check=True)
-        before_sha = subprocess.run(
-            ["git", "rev-parse", "--short", args.before],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        after_sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
+        roots, shas = {}, {}
+        for label, revision in (("before", args.before), ("after", args.after)):
+            roots[label] = work / label
+            roots[label].mkdir()
+            archive = subprocess.run(
+                ["git", "archive", revision, "dagster_project"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(roots[label])], input=archive, check=True)
+            shas[label] = subprocess.run(
+                ["git", "rev-parse", "--short", revision],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        before_sha, after_sha = shas["before"], shas["after"]
 
         inbox = work / "inbox"
         started = time.monotonic()
@@ -132,7 +134,8 @@ def main() -> int:
 
         runs = []
         for n in range(args.rounds):
-            for label, code_root in (("before", before_root), ("after", ROOT)):
+            for label in ("before", "after"):
+                code_root = roots[label]
                 warehouse = work / f"{label}_{n}.duckdb"
                 result = run_load(code_root, inbox, warehouse, args.memory_limit)
                 warehouse.unlink()
@@ -148,7 +151,7 @@ def main() -> int:
                 copy.replace(path)
             for n in range(args.slow_rounds):
                 warehouse = work / f"slow_{n}.duckdb"
-                result = run_load(ROOT, inbox, warehouse, args.memory_limit)
+                result = run_load(roots["after"], inbox, warehouse, args.memory_limit)
                 warehouse.unlink()
                 runs.append({"variant": "after, calls line by line", "round": n + 1, **result})
                 print(json.dumps(runs[-1]), flush=True)
