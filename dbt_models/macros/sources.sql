@@ -310,3 +310,25 @@
         limit 1
     )
 {%- endmacro %}
+
+
+{#- The deleted records among amoCRM's deletion signals (D96): `signals` is a relation of
+    `key_columns`, `signal_epoch` (unix seconds), `signal_at` (its timestamp) and `is_deletion`
+    (1: a `*_deleted` event or a version in the trash; 0: a `*_restored` event or a live
+    version). A record is deleted when its latest signal is a deletion (a deletion wins a tie: the
+    trash keeps the last live version's updated_at); deleted_at is that signal's time. -#}
+{% macro amocrm_deletions(signals, key_columns) -%}
+    select
+        {{ key_columns | join(', ') }},
+        signal_at as deleted_at
+    from (
+        select
+            *,
+            row_number() over (
+                partition by {{ key_columns | join(', ') }}
+                order by signal_epoch desc, is_deletion desc
+            ) as signal_rank
+        from {{ signals }}
+    ) as ranked_signals
+    where signal_rank = 1 and is_deletion = 1
+{%- endmacro %}

@@ -15,7 +15,7 @@ import pytest
 
 from dagster_project.cli import main
 from tests.conftest import FIXTURES, query, write_inbox
-from tests.integration.sources.fakes import FakeAmoCrm, FakeBitrix24
+from tests.integration.sources.fakes import FakeAmoCrm, FakeBitrix24, FakeMango
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -348,6 +348,47 @@ BITRIX_JANUARY_BONUS = {
 }
 
 
+AMOCRM_JANUARY_BONUS = {
+    # a January plan and pool of the amoCRM manager: a bonus line that a deletion can move
+    "sales_plans/2026-01-amocrm.csv": (
+        "period,manager_id,kpi_code,base,norm\n2026-01,amocrm:11,deals_won,1,2\n"
+    ),
+    "bonus_pools/2026-01-amocrm.csv": "period,manager_id,pool_amount\n2026-01,amocrm:11,30000\n",
+}
+
+MANGO_LINE = "74950001111"
+
+
+def mango_calls() -> list[dict]:
+    """Two inbound calls on the Mango line (January 2026, UTC): one waited 40 s in the voice
+    menu and the queue, then an employee answered; one was abandoned in the queue before any
+    employee rang (no extension on any leg): a missed call the old staging dropped (D95)."""
+
+    def leg(entry, start, finish, answer=0, to_extension=""):
+        return {
+            "records": "",
+            "start": start,
+            "finish": finish,
+            "answer": answer,
+            "from_extension": "",
+            "from_number": "79165550001",
+            "to_extension": to_extension,
+            "to_number": MANGO_LINE,
+            "disconnect_reason": "1100",
+            "line_number": MANGO_LINE,
+            "location": "ivr" if not to_extension else "abonent",
+            "create": start,
+            "entry_id": entry,
+        }
+
+    t1, t2 = epoch("2026-01-21 07:00"), epoch("2026-01-21 08:00")
+    return [
+        leg("QUEUE-ANSWERED", t1, t1 + 40),
+        leg("QUEUE-ANSWERED", t1 + 40, t1 + 200, answer=t1 + 50, to_extension="103"),
+        leg("QUEUE-ABANDONED", t2, t2 + 75),
+    ]
+
+
 def run(inbox, warehouse) -> int:
     # the mini inbox's as-of, so that the CRM data does not move it
     return main(
@@ -372,8 +413,10 @@ def accounts(tmp_path_factory):
     shutil.copytree(FIXTURES / "mini_inbox", inbox)
     # a January plan and pool of the Bitrix24 manager, for the bonus month closed below
     write_inbox(inbox, BITRIX_JANUARY_BONUS)
+    write_inbox(inbox, AMOCRM_JANUARY_BONUS)
     amo = FakeAmoCrm(amo_account()).start()
     bitrix = FakeBitrix24(bitrix_account()).start()
+    mango = FakeMango(mango_calls(), polls_before_ready=0).start()
     # `voronka run` exports its settings (VORONKA_*): restore them all for the next modules (the
     # per-test guard in tests/conftest.py runs after this module-scoped fixture)
     saved = {k: v for k, v in os.environ.items() if k.startswith("VORONKA_")}
@@ -384,6 +427,12 @@ def accounts(tmp_path_factory):
             "VORONKA_AMOCRM_CHANNEL_FIELD": "Канал",
             "VORONKA_BITRIX24_WEBHOOK_URL": bitrix.webhook_url,
             "VORONKA_TOKEN_STORE": str(root / "tokens.json"),
+            "VORONKA_MANGO_API_KEY": mango.api_key,
+            "VORONKA_MANGO_API_SALT": mango.api_salt,
+            "VORONKA_MANGO_BASE_URL": mango.base_url,
+            "VORONKA_MANGO_START_DATE": "2026-01-01",
+            "VORONKA_MANGO_WINDOW_HOURS": "17520",
+            "VORONKA_MANGO_RPS": "1000",
         }
     )
     try:
@@ -394,6 +443,7 @@ def accounts(tmp_path_factory):
         os.environ.update(saved)
         amo.stop()
         bitrix.stop()
+        mango.stop()
 
 
 @pytest.fixture(scope="module")
@@ -571,7 +621,7 @@ def test_a_second_run_picks_up_changes_incrementally(rebuilt):
         warehouse,
         "select source_system, count(*) from core.fct_calls group by 1 order by 1",
     )
-    assert counts == [("amocrm", 2), ("bitrix24", 2), ("inbox", 6)]
+    assert counts == [("amocrm", 2), ("bitrix24", 2), ("inbox", 6), ("mango", 2)]
     company = query(
         warehouse,
         "select deals_won, revenue from marts.kpi_company_monthly where month = date '2026-01-01'",
@@ -585,21 +635,45 @@ JANUARY_LINE = """
 """
 
 
+AMOCRM_JANUARY_BONUS_LINE = """
+    select kpi_code, fact, bonus_amount from finance.bonus_lines
+    where month = date '2026-01-01' and manager_id = 'amocrm:11'
+"""
+
+
 @pytest.fixture(scope="module")
 def deleted_after_close(rebuilt, accounts):
-    """January is closed with the won Bitrix24 deal 1 paid; then the deal is deleted in
-    Bitrix24 and the next run learns it from the live-id pass."""
-    inbox, warehouse, _, bitrix = accounts
+    """January is closed with the won Bitrix24 deal 1 and the won amoCRM deals paid; then the
+    Bitrix24 deal is deleted (the next run learns it from the live-id pass) and so is the amoCRM
+    deal won in January, amocrm:1000 (120 000): gone from the leads list, a `lead_deleted`
+    event, and in the trash (D96)."""
+    inbox, warehouse, amo, bitrix = accounts
     paid = query(warehouse, JANUARY_LINE)
     assert main(["close-period", "2026-01", "--by", "Тест", "--warehouse", str(warehouse)]) == 0
+    amo_closed = query(warehouse, AMOCRM_JANUARY_BONUS_LINE)
     bitrix.data["crm.deal.list"] = [d for d in bitrix.data["crm.deal.list"] if d["ID"] != "1"]
-    return warehouse, paid, run(inbox, warehouse)
+    lead = next(r for r in amo.data["leads"] if r["id"] == 1000)
+    amo.data["leads"] = [r for r in amo.data["leads"] if r["id"] != 1000]
+    amo.data["deleted_leads"] = [{**lead, "is_deleted": True}]
+    amo.data["events"].append(
+        {
+            "id": "ev-del-1000",
+            "type": "lead_deleted",
+            "entity_id": 1000,
+            "entity_type": "lead",
+            "created_by": 11,
+            "created_at": epoch("2026-02-10 09:00"),
+            "value_before": [],
+            "value_after": [],
+        }
+    )
+    return warehouse, paid, run(inbox, warehouse), amo_closed
 
 
 def test_a_won_bitrix24_deal_deleted_later_leaves_the_marts_and_adjusts_a_closed_month(
     deleted_after_close,
 ):
-    warehouse, paid, code = deleted_after_close
+    warehouse, paid, code, _ = deleted_after_close
     assert code == 0
     assert paid == [(Decimal("4000.00"), "open")]  # 10 000 x 0.4 x 1.0 for 1 of 1 deal won
     assert query(
@@ -631,3 +705,58 @@ def test_a_won_bitrix24_deal_deleted_later_leaves_the_marts_and_adjusts_a_closed
             date(2026, 2, 1),
         )
     ]
+
+
+def test_mango_calls_abandoned_in_the_queue_are_missed_calls_on_the_line(built):
+    warehouse, _ = built
+    calls = {
+        row[0]: row[1:]
+        for row in query(
+            warehouse,
+            "select call_id, direction, status, manager_id, ring_seconds, talk_seconds "
+            "from core.fct_calls where source_system = 'mango'",
+        )
+    }
+    # the queue's 40 s count in the ring time (10 s more on the extension until the answer)
+    assert calls["mango:QUEUE-ANSWERED"] == ("inbound", "answered", "m3", 50, 150)
+    assert calls["mango:QUEUE-ABANDONED"] == ("inbound", "missed", None, 75, 0)
+    hourly = query(
+        warehouse,
+        "select call_hour, offered, answered from marts.kpi_calls_hourly "
+        f"where line = '{MANGO_LINE}' order by call_hour",
+    )
+    assert hourly == [(10, 1, 1), (11, 1, 0)]  # Moscow time
+
+
+def test_a_deleted_amocrm_deal_leaves_the_marts_and_adjusts_the_closed_bonus(
+    deleted_after_close,
+):
+    warehouse, _, code, closed = deleted_after_close
+    assert code == 0
+    assert query(
+        warehouse, "select count(*) from core.fct_deals where deal_id = 'amocrm:1000'"
+    ) == [(0,)]
+    # January: 350 000 less the deleted amoCRM 120 000 and the deleted Bitrix24 80 000
+    company = query(
+        warehouse,
+        "select deals_won, revenue from marts.kpi_company_monthly where month = date '2026-01-01'",
+    )
+    assert company == [(2, Decimal("150000.00"))]
+    manager = query(
+        warehouse,
+        "select deals_won, revenue from marts.kpi_manager_monthly "
+        "where month = date '2026-01-01' and manager_id = 'amocrm:11'",
+    )
+    assert manager == [(1, Decimal("50000.00"))]
+    # the closed month does not change; the difference is an adjustment
+    assert closed and closed[0][1] == 2  # two amoCRM deals won in January when it closed
+    assert query(warehouse, AMOCRM_JANUARY_BONUS_LINE) == closed
+    adjustments = query(
+        warehouse,
+        "select month_affected, manager_id, kpi_code, paid_amount, recomputed_amount, delta "
+        "from finance.bonus_adjustments where manager_id = 'amocrm:11'",
+    )
+    assert len(adjustments) == 1
+    month, manager_id, kpi, paid, recomputed, delta = adjustments[0]
+    assert (month, manager_id, kpi) == (date(2026, 1, 1), "amocrm:11", "deals_won")
+    assert paid == closed[0][2] and delta == recomputed - paid and delta < 0

@@ -6,7 +6,10 @@
     var amocrm_channel_field (id, name or code; env VORONKA_AMOCRM_CHANNEL_FIELD); every custom
     field passes through as JSON text in custom_fields. amount: price_with_minor_units where the
     API gives it (kopecks kept), else price; currency: the account's (GET /api/v4/account),
-    amoCRM has one currency per account, none per lead (D95). -#}
+    amoCRM has one currency per account, none per lead (D95). deleted_at (D85, D96): set when
+    the lead's latest signal is a deletion: a lead_deleted event (merging deals deletes the
+    merged ones) or its version in the trash (deleted_leads); a lead_restored event or a newer
+    live version clears it. -#}
 
 with
 
@@ -28,6 +31,42 @@ account_currency as (
     where currency is not null
     order by _loaded_at desc, _batch_id desc
     limit 1
+),
+
+events as (
+    {{ raw_source('amocrm', 'events', ['id', 'type', 'entity_id', 'created_at']) }}
+),
+
+trash as (
+    {{ raw_source('amocrm', 'deleted_leads', ['id', 'updated_at']) }}
+),
+
+deletion_signals as (
+    select
+        entity_id as lead_id,
+        {{ parse_integer('created_at') }} as signal_epoch,
+        {{ epoch_to_timestamp('created_at') }} as signal_at,
+        case type when 'lead_deleted' then 1 else 0 end as is_deletion
+    from events
+    where type in ('lead_deleted', 'lead_restored')
+    union all
+    select
+        id as lead_id,
+        {{ parse_integer('updated_at') }} as signal_epoch,
+        {{ epoch_to_timestamp('updated_at') }} as signal_at,
+        1 as is_deletion
+    from trash
+    union all
+    select
+        id as lead_id,
+        {{ parse_integer('updated_at') }} as signal_epoch,
+        {{ epoch_to_timestamp('updated_at') }} as signal_at,
+        0 as is_deletion
+    from source
+),
+
+deletions as (
+    {{ amocrm_deletions('deletion_signals', ['lead_id']) }}
 ),
 
 stages as (
@@ -72,6 +111,8 @@ renamed as (
         {{ epoch_to_timestamp('ranked.updated_at') }} as updated_at,
         ---------- custom fields as they came
         ranked.custom_fields_values as custom_fields,
+        ---------- deletion (D96)
+        deletions.deleted_at,
         ---------- load metadata
         ranked._source,
         ranked._loaded_at,
@@ -82,10 +123,12 @@ renamed as (
         and ranked.status_id = stages.status_id
     left join account_currency
         on 1 = 1
+    left join deletions
+        on ranked.id = deletions.lead_id
     where ranked.version_rank = 1
         and coalesce(stages.status_type, '0') <> '1'
 ),
 
-{{ crm_deals_final(closed_at_given='closed_at_given') }}
+{{ crm_deals_final(closed_at_given='closed_at_given', deleted_at='deleted_at') }}
 
 select * from final
