@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 INBOX ?= data/inbox
 WAREHOUSE ?= data/warehouse.duckdb
 SCALE ?= small
+DOCS_PORT ?= 8080
+# one Dagster instance (runs, check history) next to the warehouse, for `make run` and `make dev`
+DAGSTER_HOME ?= $(abspath $(dir $(WAREHOUSE)))/.dagster
 
 .PHONY: run test test-quick dev lint format docs demo clean
 
@@ -19,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 ## run: set up, write the demo inbox (once), run the whole pipeline, print the summary
 run: $(VENV)/.installed
 	@test -d $(INBOX) || $(BIN)/voronka demo --out $(INBOX) --scale $(SCALE)
-	$(BIN)/voronka run --inbox $(INBOX) --warehouse $(WAREHOUSE)
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/voronka run --inbox $(INBOX) --warehouse $(WAREHOUSE)
 
 ## demo: (re)write the demo inbox; SCALE=small|medium|large
 demo: $(VENV)/.installed
@@ -34,10 +37,10 @@ test: $(VENV)/.installed
 test-quick: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"
 
-## dev: the Dagster UI on the same definitions (http://127.0.0.1:3000)
+## dev: the Dagster UI on the same definitions and instance as `make run` (http://127.0.0.1:3000)
 dev: $(VENV)/.installed
 	VORONKA_INBOX=$(abspath $(INBOX)) VORONKA_WAREHOUSE=$(abspath $(WAREHOUSE)) \
-		DAGSTER_HOME=$(abspath .dagster_home) sh -c 'mkdir -p "$$DAGSTER_HOME" && \
+		DAGSTER_HOME=$(DAGSTER_HOME) sh -c 'mkdir -p "$$DAGSTER_HOME" && \
 		$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000'
 
 ## lint: ruff on the Python code
@@ -49,9 +52,11 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format dagster_project tests benchmarks
 	$(BIN)/ruff check --fix dagster_project tests benchmarks
 
-## docs: dbt docs (catalog of every model and column) into dbt_models/target
+## docs: the dbt docs (every model and column) served on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C ends)
 docs: $(VENV)/.installed
 	cd dbt_models && VORONKA_WAREHOUSE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt docs generate
+	@echo "dbt docs: http://127.0.0.1:$(DOCS_PORT) (a page opened as a file stays on '(loading)')"
+	cd dbt_models && ../$(BIN)/dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 clean:
-	rm -rf data .dagster_home dbt_models/target dbt_models/logs
+	rm -rf data dbt_models/target dbt_models/logs

@@ -5,6 +5,7 @@
     voronka load [--inbox DIR] [--warehouse FILE]          (extract only, no Dagster)
     voronka summary [--warehouse FILE]
     voronka forget-file PATH [--inbox DIR] [--warehouse FILE]
+    voronka report [--month YYYY-MM] [--language ru|en] [--warehouse FILE]
     voronka close-period YYYY-MM [--by NAME] [--warehouse FILE]
     voronka reopen-period YYYY-MM --reason TEXT [--by NAME] [--warehouse FILE]
     voronka export --schema finance|marts --format csv|parquet|xlsx --out DIR [--decimal-comma]
@@ -14,7 +15,7 @@ Exit codes: 0 done, 1 the run failed, 2 a usage error or a refused request (a ba
 missing warehouse, closing a closed month, ...), with the reason on stderr.
 
 Settings not given as options come from the environment (see README: VORONKA_INBOX,
-VORONKA_WAREHOUSE, VORONKA_TIMEZONE, VORONKA_AS_OF, VORONKA_MEMORY_LIMIT).
+VORONKA_WAREHOUSE, VORONKA_TIMEZONE, VORONKA_AS_OF, VORONKA_MEMORY_LIMIT, VORONKA_LANGUAGE).
 """
 
 from __future__ import annotations
@@ -79,15 +80,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _check_inbox(settings: Settings) -> bool:
-    if settings.inbox.is_dir():
-        return True
-    print(
-        f"The inbox folder {settings.inbox} does not exist. Write the demo inbox with "
-        f"`voronka demo --out {settings.inbox}`, or point --inbox (or VORONKA_INBOX) at a folder "
-        "laid out as in the README's inbox contract.",
-        file=sys.stderr,
-    )
-    return False
+    from dagster_project.lib.inbox_loader import inbox_problem
+
+    problem = inbox_problem(settings.inbox)
+    if problem:
+        print(problem, file=sys.stderr)
+    return problem is None
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -130,37 +128,10 @@ def cmd_forget_file(args: argparse.Namespace) -> int:
 
 def print_summary(settings: Settings, outcome=None) -> None:
     """The end-of-run report: where the warehouse is, rows per layer, quarantine, checks."""
-    from dagster_project.lib.summary import LAYERS, summarize
+    from dagster_project.lib.summary import summary_lines
 
-    summary = summarize(settings.warehouse)
     print()
-    print(f"Warehouse: {settings.warehouse.resolve()}")
-    print("  open it with any DuckDB client; BI reads schema `marts`, finance schema `finance`")
-    print("Rows per layer:")
-    for layer in LAYERS:
-        tables, views = (
-            summary.tables_per_layer.get(layer, 0),
-            summary.views_per_layer.get(layer, 0),
-        )
-        if not tables and not views:
-            continue
-        rows = _fmt(summary.rows_per_layer.get(layer, 0))
-        line = f"  {layer:<13} {rows:>14} rows in {tables} tables"
-        if views:
-            line += f" (and {views} views, computed when read)"
-        print(line)
-    total_q = sum(summary.quarantine.values())
-    hint = " (rows with their reasons: quarantine.<entity>)" if total_q else ""
-    print(f"Quarantined rows: {_fmt(total_q)}{hint}")
-    for entity, count in sorted(summary.quarantine.items()):
-        print(f"  {entity:<22} {_fmt(count):>10}")
-    for _entity, file, reason in summary.failed_files:
-        print(f"  file not loaded: {file}: {reason}")
-    for _entity, file, message in summary.vanished_files:
-        print(f"  file vanished: {file}: {message}")
-    from dagster_project.lib.kpi_summary import format_summary, kpi_summary
-
-    for line in format_summary(kpi_summary(settings.warehouse, settings.business_timezone)):
+    for line in summary_lines(settings.warehouse, settings.business_timezone):
         print(line)
     if outcome is not None:
         passed = sum(1 for c in outcome.checks if c.passed)
@@ -206,6 +177,19 @@ def _print_validation(settings: Settings, outcome=None) -> None:
     print(f"  report: {page.as_uri() if page else '-'}")
 
 
+def _print_outputs(settings: Settings, since: float) -> None:
+    """Where the run's report and exports are (written by the assets of defs/reports.py), when
+    this run wrote them."""
+    from dagster_project.lib.kpi_report import report_path
+
+    folder = settings.warehouse.resolve().parent
+    report, exports = report_path(settings.warehouse), folder / "exports" / "finance.xlsx"
+    if report.exists() and report.stat().st_mtime >= since:
+        print(f"KPI report: {report.as_uri()}")
+    if exports.exists() and exports.stat().st_mtime >= since:
+        print(f"Finance exports (csv with ';' and decimal comma, xlsx): {exports.parent}")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from dagster_project.runner import run_pipeline
 
@@ -221,37 +205,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"--as-of: {exc}", file=sys.stderr)
             return EXIT_USAGE
     print(f"Running the pipeline: inbox {settings.inbox} -> warehouse {settings.warehouse}")
+    started = time.time()
     outcome = run_pipeline(settings, log_level="WARNING" if args.quiet else "INFO")
     print_summary(settings, outcome)
-    if outcome.success:
-        _export_finance_after_run(settings)
+    _print_outputs(settings, started)
     return EXIT_OK if outcome.success else EXIT_FAILED
 
 
 # ------------------------------------------------------------------------------ finance
-def _finance_exports_dir(settings: Settings) -> Path:
-    return settings.warehouse.resolve().parent / "exports"
-
-
-def _export_finance_after_run(settings: Settings) -> None:
-    """Part of a run's output: the finance tables as CSV (Excel, Russian locale) and xlsx."""
-    import duckdb
-
-    from dagster_project.lib.exports import ExportError, export_schema
-
-    out = _finance_exports_dir(settings)
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
-    try:
-        export_schema(con, "finance", "csv", out, decimal_comma=True)
-        export_schema(con, "finance", "xlsx", out)
-    except ExportError as exc:
-        print(f"Finance exports not written: {exc}")
-        return
-    finally:
-        con.close()
-    print(f"Finance exports (csv with ';' and decimal comma, xlsx): {out}")
-
-
 def _open_built_warehouse(settings: Settings):
     """The warehouse for writing, or None (with a message) when there is none yet."""
     if not settings.warehouse.exists():
@@ -359,10 +320,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not settings.warehouse.exists():
         print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
         return EXIT_USAGE
+    from dagster_project.lib.text import parse_language
+
+    try:
+        language = parse_language(settings.language)
+    except ValueError as exc:
+        print(f"export: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
         written = export_schema(
-            con, args.schema, args.format, Path(args.out), decimal_comma=args.decimal_comma
+            con,
+            args.schema,
+            args.format,
+            Path(args.out),
+            decimal_comma=args.decimal_comma,
+            language=language,
         )
     except ExportError as exc:
         print(f"export: {exc}", file=sys.stderr)
@@ -380,6 +353,38 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
         return EXIT_USAGE
     print_summary(settings)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from dagster_project.lib.kpi_report import ReportError, write_report
+    from dagster_project.lib.text import parse_language
+
+    settings = _settings(args)
+    month = None
+    if args.month:
+        month = _month_arg(args.month)
+        if month is None:
+            return EXIT_USAGE
+    try:
+        language = parse_language(args.language or settings.language)
+    except ValueError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        path, report = write_report(settings.warehouse, settings.business_timezone, language, month)
+    except ReportError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except duckdb.Error as exc:
+        print(f"report: cannot read {settings.warehouse}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"KPI report of {report.month:%Y-%m} ({len(report.charts)} charts, as of "
+        f"{report.as_of}): {path.as_uri()}"
+    )
     return EXIT_OK
 
 
@@ -455,6 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--inbox", help="inbox folder (default data/inbox)")
     forget.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
     forget.set_defaults(func=cmd_forget_file)
+
+    report = sub.add_parser("report", help="write the KPI report (one HTML page of charts)")
+    report.add_argument("--month", help="the month, YYYY-MM (default: the latest full month)")
+    report.add_argument("--language", help="ru or en (default VORONKA_LANGUAGE, else ru)")
+    report.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    report.set_defaults(func=cmd_report)
 
     close = sub.add_parser("close-period", help="close a month: freeze its bonus lines")
     close.add_argument("month", help="the month, YYYY-MM")

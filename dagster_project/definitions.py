@@ -9,10 +9,15 @@ from dagster_project.defs.extract.surveys import enabled_survey_assets
 from dagster_project.defs.extract.telephony import enabled_telephony_assets
 from dagster_project.defs.finance import finance_assets
 from dagster_project.defs.quality.checks import layer_asset_checks, raw_asset_checks
+from dagster_project.defs.reports import report_assets
 from dagster_project.defs.resources import warehouse_from_settings
 from dagster_project.defs.schedules import all_assets_job, daily_schedule
 from dagster_project.defs.sensors import inbox_sensor
-from dagster_project.defs.transform.dbt import dbt_resource, voronka_dbt_assets
+from dagster_project.defs.transform.dbt import (
+    dbt_resource,
+    external_source_specs,
+    voronka_dbt_assets,
+)
 
 defs = dg.Definitions(
     assets=[
@@ -24,6 +29,8 @@ defs = dg.Definitions(
         *enabled_survey_assets(),
         voronka_dbt_assets,
         *finance_assets,
+        *report_assets,
+        *external_source_specs(),  # the finance ledger, written by commands
     ],
     asset_checks=[*raw_asset_checks, *layer_asset_checks],
     jobs=[all_assets_job],

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
@@ -72,13 +74,28 @@ def run_pipeline(settings: Settings, log_level: str = "INFO") -> RunOutcome:
     validation_worker.enable()
     started = time.monotonic()
     try:
-        result = _materialize(settings, log_level)
+        with dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance:
+            return _outcome(_materialize(instance, settings, log_level), started)
     finally:
         validation_worker.disable()
-    return _outcome(result, started)
 
 
-def _materialize(settings: Settings, log_level: str) -> dg.ExecuteInProcessResult:
+DAGSTER_FOLDER = ".dagster"
+
+
+def dagster_home(settings: Settings) -> Path:
+    """The Dagster instance's folder: `DAGSTER_HOME` if set, else `.dagster` next to the
+    warehouse, where `make dev` points the UI too (D107): the UI shows the runs and the check
+    history of `voronka run`."""
+    given = os.environ.get("DAGSTER_HOME")
+    home = Path(given) if given else settings.warehouse.resolve().parent / DAGSTER_FOLDER
+    home.mkdir(parents=True, exist_ok=True)
+    return home.resolve()
+
+
+def _materialize(
+    instance: dg.DagsterInstance, settings: Settings, log_level: str
+) -> dg.ExecuteInProcessResult:
     from dagster_project.defs.extract.amocrm import enabled_amocrm_assets
     from dagster_project.defs.extract.bitrix24 import enabled_bitrix24_assets
     from dagster_project.defs.extract.inbox import inbox_assets
@@ -86,6 +103,7 @@ def _materialize(settings: Settings, log_level: str) -> dg.ExecuteInProcessResul
     from dagster_project.defs.extract.telephony import enabled_telephony_assets
     from dagster_project.defs.finance import finance_assets
     from dagster_project.defs.quality.checks import layer_asset_checks, raw_asset_checks
+    from dagster_project.defs.reports import report_assets
     from dagster_project.defs.resources import warehouse_from_settings
     from dagster_project.defs.transform.dbt import dbt_resource, voronka_dbt_assets
 
@@ -99,11 +117,12 @@ def _materialize(settings: Settings, log_level: str) -> dg.ExecuteInProcessResul
             *enabled_survey_assets(),
             voronka_dbt_assets,
             *finance_assets,
+            *report_assets,
             *raw_asset_checks,
             *layer_asset_checks,
         ],
         resources={"warehouse": warehouse_from_settings(settings), "dbt": dbt_resource()},
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )

@@ -3,6 +3,12 @@
 CSV is what Excel in a Russian locale opens as it is: `;`-separated, UTF-8 with a BOM, and
 (optionally) a decimal comma, so numbers stay numbers. CSV and Parquet are written by DuckDB's
 COPY; xlsx (one sheet per table, typed cells) by XlsxWriter, for the small tables finance reads.
+
+What a controller opens (D106): rows sorted by month, then manager, then the rest of the key;
+finance tables carry the manager's name on every line (from finance.bonus_statements); CSV
+fractions have fixed decimals; the workbook has the statements first, a frozen header row with
+filters, column widths from the data, number and date formats, and headers in the language
+setting (lib/text.py).
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ _NUMERIC_TYPES = {
     "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "REAL",
 }  # fmt: skip
 _NUMBER_FORMATS = {"DATE": "yyyy-mm-dd", "TIMESTAMP": "yyyy-mm-dd hh:mm:ss"}
+MONTH_COLUMNS = ("month", "month_affected", "cohort_month", "payable_month")
+MONTH_FORMAT = "yyyy-mm"
+CSV_DOUBLE_DECIMALS = 4  # DOUBLE columns (KPI %, facts) in CSV: fixed, not 15 significant digits
+# sheets first in a workbook, by schema; the other tables follow by name
+SHEET_ORDER = {"finance": ("bonus_statements", "bonus_lines", "bonus_adjustments")}
+MAX_COLUMN_WIDTH = 60
 
 
 @dataclass(frozen=True)
@@ -71,20 +83,73 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@dataclass(frozen=True)
+class _Export:
+    """How a table is exported: its columns (name, type, qualified expression), the FROM clause
+    and the ORDER BY keys."""
+
+    columns: list[tuple[str, str, str]]
+    source: str
+    order: str
+
+    def select(self, expressions: list[str] | None = None) -> str:
+        chosen = expressions or [f"{expr} as {_quote(name)}" for name, _, expr in self.columns]
+        return f"select {', '.join(chosen)} from {self.source} order by {self.order}"
+
+    @property
+    def names_and_types(self) -> list[tuple[str, str]]:
+        return [(name, data_type) for name, data_type, _ in self.columns]
+
+
+def _relation(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> _Export:
+    """How to export a table: the manager's name added to finance tables that have a manager_id
+    and no name, rows sorted by month, manager, then every other column (a stable order: the
+    same data gives the same file)."""
+    columns = [
+        (name, data_type, f"exported.{_quote(name)}")
+        for name, data_type in _columns(con, schema, table)
+    ]
+    names = [name for name, _, _ in columns]
+    source = f"{_quote(schema)}.{_quote(table)} as exported"
+    if (
+        schema == "finance"
+        and "manager_id" in names
+        and "manager_name" not in names
+        and "bonus_statements" in schema_tables(con, schema)
+    ):
+        source += (
+            " left join (select manager_id, arg_max(manager_name, month) as manager_name "
+            f"from {_quote(schema)}.bonus_statements group by manager_id) as names "
+            "on names.manager_id = exported.manager_id"
+        )
+        at = names.index("manager_id") + 1
+        columns.insert(at, ("manager_name", "VARCHAR", "names.manager_name"))
+    expression = {name: expr for name, _, expr in columns}
+    order = [n for n in names if n in MONTH_COLUMNS][:1]
+    order += [n for n in ("manager_name", "manager_id") if n in expression]
+    order += [n for n, _, _ in columns if n not in order]
+    return _Export(columns, source, ", ".join(f"{expression[n]} nulls first" for n in order))
+
+
 def _is_fractional(data_type: str) -> bool:
     upper = data_type.upper()
     return upper.startswith(("DECIMAL", "NUMERIC")) or upper in ("DOUBLE", "FLOAT", "REAL")
 
 
-def _csv_select(columns: list[tuple[str, str]], relation: str, decimal_comma: bool) -> str:
-    """SELECT of a table for CSV: timestamps without a zone suffix, optional decimal comma."""
+def _csv_select(export: _Export, decimal_comma: bool) -> str:
+    """SELECT of a table for CSV: timestamps without a zone suffix, fixed decimals (a decimal
+    keeps its scale, a double gets `CSV_DOUBLE_DECIMALS`), optional decimal comma."""
     expressions = []
-    for name, data_type in columns:
-        column = _quote(name)
+    for name, data_type, column in export.columns:
+        upper = data_type.upper()
+        if upper in ("DOUBLE", "FLOAT", "REAL"):
+            column = f"printf('%.{CSV_DOUBLE_DECIMALS}f', {column})"
+        elif _is_fractional(data_type):
+            column = f"cast({column} as varchar)"
         if decimal_comma and _is_fractional(data_type):
-            column = f"replace(cast({column} as varchar), '.', ',') as {_quote(name)}"
-        expressions.append(column)
-    return f"select {', '.join(expressions)} from {relation}"
+            column = f"replace({column}, '.', ',')"
+        expressions.append(f"{column} as {_quote(name)}")
+    return export.select(expressions)
 
 
 def export_schema(
@@ -93,11 +158,12 @@ def export_schema(
     fmt: str,
     out: Path,
     decimal_comma: bool = False,
+    language: str = "en",
 ) -> list[ExportedTable]:
     """Write every table of `schema` into `out` (created if missing).
 
     csv and parquet: one file per table, `<schema>.<table>.<ext>`; xlsx: one workbook
-    `<schema>.xlsx` with a sheet per table.
+    `<schema>.xlsx` with a sheet per table; `language` (ru, en) is that of its headers.
 
     Raises:
         ExportError: unknown format, a schema with no table, or a table too big for a sheet.
@@ -109,17 +175,16 @@ def export_schema(
         raise ExportError(f"schema {schema!r} has no tables in this warehouse: run the pipeline")
     out.mkdir(parents=True, exist_ok=True)
     if fmt == "xlsx":
-        return _export_xlsx(con, schema, tables, out / f"{schema}.xlsx")
+        return _export_xlsx(con, schema, tables, out / f"{schema}.xlsx", language)
     written = []
     for table in tables:
-        relation = f"{_quote(schema)}.{_quote(table)}"
+        export = _relation(con, schema, table)
         path = out / f"{schema}.{table}.{fmt}"
-        rows = con.execute(f"select count(*) from {relation}").fetchone()[0]
+        rows = con.execute(f"select count(*) from {_quote(schema)}.{_quote(table)}").fetchone()[0]
         if fmt == "parquet":
-            con.execute(f"copy (select * from {relation}) to '{_sql_path(path)}' (format parquet)")
+            con.execute(f"copy ({export.select()}) to '{_sql_path(path)}' (format parquet)")
         else:
-            select = _csv_select(_columns(con, schema, table), relation, decimal_comma)
-            _copy_csv_with_bom(con, select, path)
+            _copy_csv_with_bom(con, _csv_select(export, decimal_comma), path)
         written.append(ExportedTable(table, int(rows), path))
         log.info("exported %s.%s: %d rows -> %s", schema, table, rows, path)
     return written
@@ -144,16 +209,20 @@ def _copy_csv_with_bom(con: duckdb.DuckDBPyConnection, select: str, path: Path) 
 
 
 def _export_xlsx(
-    con: duckdb.DuckDBPyConnection, schema: str, tables: list[str], path: Path
+    con: duckdb.DuckDBPyConnection, schema: str, tables: list[str], path: Path, language: str
 ) -> list[ExportedTable]:
     """One sheet per table, by XlsxWriter, row by row in constant memory.
 
     Cells keep their types (numbers, dates) with a number format per column; text is never read
     as a formula or a link. XlsxWriter writes the 80 k finance rows of the large demo in 8-13 s,
-    openpyxl's write-only cells took 30 s (D67).
+    openpyxl's write-only cells took 30 s (D67). Sheets: `SHEET_ORDER` first; each with a frozen
+    header row, filters on every column and widths from the longest value.
     """
     import xlsxwriter
 
+    from dagster_project.lib.text import header
+
+    counts = {}
     for table in tables:  # refuse before writing anything
         rows = con.execute(f"select count(*) from {_quote(schema)}.{_quote(table)}").fetchone()[0]
         if rows > XLSX_MAX_ROWS:
@@ -161,6 +230,9 @@ def _export_xlsx(
                 f"{schema}.{table} has {rows} rows, more than an Excel sheet holds: "
                 "export it as csv or parquet"
             )
+        counts[table] = rows
+    first = [t for t in SHEET_ORDER.get(schema, ()) if t in tables]
+    tables = first + [t for t in tables if t not in first]
     partial = path.with_name(path.name + ".part")
     workbook = xlsxwriter.Workbook(
         str(partial),
@@ -172,23 +244,29 @@ def _export_xlsx(
             "remove_timezone": True,
         },
     )
-    bold = workbook.add_format({"bold": True})
+    head = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top", "bottom": 1})
     cell_formats: dict[str, Any] = {}
     written = []
     try:
         for table in tables:
-            relation = f"{_quote(schema)}.{_quote(table)}"
-            columns = _columns(con, schema, table)
+            export = _relation(con, schema, table)
+            columns = export.names_and_types
             sheet = workbook.add_worksheet(table[:31])
-            sheet.write_row(0, 0, [name for name, _ in columns], bold)
+            headers = [header(name, language) for name, _ in columns]
             writers = []  # per column: XlsxWriter's method for its type, and its format
-            for _, data_type in columns:
-                number_format = _number_format(data_type)
+            longest = _longest(con, export)
+            for column, ((name, data_type), title) in enumerate(zip(columns, headers, strict=True)):
+                number_format = _number_format(data_type, name)
                 if number_format and number_format not in cell_formats:
                     cell_formats[number_format] = workbook.add_format({"num_format": number_format})
                 cell_format = cell_formats.get(number_format) if number_format else None
                 writers.append((_xlsx_writer(sheet, data_type), cell_format))
-            result = con.execute(f"select * from {relation}")
+                width = _width(longest[column], title, number_format)
+                sheet.set_column(column, column, width)
+            sheet.write_row(0, 0, headers, head)
+            sheet.freeze_panes(1, 0)
+            sheet.autofilter(0, 0, max(counts[table], 1), len(columns) - 1)
+            result = con.execute(export.select())
             row = 0
             while batch := result.fetchmany(10_000):
                 for record in batch:
@@ -208,6 +286,24 @@ def _export_xlsx(
     return written
 
 
+def _longest(con: duckdb.DuckDBPyConnection, export: _Export) -> list[int]:
+    """The longest value (as text) of each column, in one scan."""
+    lengths = ", ".join(
+        f"coalesce(max(length(cast({expr} as varchar))), 0)" for _, _, expr in export.columns
+    )
+    return [int(n) for n in con.execute(f"select {lengths} from {export.source}").fetchone()]
+
+
+def _width(longest: int, title: str, number_format: str | None) -> float:
+    """A column's width in characters: its longest value, widened for group separators, or the
+    header's longest word (headers wrap), plus room for the filter button; at most
+    `MAX_COLUMN_WIDTH`."""
+    value = longest + (longest // 3 if number_format and "#,##" in number_format else 0)
+    words = max((len(word) for word in title.split()), default=0)
+    short_title = len(title) if len(title) <= 16 else 0
+    return float(min(MAX_COLUMN_WIDTH, max(value, words, short_title) + 3))
+
+
 def _xlsx_writer(sheet: Any, data_type: str) -> Any:
     """The XlsxWriter method for a DuckDB type: numbers and dates typed, anything else as text."""
     upper = data_type.upper()
@@ -220,9 +316,15 @@ def _xlsx_writer(sheet: Any, data_type: str) -> Any:
     return lambda row, column, value, fmt: sheet.write_string(row, column, str(value), fmt)
 
 
-def _number_format(data_type: str) -> str | None:
+def _number_format(data_type: str, name: str = "") -> str | None:
+    """Excel's number format of a column: decimals with their scale and thousands grouped, a
+    month as year-month, dates and times in ISO order; None for text and booleans."""
     upper = data_type.upper()
     if upper.startswith(("DECIMAL", "NUMERIC")):
         scale = upper.rstrip(")").split(",")[-1].strip() if "," in upper else "0"
-        return "0" if scale == "0" else "0." + "0" * int(scale)
+        return "#,##0" if scale == "0" else "#,##0." + "0" * int(scale)
+    if upper in ("DOUBLE", "FLOAT", "REAL"):
+        return "#,##0.00"
+    if upper == "DATE" and name in MONTH_COLUMNS:
+        return MONTH_FORMAT
     return _NUMBER_FORMATS.get(upper.split("(")[0].replace(" WITH TIME ZONE", ""))

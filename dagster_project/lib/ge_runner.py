@@ -200,7 +200,11 @@ class SuiteResult:
             return f"{self.suite_name}: skipped ({self.note})"
         if not self.expectations:
             return f"{self.suite_name}: nothing validated ({self.note})"
-        verdict = "passed" if self.success else "FAILED"
+        # the same verdict as the asset check's badge (defs/quality/checks.py): a failed `warn`
+        # expectation fails the check with severity WARN, so the text must not say "passed"
+        verdict = {None: "passed", "warn": "FAILED (warnings only)", "error": "FAILED"}[
+            self.severity
+        ]
         text = (
             f"{self.suite_name} {verdict} on {self.rows_validated:,} rows: "
             f"{len(self.failed_errors)} error and {len(self.failed_warnings)} warn expectations "

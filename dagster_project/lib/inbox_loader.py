@@ -391,6 +391,23 @@ def inbox_others(inbox: Path) -> list[tuple[str, str, str]]:
     return others
 
 
+def inbox_problem(inbox: Path) -> str | None:
+    """Why the inbox cannot be loaded (missing, or no CSV file in any entity folder), or None."""
+    if not inbox.is_dir():
+        return (
+            f"The inbox folder {inbox} does not exist. Write the demo inbox with `voronka demo "
+            f"--out {inbox}`, or point --inbox (or VORONKA_INBOX) at a folder laid out as in the "
+            "README's inbox contract."
+        )
+    if not any(list_files(inbox, entity) for entity in ENTITIES):
+        return (
+            f"The inbox folder {inbox} holds no CSV file in any entity folder "
+            f"({', '.join(e.name for e in ENTITIES)}): nothing to load. Put the files there "
+            "(README, inbox contract), or point --inbox (or VORONKA_INBOX) at the right folder."
+        )
+    return None
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 

@@ -21,15 +21,32 @@ COMPANY_MEASURES = (
 )
 
 
+@dataclass(frozen=True)
+class Ranked:
+    """A manager's place in the bonus scheme for a month.
+
+    Attributes:
+        name: the manager's name (the id when the name is unknown).
+        coefficient: the weighted premium coefficient, sum of weight x premium_coefficient over
+            the manager's bonus lines (1.0 = every KPI in the full band; lines without a KPI %
+            count as 0, as they pay).
+        amount: the statement's bonus amount, RUB.
+    """
+
+    name: str
+    coefficient: float
+    amount: float
+
+
 @dataclass
 class KpiSummary:
-    """Company figures of one month and the managers at the top and bottom of plan completion."""
+    """Company figures of one month and the managers at the top and bottom of the bonus scheme."""
 
     as_of: str | None = None
     month: date | None = None
     company: dict[str, float | None] = field(default_factory=dict)
-    top: list[tuple[str, float]] = field(default_factory=list)
-    bottom: list[tuple[str, float]] = field(default_factory=list)
+    top: list[Ranked] = field(default_factory=list)
+    bottom: list[Ranked] = field(default_factory=list)
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -91,26 +108,42 @@ def kpi_summary(warehouse: Path, timezone: str = "Europe/Moscow", top_n: int = 3
                 ).fetchall()
                 if rows:
                     summary.company = dict(zip(wanted, rows[0], strict=True))
-        if _exists(con, "marts", "kpi_plan_completion") and _exists(
-            con, "marts", "kpi_manager_monthly"
-        ):
-            ranked = con.execute(
-                """
-                select coalesce(m.manager_name, p.manager_id), avg(p.kpi_pct) as pct
-                from marts.kpi_plan_completion as p
-                left join marts.kpi_manager_monthly as m
-                    on m.month = p.month and m.manager_id = p.manager_id
-                where p.month = ? and p.kpi_pct is not null
-                group by 1
-                order by pct desc, 1
-                """,
-                [summary.month],
-            ).fetchall()
-            summary.top = [(name, float(pct)) for name, pct in ranked[:top_n]]
-            summary.bottom = [(name, float(pct)) for name, pct in ranked[::-1][:top_n]]
+        if _exists(con, "finance", "bonus_lines") and _exists(con, "finance", "bonus_statements"):
+            summary.top, summary.bottom = _ranking(con, summary.month, top_n)
     finally:
         con.close()
     return summary
+
+
+def _ranking(con: duckdb.DuckDBPyConnection, month: date, top_n: int):
+    """Managers by the bonus scheme (D109): weighted premium coefficient, then bonus amount.
+
+    Not a mean of raw KPI %: that is unclamped, so one line far below base (a speed-to-lead of
+    -1 520 %) sank a manager whose bonus was otherwise full; the coefficient is what the scheme
+    pays for.
+    """
+    rows = con.execute(
+        """
+        with lines as (
+            select manager_id, sum(weight * premium_coefficient) as coefficient
+            from finance.bonus_lines
+            where month = ?
+            group by manager_id
+        )
+
+        select
+            coalesce(statements.manager_name, statements.manager_id) as name,
+            coalesce(lines.coefficient, 0) as coefficient,
+            statements.bonus_amount
+        from finance.bonus_statements as statements
+        left join lines on lines.manager_id = statements.manager_id
+        where statements.month = ?
+        order by coefficient desc, statements.bonus_amount desc, name
+        """,
+        [month, month],
+    ).fetchall()
+    ranked = [Ranked(name, float(coefficient), float(amount)) for name, coefficient, amount in rows]
+    return ranked[:top_n], ranked[::-1][:top_n]
 
 
 def format_value(value: float | None, kind: str) -> str:
@@ -125,6 +158,10 @@ def format_value(value: float | None, kind: str) -> str:
     return f"{float(value):.1f}"
 
 
+def _ranked(ranked: Ranked) -> str:
+    return f"{ranked.name} x{ranked.coefficient:.2f} ({format_value(ranked.amount, 'money')})"
+
+
 def format_summary(summary: KpiSummary) -> list[str]:
     """The summary as printable lines (empty when there is nothing to say)."""
     if summary.month is None:
@@ -134,7 +171,7 @@ def format_summary(summary: KpiSummary) -> list[str]:
         if measure in summary.company:
             lines.append(f"  {label:<16} {format_value(summary.company[measure], kind):>16}")
     if summary.top:
-        lines.append("  Plan completion (mean KPI % over the manager's plan rows):")
-        lines.append("    top:    " + ", ".join(f"{n} {p:.1f} %" for n, p in summary.top))
-        lines.append("    bottom: " + ", ".join(f"{n} {p:.1f} %" for n, p in summary.bottom))
+        lines.append("  Bonus scheme (weighted premium coefficient, bonus RUB):")
+        for label, ranked in (("top:   ", summary.top), ("bottom:", summary.bottom)):
+            lines.append(f"    {label} " + ", ".join(_ranked(r) for r in ranked))
     return lines

@@ -9,6 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.lib.text import DEFAULT_LANGUAGE
+
 DEFAULT_INBOX = Path("data/inbox")
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
 DEFAULT_TIMEZONE = "Europe/Moscow"
@@ -29,6 +31,8 @@ class Settings:
         as_of: the run's as-of timestamp, ISO 8601, or None for the latest event in the data
             (`VORONKA_AS_OF`).
         memory_limit: DuckDB's memory limit for loads and transforms (`VORONKA_MEMORY_LIMIT`).
+        language: of the KPI report and the finance workbook's headers, `ru` or `en`
+            (`VORONKA_LANGUAGE`, default `ru`, D106); checked by `text.parse_language`.
     """
 
     inbox: Path = DEFAULT_INBOX
@@ -36,6 +40,7 @@ class Settings:
     business_timezone: str = DEFAULT_TIMEZONE
     as_of: str | None = None
     memory_limit: str = DEFAULT_MEMORY_LIMIT
+    language: str = DEFAULT_LANGUAGE
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -46,6 +51,7 @@ class Settings:
             "business_timezone": env.get("VORONKA_TIMEZONE", DEFAULT_TIMEZONE),
             "as_of": env.get("VORONKA_AS_OF") or None,
             "memory_limit": env.get("VORONKA_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+            "language": env.get("VORONKA_LANGUAGE") or DEFAULT_LANGUAGE,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["inbox"] = Path(values["inbox"])
@@ -58,6 +64,7 @@ class Settings:
         os.environ["VORONKA_WAREHOUSE"] = str(self.warehouse.resolve())
         os.environ["VORONKA_TIMEZONE"] = self.business_timezone
         os.environ["VORONKA_MEMORY_LIMIT"] = self.memory_limit
+        os.environ["VORONKA_LANGUAGE"] = self.language
         if self.as_of:
             os.environ["VORONKA_AS_OF"] = self.as_of
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,3 +107,54 @@ def summarize(warehouse: Path) -> WarehouseSummary:
     finally:
         con.close()
     return summary
+
+
+SUMMARY_FILE = "summary.txt"
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
+
+
+def summary_lines(warehouse: Path, timezone: str) -> list[str]:
+    """What a run says of its warehouse: where it is, rows per layer, the quarantine, and the KPI
+    summary (lib/kpi_summary.py). Printed by `voronka run` and `voronka summary`, written by the
+    asset `reports/run_summary` to `summary.txt` next to the warehouse."""
+    from dagster_project.lib.kpi_summary import format_summary, kpi_summary
+
+    summary = summarize(warehouse)
+    lines = [
+        f"Warehouse: {warehouse.resolve()}",
+        "  open it with any DuckDB client; BI reads schema `marts`, finance schema `finance`",
+        "Rows per layer:",
+    ]
+    for layer in LAYERS:
+        tables = summary.tables_per_layer.get(layer, 0)
+        views = summary.views_per_layer.get(layer, 0)
+        if not tables and not views:
+            continue
+        rows = _fmt(summary.rows_per_layer.get(layer, 0))
+        line = f"  {layer:<13} {rows:>14} rows in {tables} tables"
+        if views:
+            line += f" (and {views} views, computed when read)"
+        lines.append(line)
+    total_q = sum(summary.quarantine.values())
+    hint = " (rows with their reasons: quarantine.<entity>)" if total_q else ""
+    lines.append(f"Quarantined rows: {_fmt(total_q)}{hint}")
+    for entity, count in sorted(summary.quarantine.items()):
+        lines.append(f"  {entity:<22} {_fmt(count):>10}")
+    for _entity, file, reason in summary.failed_files:
+        lines.append(f"  file not loaded: {file}: {reason}")
+    for _entity, file, message in summary.vanished_files:
+        lines.append(f"  file vanished: {file}: {message}")
+    lines += format_summary(kpi_summary(warehouse, timezone))
+    return lines
+
+
+def write_summary(warehouse: Path, lines: list[str]) -> Path:
+    """`<warehouse dir>/summary.txt`, replaced whole."""
+    path = Path(warehouse).resolve().parent / SUMMARY_FILE
+    partial = path.with_name(path.name + ".part")
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+    return path

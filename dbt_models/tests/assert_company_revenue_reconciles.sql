@@ -5,6 +5,10 @@
     time, by the month of closed_at; revenue in RUB as the marts count it). Returns the months
     that disagree. -#}
 
+{#- A test of several models is a Dagster asset check only on the model named here (dagster-dbt's
+    `meta.dagster.ref`); without it the test was logged as an observation (D108). -#}
+{{ config(meta={'dagster': {'ref': {'name': 'kpi_company_monthly'}}}) }}
+
 with
 
 company as (

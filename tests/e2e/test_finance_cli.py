@@ -140,12 +140,12 @@ def test_export_parquet_and_xlsx_keep_types(built, tmp_path):
     ).fetchall()
     assert rows == [(Decimal("8800.00"), MARCH)]
     workbook = load_workbook(out / "finance.xlsx")
-    assert workbook.sheetnames == ["bonus_lines", "bonus_statements"]
+    assert workbook.sheetnames == ["bonus_statements", "bonus_lines"]  # statements first
     sheet = workbook["bonus_statements"]
-    header = [cell.value for cell in sheet[1]]
+    header = [cell.value for cell in sheet[1]]  # VORONKA_LANGUAGE's default: Russian
     values = dict(zip(header, [cell.value for cell in sheet[2]], strict=True))
-    assert values["bonus_amount"] == 8800 and isinstance(values["bonus_amount"], int | float)
-    assert values["month"] == datetime(2026, 3, 1)
+    assert values["Премия, руб."] == 8800 and isinstance(values["Премия, руб."], int | float)
+    assert values["Месяц"] == datetime(2026, 3, 1)
     assert (
         main(
             [

@@ -78,3 +78,30 @@ def test_dbt_threads_follow_the_raw_layer_size(tmp_path, monkeypatch):
         monkeypatch.setenv("VORONKA_DBT_THREADS", wrong)
         with pytest.raises(ValueError, match="VORONKA_DBT_THREADS"):
             dbt_module.dbt_threads(settings)
+
+
+def test_the_graph_has_no_placeholder_and_every_dbt_test_is_a_check():
+    """Switched-off sources are not in the graph (no amoCRM settings here), the finance ledger
+    is a described external asset, every asset has a group other than `default`, and every dbt
+    data test is an asset check (a test of several models names its model, D108)."""
+    import json
+
+    from dagster_project.definitions import defs
+    from dagster_project.defs.transform.dbt import dbt_project
+
+    graph = defs.get_repository_def().asset_graph
+    keys = set(graph.get_all_asset_keys())
+    assert not any(key.path[0] in ("amocrm", "bitrix24", "mango", "cdr", "forms") for key in keys)
+    groups = {key: graph.get(key).group_name for key in keys}
+    assert [k for k, group in groups.items() if group == "default"] == []
+    ledger = dg.AssetKey(["finance_ledger", "closed_bonus_lines"])
+    assert groups[ledger] == "finance" and graph.get(ledger).description
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    tests = {
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test" and node["package_name"] == "voronka"
+    }
+    checks = {key.name for key in graph.asset_check_keys}
+    assert tests - checks == set()
+    assert dg.AssetKey(["reports", "kpi_report"]) in keys

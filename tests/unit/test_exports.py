@@ -34,16 +34,17 @@ def test_xlsx_cells_keep_their_types_and_text_stays_text(con, tmp_path: Path):
     header = [c.value for c in sheet[1]]
     first = dict(zip(header, sheet[2], strict=True))
     second = dict(zip(header, sheet[3], strict=True))
-    assert first["month"].value == datetime(2026, 3, 1)
-    assert first["month"].number_format == "yyyy-mm-dd"
-    assert first["bonus_amount"].value == 8800 and first["bonus_amount"].number_format == "0.00"
-    assert first["n"].value == 3
-    assert first["is_final"].value is True
-    assert first["closed_at"].value == datetime(2026, 4, 1, 9, 30)
-    assert first["note"].value == "=1+1" and first["note"].data_type == "s"  # not a formula
-    assert second["note"].value == "http://x.example" and second["note"].hyperlink is None
-    assert second["manager_id"].value is None and second["bonus_amount"].value is None
-    assert date(2026, 4, 1) == second["month"].value.date()
+    assert first["Month"].value == datetime(2026, 3, 1)
+    assert first["Month"].number_format == "yyyy-mm"
+    assert first["Bonus, RUB"].value == 8800
+    assert first["Bonus, RUB"].number_format == "#,##0.00"
+    assert first["N"].value == 3
+    assert first["Is final"].value is True
+    assert first["Closed at"].value == datetime(2026, 4, 1, 9, 30)
+    assert first["Note"].value == "=1+1" and first["Note"].data_type == "s"  # not a formula
+    assert second["Note"].value == "http://x.example" and second["Note"].hyperlink is None
+    assert second["Manager id"].value is None and second["Bonus, RUB"].value is None
+    assert date(2026, 4, 1) == second["Month"].value.date()
 
 
 def test_a_table_too_big_for_a_sheet_writes_nothing(con, tmp_path: Path, monkeypatch):
@@ -51,3 +52,66 @@ def test_a_table_too_big_for_a_sheet_writes_nothing(con, tmp_path: Path, monkeyp
     with pytest.raises(exports.ExportError, match="more than an Excel sheet holds"):
         exports.export_schema(con, "finance", "xlsx", tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture()
+def finance() -> duckdb.DuckDBPyConnection:
+    """Statements and lines as finance has them: lines without the manager's name, unsorted."""
+    con = duckdb.connect()
+    con.execute("create schema finance")
+    con.execute(
+        """
+        create table finance.bonus_statements as select * from (values
+            (date '2026-04-01', 'm2', 'Борисова Анна', 1200.50::decimal(18,2)),
+            (date '2026-03-01', 'm2', 'Борисова А.', 10.00::decimal(18,2)),
+            (date '2026-03-01', 'm1', 'Антонов Пётр', 123456.78::decimal(18,2))
+        ) t(month, manager_id, manager_name, bonus_amount)
+        """
+    )
+    con.execute(
+        """
+        create table finance.bonus_lines as select * from (values
+            (date '2026-04-01', 'm2', 'revenue', 120.123456789::double, 600.25::decimal(18,2)),
+            (date '2026-03-01', 'm2', 'nps', null, 10.00::decimal(18,2)),
+            (date '2026-03-01', 'm1', 'revenue', 99.5::double, 123456.78::decimal(18,2))
+        ) t(month, manager_id, kpi_code, kpi_pct, bonus_amount)
+        """
+    )
+    con.execute("create table finance.bonus_adjustments (month_affected date, delta decimal(18,2))")
+    return con
+
+
+def test_the_workbook_opens_on_sorted_named_statements_a_controller_can_read(finance, tmp_path):
+    exports.export_schema(finance, "finance", "xlsx", tmp_path, language="ru")
+    book = load_workbook(tmp_path / "finance.xlsx")
+    assert book.sheetnames == ["bonus_statements", "bonus_lines", "bonus_adjustments"]
+    lines = book["bonus_lines"]
+    header = [c.value for c in lines[1]]
+    assert header == ["Месяц", "ID менеджера", "Менеджер", "KPI", "Выполнение, %", "Премия, руб."]
+    rows = [[c.value for c in row] for row in lines.iter_rows(min_row=2)]
+    # by month, then manager name; the name of every line is the manager's latest
+    assert [(r[0].date(), r[2], r[3]) for r in rows] == [
+        (date(2026, 3, 1), "Антонов Пётр", "revenue"),
+        (date(2026, 3, 1), "Борисова Анна", "nps"),
+        (date(2026, 4, 1), "Борисова Анна", "revenue"),
+    ]
+    assert lines.freeze_panes == "A2"
+    assert lines.auto_filter.ref == "A1:F4"
+    widths = {key: dim.width for key, dim in lines.column_dimensions.items()}
+    assert all(widths[column] > 10 for column in "ABCDEF"), widths  # not the default 8.43
+    assert lines["E2"].number_format == "#,##0.00" and lines["F2"].number_format == "#,##0.00"
+    english = exports.export_schema(finance, "finance", "xlsx", tmp_path / "en", language="en")
+    assert english
+    header = [c.value for c in load_workbook(tmp_path / "en" / "finance.xlsx")["bonus_lines"][1]]
+    assert header == ["Month", "Manager id", "Manager", "Kpi code", "Kpi pct", "Bonus, RUB"]
+
+
+def test_csv_rows_are_sorted_with_fixed_decimals(finance, tmp_path):
+    exports.export_schema(finance, "finance", "csv", tmp_path, decimal_comma=True)
+    text = (tmp_path / "finance.bonus_lines.csv").read_text("utf-8-sig").splitlines()
+    assert text == [
+        "month;manager_id;manager_name;kpi_code;kpi_pct;bonus_amount",
+        "2026-03-01;m1;Антонов Пётр;revenue;99,5000;123456,78",
+        "2026-03-01;m2;Борисова Анна;nps;;10,00",
+        "2026-04-01;m2;Борисова Анна;revenue;120,1235;600,25",
+    ]

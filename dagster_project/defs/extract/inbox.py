@@ -5,11 +5,13 @@ Each asset loads the new and changed CSV files of `<inbox>/<entity>/` into `raw.
 source `inbox`, so lineage joins the dbt staging models without a custom translator.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.contract import ENTITIES, Entity
-from dagster_project.lib.inbox_loader import EntityReport, FileReport, InboxLoader
+from dagster_project.lib.inbox_loader import EntityReport, FileReport, InboxLoader, inbox_problem
 
 
 def _file_table(report: EntityReport) -> str:
@@ -46,6 +48,14 @@ def report_metadata(report: EntityReport, raw_rows: int) -> dict:
     }
 
 
+def require_inbox(inbox: Path) -> None:
+    """Fail the run, naming the folder, when the inbox is missing or empty: a run from the UI,
+    the schedule or the sensor must not turn green on nothing (D107)."""
+    problem = inbox_problem(inbox)
+    if problem:
+        raise dg.Failure(problem)
+
+
 def build_inbox_asset(entity: Entity) -> dg.AssetsDefinition:
     """The extract asset of one inbox entity."""
 
@@ -72,6 +82,7 @@ def build_inbox_asset(entity: Entity) -> dg.AssetsDefinition:
                     f"{file.rows_quarantined} quarantined"
                 )
 
+        require_inbox(warehouse.inbox_path)
         con = warehouse.connect()
         try:
             loader = InboxLoader(con, warehouse.inbox_path, run_id=context.run_id)

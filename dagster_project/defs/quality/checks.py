@@ -115,9 +115,11 @@ def check_result(result: ge_runner.SuiteResult) -> AssetCheckResult:
 
 
 def _save(settings: Settings, result: ge_runner.SuiteResult, context: Any) -> None:
-    """Keep the latest result next to the warehouse for the HTML report (never fails a check)."""
+    """Keep the latest result next to the warehouse and render the HTML report again, so that
+    runs from the UI, the schedule and the sensor refresh it too (D107; never fails a check)."""
     try:
         validation_report.save_result(settings.warehouse, result)
+        validation_report.write_report(settings.warehouse)
     except OSError as err:
         context.log.warning("could not save the result of %s: %s", result.suite_name, err)
 

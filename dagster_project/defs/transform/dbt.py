@@ -73,8 +73,49 @@ def prepare_manifest() -> Path:
     return dbt_project.manifest_path
 
 
+# The sources of the API and file extractors (README, "Connecting ..."): on only when their
+# settings are present. A switched-off source is no asset, and no dbt model depends on it in the
+# graph (its staging models read an empty relation then, the raw_source macro, D40), so the UI
+# shows no placeholder asset for it (D108).
+SWITCHABLE_SOURCES = ("amocrm", "bitrix24", "mango", "cdr", "forms")
+
+
+def enabled_source_keys() -> set[dg.AssetKey]:
+    """The keys of the extract assets of the switchable sources that are on."""
+    from dagster_project.defs.extract.amocrm import enabled_amocrm_assets
+    from dagster_project.defs.extract.bitrix24 import enabled_bitrix24_assets
+    from dagster_project.defs.extract.surveys import enabled_survey_assets
+    from dagster_project.defs.extract.telephony import enabled_telephony_assets
+
+    enabled = (
+        enabled_amocrm_assets()
+        + enabled_bitrix24_assets()
+        + enabled_telephony_assets()
+        + enabled_survey_assets()
+    )
+    return {key for assets in enabled for key in assets.keys}
+
+
 class VoronkaDbtTranslator(DagsterDbtTranslator):
-    """Groups models by their top folder under `models/` (seeds: group `seeds`)."""
+    """Groups models by their top folder under `models/` (seeds: group `seeds`); drops the
+    dependencies on switched-off sources (`SWITCHABLE_SOURCES` without an enabled asset)."""
+
+    def __init__(self, enabled_sources: set[dg.AssetKey] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._enabled_sources = frozenset(enabled_sources or ())
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        if not unique_id.startswith("source."):
+            deps = [dep for dep in spec.deps if not self._switched_off(dep.asset_key)]
+            if len(deps) != len(spec.deps):
+                spec = spec.replace_attributes(deps=deps)
+        return spec
+
+    def _switched_off(self, key: dg.AssetKey) -> bool:
+        return key.path[0] in SWITCHABLE_SOURCES and key not in self._enabled_sources
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "seed":
@@ -169,7 +210,7 @@ def dbt_build_args(settings: Settings, large: bool | None = None) -> list[str]:
 @dbt_assets(
     manifest=prepare_manifest(),
     project=dbt_project,
-    dagster_dbt_translator=VoronkaDbtTranslator(),
+    dagster_dbt_translator=VoronkaDbtTranslator(enabled_source_keys()),
 )
 def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
@@ -183,6 +224,29 @@ def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
     yield from dbt.cli(args, context=context).stream()
+
+
+# dbt sources written by no asset: the finance ledger is written by `voronka close-period` /
+# `reopen-period` and by the asset finance/adjustment_detection (through SQL, not as an output)
+EXTERNAL_SOURCE_GROUPS = {"finance_ledger": "finance"}
+
+
+def external_source_specs() -> list[dg.AssetSpec]:
+    """The dbt sources that no asset materializes, as described external assets in their group
+    (else Dagster shows them as bare placeholders in group `default`)."""
+    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    translator = VoronkaDbtTranslator()
+    specs = []
+    for unique_id, source in sorted(manifest["sources"].items()):
+        group = EXTERNAL_SOURCE_GROUPS.get(source["source_name"])
+        if group is None:
+            continue
+        key = translator.get_asset_spec(manifest, unique_id, dbt_project).key
+        description = source.get("description") or source.get("source_description") or ""
+        specs.append(
+            dg.AssetSpec(key=key, group_name=group, description=description, kinds={"duckdb"})
+        )
+    return specs
 
 
 def dbt_resource() -> DbtCliResource:

@@ -1,0 +1,129 @@
+"""What people read after a run, as assets downstream of the marts (D107).
+
+The KPI report page, the finance exports and the run summary are assets, so a run started from
+the UI, by the schedule or by the sensor leaves the same files as `voronka run`:
+
+- `reports/kpi_report`: `<warehouse dir>/report/index.html` (lib/kpi_report.py);
+- `reports/finance_exports`: `<warehouse dir>/exports/finance.*.csv` (`;`, decimal comma) and
+  `finance.xlsx` (lib/exports.py);
+- `reports/run_summary`: `<warehouse dir>/summary.txt`, the rows per layer, the quarantine and
+  the KPI summary that `voronka run` prints (lib/summary.py).
+
+Each reads the warehouse read-only and replaces its files whole (a reader never sees half).
+"""
+
+import dagster as dg
+
+from dagster_project.defs.resources import WarehouseResource
+from dagster_project.defs.transform.dbt import voronka_dbt_assets
+from dagster_project.lib.settings import Settings
+
+GROUP = "reports"
+
+# the marts and finance tables the outputs read, as the dbt assets name them
+_READS = sorted(
+    (key for key in voronka_dbt_assets.keys if key.path[0] in ("marts", "finance")),
+    key=lambda key: key.to_user_string(),
+)
+_FINANCE_DETECTION = dg.AssetKey(["finance", "adjustment_detection"])
+
+
+@dg.asset(
+    key=[GROUP, "kpi_report"],
+    group_name=GROUP,
+    deps=_READS,
+    kinds={"html"},
+    description=(
+        "The KPI report: one self-contained HTML page (plotly.js inlined, nothing loaded from the "
+        "network) of the latest full month and the 12 months ending with it, read from the marts "
+        "and finance; at `<warehouse dir>/report/index.html`. Labels in VORONKA_LANGUAGE."
+    ),
+)
+def kpi_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from dagster_project.lib.kpi_report import ReportError, write_report
+    from dagster_project.lib.text import parse_language
+
+    settings = Settings.from_env()
+    language = parse_language(settings.language)
+    con = warehouse.connect(read_only=True)
+    try:
+        path, report = write_report(
+            warehouse.warehouse_path, settings.business_timezone, language, con=con
+        )
+    except ReportError as exc:  # e.g. no full month in the data yet: nothing to draw
+        context.log.warning(f"KPI report not written: {exc}")
+        return dg.MaterializeResult(metadata={"not_written": dg.MetadataValue.text(str(exc))})
+    finally:
+        con.close()
+    context.log.info(f"KPI report of {report.month:%Y-%m}: {path.as_uri()}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "month": dg.MetadataValue.text(f"{report.month:%Y-%m}"),
+            "as_of": dg.MetadataValue.text(report.as_of),
+            "charts": dg.MetadataValue.int(len(report.charts)),
+            "language": dg.MetadataValue.text(language),
+        }
+    )
+
+
+@dg.asset(
+    key=[GROUP, "finance_exports"],
+    group_name=GROUP,
+    deps=[key for key in _READS if key.path[0] == "finance"] + [_FINANCE_DETECTION],
+    kinds={"csv", "xlsx"},
+    description=(
+        "The finance tables for a controller: `<warehouse dir>/exports/finance.<table>.csv` "
+        "(`;`-separated, UTF-8 with BOM, decimal comma: Excel in a Russian locale opens them as "
+        "they are) and `finance.xlsx` (statements first, headers in VORONKA_LANGUAGE)."
+    ),
+)
+def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from dagster_project.lib.exports import export_schema
+    from dagster_project.lib.text import parse_language
+
+    settings = Settings.from_env()
+    language = parse_language(settings.language)
+    out = warehouse.warehouse_path.parent / "exports"
+    con = warehouse.connect(read_only=True)
+    try:
+        tables = export_schema(con, "finance", "csv", out, decimal_comma=True)
+        export_schema(con, "finance", "xlsx", out, language=language)
+    finally:
+        con.close()
+    context.log.info(f"finance exports (csv and xlsx): {out}")
+    return dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(str(out)),
+            **{f"rows_{t.table}": dg.MetadataValue.int(t.rows) for t in tables},
+        }
+    )
+
+
+@dg.asset(
+    key=[GROUP, "run_summary"],
+    group_name=GROUP,
+    deps=_READS,
+    kinds={"text"},
+    description=(
+        "What `voronka run` prints at the end: rows per layer, quarantined rows per entity, the "
+        "KPI summary of the latest full month and the managers ranked by the bonus scheme; at "
+        "`<warehouse dir>/summary.txt`."
+    ),
+)
+def run_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    from dagster_project.lib.summary import summary_lines, write_summary
+
+    settings = Settings.from_env()
+    lines = summary_lines(warehouse.warehouse_path, settings.business_timezone)
+    path = write_summary(warehouse.warehouse_path, lines)
+    context.log.info(f"run summary: {path}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "summary": dg.MetadataValue.md("```\n" + "\n".join(lines) + "\n```"),
+        }
+    )
+
+
+report_assets = [kpi_report, finance_exports, run_summary]
