@@ -105,3 +105,22 @@ def test_the_graph_has_no_placeholder_and_every_dbt_test_is_a_check():
     checks = {key.name for key in graph.asset_check_keys}
     assert tests - checks == set()
     assert dg.AssetKey(["reports", "kpi_report"]) in keys
+
+
+def test_a_missing_or_empty_inbox_fails_the_run_naming_the_folder(tmp_path):
+    """A run from the UI, the schedule or the sensor on no inbox must not turn green (D107)."""
+    from dagster_project.defs.extract.inbox import inbox_assets
+    from dagster_project.defs.resources import WarehouseResource
+
+    calls = next(a for a in inbox_assets if dg.AssetKey(["inbox", "calls"]) in a.keys)
+    for inbox, words in (
+        (tmp_path / "nowhere", "does not exist"),
+        (tmp_path / "empty", "holds no CSV file"),
+    ):
+        (tmp_path / "empty" / "calls").mkdir(parents=True, exist_ok=True)
+        resource = WarehouseResource(path=str(tmp_path / "w.duckdb"), inbox=str(inbox))
+        result = dg.materialize([calls], resources={"warehouse": resource}, raise_on_error=False)
+        assert not result.success
+        [failure] = [e for e in result.all_events if e.is_step_failure]
+        message = failure.step_failure_data.user_failure_data.description
+        assert str(inbox) in message and words in message

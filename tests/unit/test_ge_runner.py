@@ -441,3 +441,17 @@ def test_read_ahead_keeps_order_errors_and_stops_its_reader():
     assert next(early)["i"][0] == 0
     early.close()
     assert readers() == []
+
+
+def test_the_summary_says_failed_when_the_check_fails_on_warnings_only():
+    """A failed `warn` expectation fails the check (severity WARN): its text must not say
+    "passed" beside the Failed badge (D108)."""
+    warned = ge_runner.ExpectationResult("expect_x", "a", "warn", success=False)
+    held = ge_runner.ExpectationResult("expect_y", "b", "error", success=True)
+    result = ge_runner.SuiteResult(
+        "raw.calls", success=True, rows_validated=5, expectations=[warned, held]
+    )
+    assert result.severity == "warn"
+    assert result.summary().startswith("raw.calls FAILED (warnings only) on 5 rows: 0 error")
+    clean = ge_runner.SuiteResult("raw.calls", success=True, rows_validated=5, expectations=[held])
+    assert clean.summary().startswith("raw.calls passed on 5 rows")
