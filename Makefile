@@ -52,11 +52,14 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format dagster_project tests benchmarks
 	$(BIN)/ruff check --fix dagster_project tests benchmarks
 
-## docs: the dbt docs (every model and column) served on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C ends)
+## docs: the dbt docs (every model and column) served on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C ends);
+## built in dbt_models/target/docs, apart from the pipeline's manifest
 docs: $(VENV)/.installed
-	cd dbt_models && VORONKA_WAREHOUSE=$(abspath $(WAREHOUSE)) ../$(BIN)/dbt docs generate
+	cd dbt_models && VORONKA_WAREHOUSE=$(abspath $(WAREHOUSE)) \
+		../$(BIN)/dbt docs generate --target-path target/docs
 	@echo "dbt docs: http://127.0.0.1:$(DOCS_PORT) (a page opened as a file stays on '(loading)')"
-	cd dbt_models && ../$(BIN)/dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+	cd dbt_models && ../$(BIN)/dbt docs serve --target-path target/docs \
+		--host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 clean:
 	rm -rf data dbt_models/target dbt_models/logs
