@@ -196,6 +196,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not _check_inbox(settings):
         return EXIT_USAGE
+    from dagster_project.lib.text import parse_language
+
+    try:  # the report's language: refused before the run, not at its last asset
+        parse_language(settings.language)
+    except ValueError as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if settings.as_of:
         from dagster_project.lib.timestamps import parse_timestamp
 

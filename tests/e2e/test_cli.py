@@ -66,9 +66,16 @@ def test_run_without_inbox_says_what_to_do(tmp_path):
     assert "voronka demo --out" in run.stderr
 
 
-def test_bad_as_of_is_refused(tmp_path):
-    (tmp_path / "inbox").mkdir()
+def test_bad_as_of_an_empty_inbox_and_an_unknown_language_are_refused(tmp_path):
+    (tmp_path / "inbox" / "calls").mkdir(parents=True)
     env = {**os.environ, "VORONKA_INBOX": str(tmp_path / "inbox")}
+    empty = voronka("run", env=env)
+    assert empty.returncode == 2
+    assert f"The inbox folder {tmp_path / 'inbox'} holds no CSV file" in empty.stderr
+    (tmp_path / "inbox" / "calls" / "2026-01.csv").write_text("call_id\n")
     run = voronka("run", "--as-of", "01.11.2026", env=env)
     assert run.returncode == 2
     assert "ISO 8601" in run.stderr
+    german = voronka("run", env={**env, "VORONKA_LANGUAGE": "de"})
+    assert german.returncode == 2
+    assert "VORONKA_LANGUAGE must be one of ru, en, not 'de'" in german.stderr
