@@ -259,3 +259,20 @@ def test_the_page_draws_every_chart_in_chromium(built, tmp_path):
         assert element is not None and 'data-drawn="yes"' in element.group(0), key
         body = dom[element.end() : element.end() + 5000]
         assert "main-svg" in body, key
+
+
+def test_the_run_is_in_the_dagster_instance_next_to_the_warehouse(built):
+    """`make dev` points the UI at `.dagster` next to the warehouse: the UI shows the runs and
+    the checks of `voronka run` (D107); the run also wrote the exports and the summary."""
+    import dagster as dg
+
+    warehouse, _ = built
+    with dg.DagsterInstance.from_config(str(warehouse.parent / ".dagster")) as instance:
+        runs = instance.get_run_records()
+        assert len(runs) == 1 and runs[0].dagster_run.is_success
+        checks = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey(["inbox", "calls"]), "ge_raw_calls"), limit=5
+        )
+        assert len(checks) == 1
+    assert (warehouse.parent / "exports" / "finance.xlsx").exists()
+    assert "Bonus scheme" in (warehouse.parent / "summary.txt").read_text("utf-8")
