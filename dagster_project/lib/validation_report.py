@@ -182,8 +182,68 @@ code, pre { font-size: 12px; } pre { margin: 0; white-space: pre-wrap; max-width
 """
 
 
-def render_html(rows: Sequence[Row], *, title: str, warehouse: Path | str) -> str:
-    """The page: a summary table and, per failing suite, its failed expectations with samples."""
+def quarantine_counts(warehouse: Path | str) -> list[tuple[str, str, int]] | None:
+    """Rows in the quarantine per entity and reason, read-only; None when the warehouse cannot
+    be read now (a writer holds it): the page says so rather than failing a check."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error:
+        return None
+    try:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = "
+                "'quarantine' and table_type = 'BASE TABLE' and table_name <> 'files' "
+                "and table_name not like '\\_%' escape '\\' order by 1"
+            ).fetchall()
+        ]
+        counts = []
+        for table in tables:
+            counts += [
+                (table, str(reason), int(rows))
+                for reason, rows in con.execute(
+                    f'select "_reason", count(*) from quarantine."{table}" group by 1 order by 1'
+                ).fetchall()
+            ]
+        return counts
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+
+
+def _quarantine_html(counts: list[tuple[str, str, int]] | None) -> list[str]:
+    esc = html.escape
+    if counts is None:
+        return ["<h2>Quarantined rows</h2><p>The warehouse could not be read now.</p>"]
+    total = sum(rows for _, _, rows in counts)
+    parts = [
+        "<h2 id='quarantine'>Quarantined rows</h2>",
+        f"<p>{total:,} rows the inbox loader rejected, with the reason of each "
+        "(<code>quarantine.&lt;entity&gt;</code>: the file, its line and the raw record).</p>",
+    ]
+    if counts:
+        parts.append("<table><tr><th>entity</th><th>reason</th><th>rows</th></tr>")
+        parts += [
+            f"<tr><td>{esc(entity)}</td><td>{esc(reason)}</td><td class='n'>{rows:,}</td></tr>"
+            for entity, reason, rows in counts
+        ]
+        parts.append("</table>")
+    return parts
+
+
+def render_html(
+    rows: Sequence[Row],
+    *,
+    title: str,
+    warehouse: Path | str,
+    quarantine: list[tuple[str, str, int]] | None = None,
+) -> str:
+    """The page: a summary table, the quarantined rows per entity and reason, and per failing
+    suite its failed expectations with samples."""
     esc = html.escape
     t = totals(rows)
     parts = [
@@ -209,6 +269,7 @@ def render_html(rows: Sequence[Row], *, title: str, warehouse: Path | str) -> st
             f"<td class='n'>{row.seconds:.2f}</td><td>{esc(row.note)}</td></tr>"
         )
     parts.append("</table>")
+    parts += _quarantine_html(quarantine)
     for row in rows:
         if not row.failures:
             continue
@@ -250,7 +311,12 @@ def write_report(warehouse: Path | str, rows: Sequence[Row] | None = None) -> Pa
     path = report_path(warehouse)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        render_html(rows, title="Voronka data quality: latest validation", warehouse=warehouse),
+        render_html(
+            rows,
+            title="Voronka data quality: latest validation",
+            warehouse=warehouse,
+            quarantine=quarantine_counts(warehouse),
+        ),
         encoding="utf-8",
     )
     return path

@@ -505,3 +505,27 @@ def test_uniqueness_over_chunks_says_it_is_per_chunk(tmp_path: Path):
     assert not unique.success and "evaluated_on" not in unique.details
     [unique] = [e for e in chunked.expectations if e.type.startswith("expect_compound")]
     assert "across chunks are not counted" in unique.details["evaluated_on"]
+
+
+def test_the_validation_page_counts_the_quarantined_rows_by_reason(tmp_path):
+    """The page says what the loader rejected, per entity and reason (issue 20), and a
+    warehouse that cannot be read does not break it."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("create schema quarantine")
+    con.execute(
+        "create table quarantine.calls as select * from (values ('negative:talk_seconds'), "
+        "('negative:talk_seconds'), ('invalid_timestamp:started_at')) t(_reason)"
+    )
+    con.execute("create table quarantine.files as select 'calls' as entity")  # not rows
+    con.close()
+    validation_report.save_result(warehouse, ge_runner.SuiteResult("raw.calls", success=True))
+    page = validation_report.write_report(warehouse).read_text("utf-8")
+    assert "3 rows the inbox loader rejected" in page
+    assert "<td>calls</td><td>negative:talk_seconds</td><td class='n'>2</td>" in page
+    assert "<td>calls</td><td>invalid_timestamp:started_at</td><td class='n'>1</td>" in page
+    held = duckdb.connect(str(warehouse))  # a writer holds it: the page says so
+    try:
+        assert validation_report.quarantine_counts(warehouse) is None
+    finally:
+        held.close()
