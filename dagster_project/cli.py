@@ -11,8 +11,13 @@
     voronka export --schema finance|marts --format csv|parquet|xlsx --out DIR [--decimal-comma]
     voronka validate [--warehouse FILE] [--layer LAYER] [--as-of TIMESTAMP]
 
-Exit codes: 0 done, 1 the run failed, 2 a usage error or a refused request (a bad month, a
-missing warehouse, closing a closed month, ...), with the reason on stderr.
+Exit codes (README, "Exit codes"): 0 done; 1 a step or a blocking check failed, or an
+unexpected error (one line on stderr; the traceback with --debug); 2 a usage error or a refused
+request (a bad option or month, a missing warehouse, closing a closed month, the warehouse held
+by another command, ...), with the reason on stderr; 130 interrupted (Ctrl-C).
+
+Commands that write the warehouse hold it alone (D81): another one refuses at once with exit 2,
+naming the holder, or waits up to --wait SECONDS (VORONKA_LOCK_WAIT).
 
 Settings not given as options come from the environment (see README: VORONKA_INBOX,
 VORONKA_WAREHOUSE, VORONKA_TIMEZONE, VORONKA_AS_OF, VORONKA_MEMORY_LIMIT, VORONKA_LANGUAGE).
@@ -27,9 +32,14 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import Settings
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A refused request: the message says what to do (exit 2)."""
 
 
 def _setup_logging(verbose: bool = True) -> None:
@@ -72,10 +82,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
-        inbox=getattr(args, "inbox", None),
-        warehouse=getattr(args, "warehouse", None),
-        as_of=getattr(args, "as_of", None),
+    try:
+        return Settings.from_env(
+            inbox=getattr(args, "inbox", None),
+            warehouse=getattr(args, "warehouse", None),
+            as_of=getattr(args, "as_of", None),
+            lock_wait=getattr(args, "wait", None),
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _session(settings: Settings, command: str):
+    """Hold the warehouse for a writing command (D81): WarehouseBusy names the holder."""
+    return wh.session(
+        settings.warehouse,
+        command,
+        wait_seconds=settings.lock_wait,
+        memory_limit=settings.memory_limit,
     )
 
 
@@ -94,7 +118,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not _check_inbox(settings):
         return EXIT_USAGE
-    reports = load_inbox(settings.inbox, settings.warehouse, memory_limit=settings.memory_limit)
+    with _session(settings, "voronka load") as session:
+        session.mark_dirty()
+        reports = load_inbox(settings.inbox, session.path, memory_limit=settings.memory_limit)
     for report in reports:
         print(
             f"  {report.entity:<22} {_fmt(report.rows_loaded):>12} loaded "
@@ -107,6 +133,10 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"  ignored: {file.source_file}: {file.message}")
     for file in (f for r in reports for f in r.vanished):
         print(f"  vanished: {file.source_file}: {file.message}")
+    print(
+        "Loaded into the working copy; readers see these rows once `voronka run` has validated "
+        "them and built the marts (README, 'Reading the warehouse')."
+    )
     return EXIT_OK
 
 
@@ -114,24 +144,37 @@ def cmd_forget_file(args: argparse.Namespace) -> int:
     from dagster_project.lib.inbox_loader import LoadError, forget_file
 
     settings = _settings(args)
-    if not settings.warehouse.exists():
+    if not settings.warehouse.exists() and not wh.working_path(settings.warehouse).exists():
         print(f"No warehouse at {settings.warehouse}: nothing to forget.", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        report = forget_file(settings.warehouse, settings.inbox, args.path)
-    except LoadError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
+    with _session(settings, "voronka forget-file") as session:
+        try:
+            report = forget_file(session.path, settings.inbox, args.path)
+        except LoadError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_USAGE
+        session.mark_dirty()  # published by the next run, with the marts built without it
     print(f"{report.source_file}: {report.message}")
     return EXIT_OK
 
 
-def print_summary(settings: Settings, outcome=None) -> None:
-    """The end-of-run report: where the warehouse is, rows per layer, quarantine, checks."""
+def print_summary(settings: Settings, outcome=None, source: Path | None = None) -> None:
+    """The end-of-run report: where the warehouse is, rows per layer, quarantine, checks.
+
+    `source`: the file to count (a run's working copy, which holds what a failed run did);
+    default the published warehouse."""
     from dagster_project.lib.summary import summary_lines
 
     print()
-    for line in summary_lines(settings.warehouse, settings.business_timezone):
+    if outcome is not None:
+        if outcome.publish_seconds is not None:
+            print(f"Published for readers in {outcome.publish_seconds:.1f} s (D80)")
+        elif not outcome.success:
+            print(
+                "NOT published: readers keep the last successful run's warehouse; the counts "
+                "below are the working copy's"
+            )
+    for line in summary_lines(settings.warehouse, settings.business_timezone, source=source):
         print(line)
     if outcome is not None:
         passed = sum(1 for c in outcome.checks if c.passed)
@@ -211,26 +254,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"--as-of: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    print(f"Running the pipeline: inbox {settings.inbox} -> warehouse {settings.warehouse}")
-    started = time.time()
-    outcome = run_pipeline(settings, log_level="WARNING" if args.quiet else "INFO")
-    print_summary(settings, outcome)
+    with _session(settings, "voronka run") as session:
+        print(f"Running the pipeline: inbox {settings.inbox} -> warehouse {settings.warehouse}")
+        started = time.time()
+        outcome = run_pipeline(
+            settings,
+            log_level="WARNING" if args.quiet else "INFO",
+            session=session,
+            debug=args.debug,
+        )
+        print_summary(settings, outcome, session.path)
     _print_outputs(settings, started)
     return EXIT_OK if outcome.success else EXIT_FAILED
 
 
 # ------------------------------------------------------------------------------ finance
-def _open_built_warehouse(settings: Settings):
-    """The warehouse for writing, or None (with a message) when there is none yet."""
-    if not settings.warehouse.exists():
-        print(
-            f"No warehouse at {settings.warehouse}: run `voronka run` first.",
-            file=sys.stderr,
+def _ledger_session(session: wh.Session, command: str) -> None:
+    """Refuse to change the ledger over unpublished changes (D80): a failed or killed run, or
+    `voronka load`, left the working copy ahead of what readers see."""
+    dirty = session.dirty
+    if dirty:
+        raise UsageError(
+            f"{command} refused: the warehouse has changes not yet published, made by "
+            f"`{dirty.get('command', '?')}` since {dirty.get('since', '?')} UTC (a run that "
+            "failed or was killed, or `voronka load`). Run `voronka run` until it succeeds, "
+            f"then {command} again."
         )
-        return None
-    from dagster_project.lib.inbox_loader import connect
-
-    return connect(settings.warehouse, settings.memory_limit)
 
 
 def _month_arg(text: str) -> date | None:
@@ -261,23 +310,26 @@ def cmd_close_period(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if month is None:
         return EXIT_USAGE
-    con = _open_built_warehouse(settings)
-    if con is None:
-        return EXIT_USAGE
+    wh.require_built(settings.warehouse)
     started = time.monotonic()
-    try:
-        closed = close_period(
-            con,
-            month,
-            closed_by=_actor(args),
-            closed_at=datetime.now(UTC).replace(tzinfo=None),
-            latest_month=as_of_month(con, settings.business_timezone),
-        )
-    except LedgerError as exc:
-        print(f"close-period refused: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        con.close()
+    with _session(settings, f"voronka close-period {args.month}") as session:
+        _ledger_session(session, "close-period")
+        con = session.connect()
+        try:
+            closed = close_period(
+                con,
+                month,
+                closed_by=_actor(args),
+                closed_at=datetime.now(UTC).replace(tzinfo=None),
+                latest_month=as_of_month(con, settings.business_timezone),
+            )
+        except LedgerError as exc:
+            print(f"close-period refused: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            con.close()
+        session.mark_dirty()
+        session.publish()
     total = f"{closed.bonus_amount:,.2f}".replace(",", " ")
     print(
         f"Closed {args.month}: {closed.statements} statements, {closed.lines} lines, "
@@ -295,22 +347,25 @@ def cmd_reopen_period(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if month is None:
         return EXIT_USAGE
-    con = _open_built_warehouse(settings)
-    if con is None:
-        return EXIT_USAGE
-    try:
-        reopened = reopen_period(
-            con,
-            month,
-            reason=args.reason,
-            reopened_by=_actor(args),
-            reopened_at=datetime.now(UTC).replace(tzinfo=None),
-        )
-    except LedgerError as exc:
-        print(f"reopen-period refused: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    finally:
-        con.close()
+    wh.require_built(settings.warehouse)
+    with _session(settings, f"voronka reopen-period {args.month}") as session:
+        _ledger_session(session, "reopen-period")
+        con = session.connect()
+        try:
+            reopened = reopen_period(
+                con,
+                month,
+                reason=args.reason,
+                reopened_by=_actor(args),
+                reopened_at=datetime.now(UTC).replace(tzinfo=None),
+            )
+        except LedgerError as exc:
+            print(f"reopen-period refused: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        finally:
+            con.close()
+        session.mark_dirty()
+        session.publish()
     print(
         f"Reopened {args.month} ({args.reason.strip()}); {reopened.voided_adjustments} unpaid "
         "adjustment(s) voided. The next `voronka run` recomputes the month."
@@ -319,14 +374,9 @@ def cmd_reopen_period(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import duckdb
-
     from dagster_project.lib.exports import ExportError, export_schema
 
     settings = _settings(args)
-    if not settings.warehouse.exists():
-        print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
-        return EXIT_USAGE
     from dagster_project.lib.text import parse_language
 
     try:
@@ -334,7 +384,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"export: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    # a reader like any other: the published warehouse, read-only (D80)
+    con = wh.connect_published(settings.warehouse)
     try:
         written = export_schema(
             con,
@@ -360,6 +411,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
         return EXIT_USAGE
     print_summary(settings)
+    dirty = wh.read_state(settings.warehouse).get("dirty")
+    if dirty:
+        print(
+            f"Not published yet: changes of `{dirty.get('command', '?')}` since "
+            f"{dirty.get('since', '?')} UTC are in the working copy only (a failed or killed "
+            "run, or `voronka load`); the next successful `voronka run` publishes them."
+        )
     return EXIT_OK
 
 
@@ -404,15 +462,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"unknown layer {args.layer!r}; one of: {', '.join(ge_runner.LAYERS)}", file=sys.stderr
         )
         return EXIT_USAGE
-    if not settings.warehouse.exists():
-        print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
-        return EXIT_USAGE
-    ge_runner.warm_up().join()  # GE's start-up (seconds) is not any one suite's cost
-    started = time.monotonic()
-    with ge_runner.read_only_warehouse(settings.warehouse) as con:
-        results = ge_runner.validate_layer(
-            con, args.layer, as_of=settings.as_of, business_timezone=settings.business_timezone
-        )
+    wh.require_built(settings.warehouse)
+    # the working copy, as the pipeline left it (after a failed run: what failed), held so that
+    # no run changes it meanwhile
+    with _session(settings, "voronka validate") as session:
+        ge_runner.warm_up().join()  # GE's start-up (seconds) is not any one suite's cost
+        started = time.monotonic()
+        with ge_runner.read_only_warehouse(session.path) as con:
+            results = ge_runner.validate_layer(
+                con, args.layer, as_of=settings.as_of, business_timezone=settings.business_timezone
+            )
     validation_report.clear(settings.warehouse, args.layer)  # no stale suites on the page
     for result in results:
         validation_report.save_result(settings.warehouse, result)
@@ -430,13 +489,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if t["failed_error"] else EXIT_OK
 
 
+def _wait_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        help="while another command holds the warehouse, wait up to SECONDS for it "
+        "(default VORONKA_LOCK_WAIT, else 0: refuse at once with exit 2)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
     parser = argparse.ArgumentParser(
         prog="voronka", description="Voronka: a sales-department data warehouse."
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="write a realistic demo inbox")
+    def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    demo = add_parser("demo", help="write a realistic demo inbox")
     demo.add_argument("--out", required=True, help="inbox folder to write")
     demo.add_argument("--scale", default="small", help="tiny, small, medium or large")
     demo.add_argument("--seed", type=int, default=42)
@@ -448,66 +523,98 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", cmd_run, "load the inbox and build every layer through Dagster"),
         ("load", cmd_load, "load the inbox into raw and quarantine only"),
     ):
-        command = sub.add_parser(name, help=help_)
+        command = add_parser(name, help=help_)
         command.add_argument("--inbox", help="inbox folder (default data/inbox)")
         command.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
         if name == "run":
             command.add_argument("--as-of", help="as-of timestamp, ISO 8601 (default: latest)")
             command.add_argument("--quiet", action="store_true", help="warnings only")
+        _wait_option(command)
         command.set_defaults(func=func)
 
-    summary = sub.add_parser("summary", help="rows per layer and quarantine of a warehouse")
+    summary = add_parser("summary", help="rows per layer and quarantine of a warehouse")
     summary.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
     summary.set_defaults(func=cmd_summary)
 
-    forget = sub.add_parser(
+    forget = add_parser(
         "forget-file", help="remove a file that left the inbox from raw and quarantine"
     )
     forget.add_argument("path", help="the file as the load log names it, e.g. calls/2026-01.csv")
     forget.add_argument("--inbox", help="inbox folder (default data/inbox)")
     forget.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    _wait_option(forget)
     forget.set_defaults(func=cmd_forget_file)
 
-    report = sub.add_parser("report", help="write the KPI report (one HTML page of charts)")
+    report = add_parser("report", help="write the KPI report (one HTML page of charts)")
     report.add_argument("--month", help="the month, YYYY-MM (default: the latest full month)")
     report.add_argument("--language", help="ru or en (default VORONKA_LANGUAGE, else ru)")
     report.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
     report.set_defaults(func=cmd_report)
 
-    close = sub.add_parser("close-period", help="close a month: freeze its bonus lines")
+    close = add_parser("close-period", help="close a month: freeze its bonus lines")
     close.add_argument("month", help="the month, YYYY-MM")
     close.add_argument("--by", help="who closes it (default: the login name)")
     close.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    _wait_option(close)
     close.set_defaults(func=cmd_close_period)
 
-    reopen = sub.add_parser("reopen-period", help="reopen a closed month (recorded)")
+    reopen = add_parser("reopen-period", help="reopen a closed month (recorded)")
     reopen.add_argument("month", help="the month, YYYY-MM")
     reopen.add_argument("--reason", required=True, help="why (recorded in the period log)")
     reopen.add_argument("--by", help="who reopens it (default: the login name)")
     reopen.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    _wait_option(reopen)
     reopen.set_defaults(func=cmd_reopen_period)
 
-    export = sub.add_parser("export", help="export the finance or marts tables")
+    export = add_parser("export", help="export the finance or marts tables")
     export.add_argument("--schema", required=True, choices=["finance", "marts"])
     export.add_argument("--format", required=True, choices=["csv", "parquet", "xlsx"])
     export.add_argument("--out", required=True, help="folder to write")
     export.add_argument("--decimal-comma", action="store_true", help="CSV: 12,50 instead of 12.50")
     export.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
     export.set_defaults(func=cmd_export)
-    validate = sub.add_parser(
+    validate = add_parser(
         "validate", help="run the Great Expectations suites alone against the warehouse"
     )
     validate.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
     validate.add_argument("--layer", help="raw, staging, core, marts or finance (default: all)")
     validate.add_argument("--as-of", help="as-of timestamp, ISO 8601 (default: as dbt used)")
+    _wait_option(validate)
     validate.set_defaults(func=cmd_validate)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every failure ends in one message on stderr and an exit code (the
+    module docstring), a traceback only with --debug."""
     args = build_parser().parse_args(argv)
     _setup_logging(verbose=not getattr(args, "quiet", False))
-    return args.func(args)
+    name = f"voronka {args.command}"
+    try:
+        return args.func(args)
+    except (UsageError, wh.WarehouseError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted; the published warehouse is unchanged", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"{name} failed: {_explain(exc)} (--debug shows the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _explain(exc: Exception) -> str:
+    """One line for an unexpected error; a DuckDB lock names its cause."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if "Could not set lock on file" in text:
+        return (
+            f"{text}. Another program has this DuckDB file open for writing: a reader must open "
+            "the published warehouse read-only (README, 'Reading the warehouse'); a process "
+            "left by a killed run holds the working copy until it ends"
+        )
+    return f"{type(exc).__name__}: {text}"
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import Settings
 
 log = logging.getLogger("voronka.run")
@@ -36,6 +38,8 @@ class RunOutcome:
         failed_steps: the steps that failed (their errors are in the log).
         skipped_steps: steps that did not run (e.g. downstream of a failed blocking check).
         seconds: wall time of the run.
+        publish_seconds: time the publishing of the warehouse for readers took (D80); None when
+            the run did not publish (it failed: readers keep the last published warehouse).
     """
 
     success: bool
@@ -43,6 +47,7 @@ class RunOutcome:
     failed_steps: list[str] = field(default_factory=list)
     skipped_steps: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    publish_seconds: float | None = None
 
     @property
     def blocking_failures(self) -> list[CheckOutcome]:
@@ -54,8 +59,11 @@ class RunOutcome:
         return sum(c.seconds or 0.0 for c in self.checks)
 
 
-def run_pipeline(settings: Settings, log_level: str = "INFO") -> RunOutcome:
-    """Materialize every asset and run every check, in one process, one step at a time.
+def run_pipeline(
+    settings: Settings, log_level: str = "INFO", session: wh.Session | None = None
+) -> RunOutcome:
+    """Materialize every asset and run every check, in one process, one step at a time, on the
+    warehouse's working copy; publish it for readers when the run succeeds (D80).
 
     The inbox is always loaded; amoCRM, Bitrix24, Mango, the CDR files and the survey forms
     are extracted when their settings are in the environment (their assets are enabled then).
@@ -64,20 +72,40 @@ def run_pipeline(settings: Settings, log_level: str = "INFO") -> RunOutcome:
         settings: inbox, warehouse, time zone and as-of of the run (exported to the environment
             for dbt, which runs as a subprocess).
         log_level: Dagster console log level (`INFO` shows progress, `WARNING` is quiet).
+        session: the caller's hold on the warehouse (`lib.warehouse.session`), which publishes;
+            by default the run takes one itself.
+
+    Raises:
+        WarehouseBusy: another process holds the warehouse (after `settings.lock_wait`).
     """
     settings.export_env()
     from dagster_project.lib import validation_report, validation_worker
 
-    validation_report.clear(settings.warehouse)  # the report shows this run's results only
-    # GE validates in a worker process (D68): it imports GE while the extract runs, and on large
-    # warehouses the dbt asset ends it before dbt starts
-    validation_worker.enable()
-    started = time.monotonic()
-    try:
-        with dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance:
-            return _outcome(_materialize(instance, settings, log_level), started)
-    finally:
-        validation_worker.disable()
+    hold = (
+        contextlib.nullcontext(session)
+        if session is not None
+        else wh.session(
+            settings.warehouse,
+            "voronka run",
+            wait_seconds=settings.lock_wait,
+            memory_limit=settings.memory_limit,
+        )
+    )
+    with hold as held:
+        held.mark_dirty()
+        validation_report.clear(settings.warehouse)  # the report shows this run's results only
+        # GE validates in a worker process (D68): it imports GE while the extract runs, and on
+        # large warehouses the dbt asset ends it before dbt starts
+        validation_worker.enable()
+        started = time.monotonic()
+        try:
+            with dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance:
+                outcome = _outcome(_materialize(instance, settings, log_level), started)
+        finally:
+            validation_worker.disable()
+        if outcome.success:
+            outcome.publish_seconds = held.publish()
+        return outcome
 
 
 DAGSTER_FOLDER = ".dagster"

@@ -9,7 +9,8 @@ the UI, by the schedule or by the sensor leaves the same files as `voronka run`:
 - `reports/run_summary`: `<warehouse dir>/summary.txt`, the rows per layer, the quarantine and
   the KPI summary that `voronka run` prints (lib/summary.py).
 
-Each reads the warehouse read-only and replaces its files whole (a reader never sees half).
+Each reads the run's working copy read-only (D80: what the run is about to publish) and
+replaces its files next to the published warehouse whole (a reader never sees half).
 """
 
 import dagster as dg
@@ -48,7 +49,7 @@ def kpi_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     con = warehouse.connect(read_only=True)
     try:
         path, report = write_report(
-            warehouse.warehouse_path, settings.business_timezone, language, con=con
+            warehouse.published_path, settings.business_timezone, language, con=con
         )
     except ReportError as exc:  # e.g. no full month in the data yet: nothing to draw
         context.log.warning(f"KPI report not written: {exc}")
@@ -84,7 +85,7 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
     settings = Settings.from_env()
     language = parse_language(settings.language)
-    out = warehouse.warehouse_path.parent / "exports"
+    out = warehouse.published_path.parent / "exports"
     con = warehouse.connect(read_only=True)
     try:
         tables = export_schema(con, "finance", "csv", out, decimal_comma=True)
@@ -115,8 +116,10 @@ def run_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     from dagster_project.lib.summary import summary_lines, write_summary
 
     settings = Settings.from_env()
-    lines = summary_lines(warehouse.warehouse_path, settings.business_timezone)
-    path = write_summary(warehouse.warehouse_path, lines)
+    lines = summary_lines(
+        warehouse.published_path, settings.business_timezone, source=warehouse.warehouse_path
+    )
+    path = write_summary(warehouse.published_path, lines)
     context.log.info(f"run summary: {path}")
     return dg.MaterializeResult(
         metadata={

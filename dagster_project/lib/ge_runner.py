@@ -15,11 +15,15 @@ as booleans, enums lowercased. A typed value is null where the text does not par
 as its type" is ``expect_column_values_to_not_be_null`` on the typed column with a
 ``row_condition`` that the raw column is not null, and ranges run on typed columns. A suite's
 ``meta.batch`` says which rows form the batch: ``full`` (the whole table) or
-``latest_load_run`` (only the rows of the entity's latest load run, see ``raw._load_log``; for
-the big event tables, so the cost follows the new data).
+``latest_load_run`` (for the big event tables, so the cost follows the new data): the rows of
+every batch loaded into the entity's raw table (``raw._load_log``) that the suite has not
+validated yet, whoever loaded it and whatever crashed since (D82). A check records the batches
+it validated in ``raw._validated_batches`` (:func:`record_validated`); a batch that failed a
+blocking suite is not recorded, so it is validated again, and blocks, until its file is fixed.
 
 Other layers (staging, core, marts, finance): :func:`validate_layer_table` reads the table as
-dbt built it (the whole table, or the rows of the latest load run by ``_last_loaded_at``) and
+dbt built it (the whole table, or the rows of the batches not validated yet, by
+``_last_loaded_at``) and
 the suite's query-defined batches (``meta.queries``: DuckDB queries whose result DataFrames are
 validated by the expectations naming them in ``meta.query``; see :class:`Query`). A finance
 table that does not exist yet is skipped. :func:`validate_suite` dispatches by layer.
@@ -62,7 +66,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +161,8 @@ class SuiteResult:
         duration_seconds: wall time of reading and validating.
         skipped: nothing was validated because the table does not exist (yet) in a layer that
             tolerates it (see :func:`validate_layer_table`); ``note`` says why.
+        batch_ids: the loaded batches (``_batch_id``) this result validated, for
+            :func:`record_validated` (empty for ``full`` batches).
     """
 
     suite_name: str
@@ -168,6 +174,7 @@ class SuiteResult:
     expectations: list[ExpectationResult] = field(default_factory=list)
     duration_seconds: float = 0.0
     skipped: bool = False
+    batch_ids: list[str] = field(default_factory=list)
 
     @property
     def layer(self) -> str:
@@ -1250,31 +1257,71 @@ def _table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> l
     return [r[0] for r in rows]
 
 
-def _latest_load_run(
-    con: duckdb.DuckDBPyConnection, entity: str
-) -> tuple[str | None, list[str], str]:
-    """The latest load run of an entity: (run_id, batch ids it loaded, note)."""
+VALIDATED_BATCHES = "_validated_batches"  # in schema raw, next to the load log
+VALIDATED_BATCHES_DDL = f"""
+create table if not exists raw.{VALIDATED_BATCHES} (
+    suite varchar not null,      -- e.g. raw.calls, core.fct_calls
+    batch_id varchar not null,   -- raw._load_log.batch_id
+    outcome varchar not null,    -- passed, warn, error (error only for non-blocking layers)
+    validated_at timestamp not null,  -- UTC
+    run_id varchar
+)
+"""
+
+
+def _pending_batches(
+    con: duckdb.DuckDBPyConnection, entity: str, suite: str
+) -> tuple[list[str], str]:
+    """The batches of an entity that `suite` has not validated yet: (batch ids, problem).
+
+    Every ``loaded``/``reloaded`` batch of ``raw._load_log`` (a batch replaced since by a
+    reload has no rows left and validates as empty) without a row for ``suite`` in
+    ``raw._validated_batches``.
+    """
     if not _table_columns(con, "raw", "_load_log"):
-        return None, [], "raw._load_log does not exist"
+        return [], "raw._load_log does not exist"
+    statuses = ", ".join(_lit(s) for s in LOADED_STATUSES)
+    seen = ""
+    if _table_columns(con, "raw", VALIDATED_BATCHES):
+        seen = (
+            f" and batch_id not in (select batch_id from raw.{VALIDATED_BATCHES}"
+            f" where suite = {_lit(suite)})"
+        )
     # fetchall, not fetchone: DuckDB refuses further work on a connection with a pending result
-    latest = con.execute(
-        "select run_id from raw._load_log where entity = ?"
-        " group by run_id order by max(started_at) desc nulls last, run_id desc limit 1",
+    rows = con.execute(
+        f"select distinct batch_id from raw._load_log where entity = ? and status in ({statuses})"
+        f" and batch_id is not null{seen} order by 1",
         [entity],
     ).fetchall()
-    if not latest:
-        return None, [], f"raw._load_log has no run of {entity}"
-    run_id = latest[0][0]
-    statuses = ", ".join(_lit(s) for s in LOADED_STATUSES)
-    batch_ids = [
-        r[0]
-        for r in con.execute(
-            f"select distinct batch_id from raw._load_log where entity = ? and run_id = ?"
-            f" and status in ({statuses}) and batch_id is not null order by 1",
-            [entity, run_id],
-        ).fetchall()
-    ]
-    return run_id, batch_ids, ""
+    return [r[0] for r in rows], ""
+
+
+def record_validated(
+    con: duckdb.DuckDBPyConnection, result: SuiteResult, run_id: str | None = None
+) -> int:
+    """Record the batches a result validated, so that no later check validates them again.
+
+    A failed ``error`` expectation of a blocking layer (raw, finance) records nothing: the
+    batch stays pending and blocks every run until its file is fixed or forgotten. Returns the
+    batches recorded.
+    """
+    if not result.batch_ids or result.skipped:
+        return 0
+    outcome = result.severity or "passed"
+    if outcome == "error" and result.layer in BLOCKING_LAYERS:
+        return 0
+    con.execute("create schema if not exists raw")
+    con.execute(VALIDATED_BATCHES_DDL)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con.executemany(
+        f"insert into raw.{VALIDATED_BATCHES} select ?, ?, ?, ?, ? where not exists"
+        f" (select 1 from raw.{VALIDATED_BATCHES} where suite = ? and batch_id = ?)",
+        [
+            [result.suite_name, batch, outcome, now, run_id, result.suite_name, batch]
+            for batch in result.batch_ids
+        ],
+    )
+    return len(result.batch_ids)
 
 
 def validate_raw_table(
@@ -1289,9 +1336,10 @@ def validate_raw_table(
     """Validate ``raw.<entity>`` of a warehouse with the suite ``raw.<entity>``.
 
     The batch is the suite's ``meta.batch``: ``full``, or ``latest_load_run`` (rows whose
-    ``_batch_id`` is a ``loaded``/``reloaded`` batch of the entity's latest ``run_id`` in
-    ``raw._load_log``). When that run loaded nothing new, nothing is validated and the result
-    passes with a note. Rows are read ``chunk_rows`` at a time.
+    ``_batch_id`` is a loaded batch the suite has not validated yet, :func:`_pending_batches`;
+    the result's ``batch_ids`` name them for :func:`record_validated`). When every batch has
+    been validated, nothing is and the result passes with a note. Rows are read ``chunk_rows``
+    at a time.
 
     Args:
         con: an open DuckDB connection (read-only is enough); the caller closes it.
@@ -1323,20 +1371,21 @@ def validate_raw_table(
             return nothing(f"raw.{entity} does not exist (optional entity, no files loaded)")
         return nothing(f"raw.{entity} does not exist: run its load first", success=False)
 
-    where, params, note = "", [], ""
+    where, params, note, batch_ids = "", [], "", []
     if suite_file.batch == "latest_load_run":
-        run_id, batch_ids, problem = _latest_load_run(con, entity)
+        batch_ids, problem = _pending_batches(con, entity, suite_file.name)
         if problem:
             note = f"{problem}; validated the whole table"
             logger.warning("raw.%s: %s", entity, note)
         elif not batch_ids:
-            return nothing(f"the latest load run {run_id} loaded nothing new")
+            return nothing(f"every loaded batch of {entity} has been validated already")
         elif "_batch_id" in columns:
             where = f"_batch_id in ({', '.join('?' for _ in batch_ids)})"
             params = batch_ids
-            note = f"latest load run {run_id}: {len(batch_ids)} file load(s)"
+            note = f"{len(batch_ids)} file load(s) not validated before"
         else:
             note = "raw table has no _batch_id column; validated the whole table"
+            batch_ids = []
 
     source = f"raw.{_q(entity)}"
     loaded_at = "max(_loaded_at)" if "_loaded_at" in columns else "null"
@@ -1357,6 +1406,7 @@ def validate_raw_table(
         key_columns=ent.key,
         note=note,
     )
+    result.batch_ids = list(batch_ids)
     result.duration_seconds = round(time.perf_counter() - started, 3)
     return result
 
@@ -1391,30 +1441,34 @@ def warehouse_as_of(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None
     return _as_of_parameter(given, fallback)
 
 
-def _batch_since(con: duckdb.DuckDBPyConnection, suite_file: SuiteFile) -> tuple[str, str]:
-    """(``$batch_since``, note): where the suite's batch starts in ``_loaded_at`` time.
+def _batch_since(
+    con: duckdb.DuckDBPyConnection, suite_file: SuiteFile
+) -> tuple[str, str, list[str]]:
+    """(``$batch_since``, note, batch ids): where the suite's batch starts in ``_loaded_at``.
 
-    ``full``: the epoch. ``latest_load_run``: the earliest ``_loaded_at`` of the rows the latest
-    load run of ``meta.entity`` wrote to raw, so a model row belongs to the batch when its
-    ``loaded_column`` (``_last_loaded_at`` of incremental facts: the newest load of any of its
-    versions) is at or after it. Nothing new: a far-future bound, the batch is empty.
+    ``full``: the epoch. ``latest_load_run``: the earliest ``_loaded_at`` of the rows of the
+    batches of ``meta.entity`` the suite has not validated yet (:func:`_pending_batches`), so a
+    model row belongs to the batch when its ``loaded_column`` (``_last_loaded_at`` of
+    incremental facts: the newest load of any of its versions) is at or after it. Nothing
+    pending: a far-future bound, the batch is empty.
     """
     if suite_file.batch == "full":
-        return _EPOCH, ""
+        return _EPOCH, "", []
     entity = suite_file.meta["entity"]
-    run_id, batch_ids, problem = _latest_load_run(con, entity)
+    batch_ids, problem = _pending_batches(con, entity, suite_file.name)
     if problem:
-        return _EPOCH, f"{problem}; validated the whole table"
+        return _EPOCH, f"{problem}; validated the whole table", []
     if not batch_ids:
-        return _NEVER, f"the latest load run {run_id} of {entity} loaded nothing new"
+        return _NEVER, f"every loaded batch of {entity} has been validated already", []
     marks = ", ".join("?" for _ in batch_ids)
     [(since,)] = con.execute(
         f"select min(_loaded_at) from raw.{_q(entity)} where _batch_id in ({marks})", batch_ids
     ).fetchall()
     if since is None:
-        return _NEVER, f"the latest load run {run_id} of {entity} left no rows in raw"
+        return _NEVER, f"the {entity} batches not validated yet left no rows in raw", batch_ids
     since_text = since.isoformat(timespec="microseconds")
-    return since_text, f"latest load run {run_id} of {entity}: rows loaded since {since_text}"
+    note = f"{len(batch_ids)} {entity} batch(es) not validated before: loaded since {since_text}"
+    return since_text, note, batch_ids
 
 
 def _query_parameters(query: Query, values: Mapping[str, str]) -> dict[str, str]:
@@ -1447,7 +1501,7 @@ def validate_layer_table(
     The suite's expectations run on one of two kinds of batch:
 
     - the table itself (expectations without ``meta.query``): the whole table (``meta.batch``
-      ``full``), or the rows of the latest load run (``latest_load_run``: rows whose
+      ``full``), or the rows of the batches not validated yet (``latest_load_run``: rows whose
       ``meta.loaded_column``, default ``_last_loaded_at`` else ``_loaded_at``, is at or after
       ``$batch_since``, see :func:`_batch_since`), read ``chunk_rows`` at a time and only the
       columns the expectations use;
@@ -1497,7 +1551,7 @@ def validate_layer_table(
         )
 
     as_of_text = warehouse_as_of(con, as_of)
-    since, note = _batch_since(con, suite_file)
+    since, note, batch_ids = _batch_since(con, suite_file)
     values = {"as_of": as_of_text, "batch_since": since}
     parameters = {AS_OF_PARAMETER: as_of_text}
     groups: dict[str | None, list[tuple[int, Mapping[str, Any]]]] = {}
@@ -1564,6 +1618,7 @@ def validate_layer_table(
         note=note,
         expectations=ordered,
         duration_seconds=round(time.perf_counter() - started, 3),
+        batch_ids=batch_ids,
     )
     logger.info("%s in %.2fs", outcome.summary(), outcome.duration_seconds)
     return outcome
@@ -1583,8 +1638,8 @@ def validate_suite(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     root: Path | str | None = None,
 ) -> SuiteResult:
-    """Validate one suite of any layer: raw by :func:`validate_raw_table` (typed batches of the
-    latest load run), the others by :func:`validate_layer_table`. The one entry point of the
+    """Validate one suite of any layer: raw by :func:`validate_raw_table` (typed batches not
+    validated yet), the others by :func:`validate_layer_table`. The one entry point of the
     asset checks and of ``voronka validate``."""
     suite_file = get_suite_file(suite, root)
     if suite_file.layer == "raw":

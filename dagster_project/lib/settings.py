@@ -33,6 +33,8 @@ class Settings:
         memory_limit: DuckDB's memory limit for loads and transforms (`VORONKA_MEMORY_LIMIT`).
         language: of the KPI report and the finance workbook's headers, `ru` or `en`
             (`VORONKA_LANGUAGE`, default `ru`, D106); checked by `text.parse_language`.
+        lock_wait: seconds a command waits for the warehouse while another holds it, 0 to
+            refuse at once (`VORONKA_LOCK_WAIT`, `--wait`; D81).
     """
 
     inbox: Path = DEFAULT_INBOX
@@ -41,6 +43,7 @@ class Settings:
     as_of: str | None = None
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     language: str = DEFAULT_LANGUAGE
+    lock_wait: float = 0.0
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
@@ -52,20 +55,40 @@ class Settings:
             "as_of": env.get("VORONKA_AS_OF") or None,
             "memory_limit": env.get("VORONKA_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
             "language": env.get("VORONKA_LANGUAGE") or DEFAULT_LANGUAGE,
+            "lock_wait": _seconds(env.get("VORONKA_LOCK_WAIT"), "VORONKA_LOCK_WAIT"),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["inbox"] = Path(values["inbox"])
         values["warehouse"] = Path(values["warehouse"])
+        values["lock_wait"] = _seconds(values["lock_wait"], "--wait")
         return cls(**values)
 
     def export_env(self) -> None:
         """Publish these settings to the environment, for dbt and Dagster subprocesses."""
         os.environ["VORONKA_INBOX"] = str(self.inbox.resolve())
         os.environ["VORONKA_WAREHOUSE"] = str(self.warehouse.resolve())
+        from dagster_project.lib.warehouse import WORKING_COPY_ENV, working_path
+
+        # dbt builds the working copy, never the published file (D80)
+        os.environ[WORKING_COPY_ENV] = str(working_path(self.warehouse))
         os.environ["VORONKA_TIMEZONE"] = self.business_timezone
         os.environ["VORONKA_MEMORY_LIMIT"] = self.memory_limit
         os.environ["VORONKA_LANGUAGE"] = self.language
+        os.environ["VORONKA_LOCK_WAIT"] = f"{self.lock_wait:g}"
         if self.as_of:
             os.environ["VORONKA_AS_OF"] = self.as_of
         else:
             os.environ.pop("VORONKA_AS_OF", None)
+
+
+def _seconds(value: str | float | None, name: str) -> float:
+    """A number of seconds from 0 (None: 0)."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError(f"{name} must be a number of seconds from 0, not {value!r}")
+    return seconds

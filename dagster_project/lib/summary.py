@@ -116,16 +116,19 @@ def _fmt(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
-def summary_lines(warehouse: Path, timezone: str) -> list[str]:
+def summary_lines(warehouse: Path, timezone: str, source: Path | None = None) -> list[str]:
     """What a run says of its warehouse: where it is, rows per layer, the quarantine, and the KPI
     summary (lib/kpi_summary.py). Printed by `voronka run` and `voronka summary`, written by the
-    asset `reports/run_summary` to `summary.txt` next to the warehouse."""
+    asset `reports/run_summary` to `summary.txt` next to the warehouse. `source`: the file the
+    counts are read from (a run's working copy, D80), default the (published) warehouse."""
     from dagster_project.lib.kpi_summary import format_summary, kpi_summary
 
-    summary = summarize(warehouse)
+    source = source or warehouse
+    summary = summarize(source)
     lines = [
         f"Warehouse: {warehouse.resolve()}",
-        "  open it with any DuckDB client; BI reads schema `marts`, finance schema `finance`",
+        "  open it read-only with any DuckDB client; BI reads schema `marts`, finance schema "
+        "`finance`",
         "Rows per layer:",
     ]
     for layer in LAYERS:
@@ -147,7 +150,7 @@ def summary_lines(warehouse: Path, timezone: str) -> list[str]:
         lines.append(f"  file not loaded: {file}: {reason}")
     for _entity, file, message in summary.vanished_files:
         lines.append(f"  file vanished: {file}: {message}")
-    lines += format_summary(kpi_summary(warehouse, timezone))
+    lines += format_summary(kpi_summary(source, timezone))
     return lines
 
 

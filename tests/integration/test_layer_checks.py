@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from dagster_project.defs.quality.checks import build_layer_check, layer_asset_checks
+from dagster_project.defs.resources import warehouse_from_settings
 from dagster_project.defs.transform.dbt import voronka_dbt_assets
 from dagster_project.lib import ge_runner
 from tests.unit.test_layer_suites import BANDS, bonus_lines, calls_hourly, scratch, statements
@@ -83,6 +84,7 @@ def run_finance() -> ExecuteInProcessResult:
             check_of("finance.bonus_lines"),
             check_of("finance.bonus_statements"),
         ],
+        resources={"warehouse": warehouse_from_settings()},
         raise_on_error=False,
     )
 
@@ -163,6 +165,7 @@ def test_mart_ratio_above_one_is_an_error_that_does_not_block(warehouse: Path):
     scratch(warehouse, {"marts.kpi_calls_hourly": calls_hourly(1.25)})
     result = materialize(
         [calls_hourly_stand_in, calls_dashboard_extract, check_of("marts.kpi_calls_hourly")],
+        resources={"warehouse": warehouse_from_settings()},
         raise_on_error=False,
     )
     assert evaluations(result) == {"ge_marts_kpi_calls_hourly": (False, AssetCheckSeverity.ERROR)}

@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from dagster_project.defs.quality.checks import check_result, raw_asset_checks
+from dagster_project.defs.resources import warehouse_from_settings
 from dagster_project.lib import contract, ge_runner
 
 pytestmark = pytest.mark.integration
@@ -33,8 +34,15 @@ CHECK_NAME = "ge_raw_survey_responses"
 Row = tuple[str, str, str, str, str, str]  # response_id, type, score, at, file, batch
 
 
-def build_warehouse(path: Path, rows: Sequence[Row], load_log: Sequence[tuple], extra=False):
-    """A warehouse with raw.survey_responses and raw._load_log, closed when returned."""
+def build_warehouse(
+    path: Path,
+    rows: Sequence[Row],
+    load_log: Sequence[tuple],
+    extra=False,
+    validated: Sequence[str] = (),
+):
+    """A warehouse with raw.survey_responses and raw._load_log, closed when returned;
+    `validated`: batches a check has validated already (raw._validated_batches, D82)."""
     columns = [*ENTITY.column_names, *(["utm_source"] if extra else [])]
     con = duckdb.connect(str(path))
     try:
@@ -74,6 +82,14 @@ def build_warehouse(path: Path, rows: Sequence[Row], load_log: Sequence[tuple], 
                 "insert into raw._load_log values (?, ?, 'survey_responses', ?, 'sha', 100, ?,"
                 " 3, 3, 0, 'utf-8', ',', false, null, ?, ?)",
                 [run_id, batch_id, source_file, status, started_at, started_at],
+            )
+        for batch_id in validated:
+            ge_runner.record_validated(
+                con,
+                ge_runner.SuiteResult(
+                    suite_name="raw.survey_responses", success=True, batch_ids=[batch_id]
+                ),
+                "run-before",
             )
     finally:
         con.close()
@@ -119,6 +135,7 @@ def the_check() -> AssetsDefinition:
 def run() -> ExecuteInProcessResult:
     return materialize(
         [survey_responses_stand_in, nps_mart, the_check()],
+        resources={"warehouse": warehouse_from_settings()},
         raise_on_error=False,
     )
 
@@ -150,7 +167,7 @@ def test_clean_batch_passes_and_downstream_runs(warehouse: Path):
 
 
 def test_bad_row_in_the_latest_run_fails_with_error_and_blocks_downstream(warehouse: Path):
-    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS)
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS, validated=["b1"])
     result = run()
     assert not result.success
     [evaluation] = result.get_asset_check_evaluations()
@@ -165,10 +182,11 @@ def test_bad_row_in_the_latest_run_fails_with_error_and_blocks_downstream(wareho
     assert AssetKey("nps_mart") not in materialized(result)
 
 
-def test_bad_row_of_an_older_run_is_not_revalidated(warehouse: Path):
+def test_a_batch_validated_before_is_not_validated_again(warehouse: Path):
+    # b0 passed its check when it was loaded (the suite has grown stricter since)
     bad_old = ("r0", "nps", "11", "2026-10-30 10:00", "survey_responses/2026-10-30.csv", "b0")
     log = [("run-0", "b0", "survey_responses/2026-10-30.csv", "loaded", "2026-10-30 12:00:00")]
-    build_warehouse(warehouse, [bad_old, *GOOD], log + LOG_TWO_RUNS[:1])
+    build_warehouse(warehouse, [bad_old, *GOOD], log + LOG_TWO_RUNS[:1], validated=["b0"])
     result = run()
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
@@ -176,15 +194,67 @@ def test_bad_row_of_an_older_run_is_not_revalidated(warehouse: Path):
     assert evaluation.metadata["rows_validated"].value == 2
 
 
-def test_latest_run_that_loaded_nothing_passes_with_a_note(warehouse: Path):
+def test_every_batch_validated_passes_with_a_note(warehouse: Path):
     skipped = ("run-3", "b1", "survey_responses/2026-11-01.csv", "skipped_unchanged", "2026-11-04")
-    build_warehouse(warehouse, [*GOOD, BAD_NPS], [*LOG_TWO_RUNS, skipped])
+    build_warehouse(warehouse, GOOD, [*LOG_TWO_RUNS[:1], skipped], validated=["b1"])
     result = run()
     assert result.success
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.passed
     assert evaluation.metadata["rows_validated"].value == 0
-    assert "loaded nothing new" in evaluation.metadata["note"].value
+    assert "validated already" in evaluation.metadata["note"].value
+
+
+def test_a_batch_never_validated_is_validated_by_the_next_run_and_blocks(warehouse: Path):
+    """Issue 15 item 5: b2 was loaded by `voronka load` (or by a run killed before its checks)
+    and run-3 loaded nothing new: b2's bad row is still validated, and blocks, every run until
+    its file is fixed; the clean batch b1 is validated once and recorded."""
+    skipped = ("run-3", "b1", "survey_responses/2026-11-01.csv", "skipped_unchanged", "2026-11-04")
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], [*LOG_TWO_RUNS, skipped])
+    for _ in range(2):
+        result = run()
+        assert not result.success
+        [evaluation] = result.get_asset_check_evaluations()
+        assert evaluation.severity == AssetCheckSeverity.ERROR and not evaluation.passed
+        assert evaluation.metadata["rows_validated"].value == 3  # b1 and b2: neither recorded
+        assert AssetKey("nps_mart") not in materialized(result)
+    # nothing was recorded for the failed batches: the published file was never replaced, and
+    # the working copy holds no record either
+    from dagster_project.lib.warehouse import working_path
+
+    for path in (warehouse, working_path(warehouse)):
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            tables = con.execute(
+                "select count(*) from duckdb_tables() where table_name = '_validated_batches'"
+            ).fetchone()[0]
+            recorded = (
+                con.execute("select count(*) from raw._validated_batches").fetchone()[0]
+                if tables
+                else 0
+            )
+        finally:
+            con.close()
+        assert recorded == 0
+
+
+def test_a_passed_batch_is_recorded_and_validated_exactly_once(warehouse: Path):
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    first = run()
+    assert first.success
+    [evaluation] = first.get_asset_check_evaluations()
+    assert evaluation.metadata["rows_validated"].value == 2
+    # published for readers with the record of what was validated
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute(
+            "select suite, batch_id, outcome, run_id from raw._validated_batches"
+        ).fetchall() == [("raw.survey_responses", "b1", "passed", first.run_id)]
+    finally:
+        con.close()
+    second = run()
+    [evaluation] = second.get_asset_check_evaluations()
+    assert evaluation.passed and evaluation.metadata["rows_validated"].value == 0
 
 
 def test_warning_does_not_block_downstream(warehouse: Path):
@@ -201,7 +271,7 @@ def test_warning_does_not_block_downstream(warehouse: Path):
 
 
 def test_validate_layer_runs_every_raw_suite_and_closes_the_warehouse(warehouse: Path):
-    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS)
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS, validated=["b1"])
     with ge_runner.read_only_warehouse(warehouse) as con:
         results = {r.suite_name: r for r in ge_runner.validate_layer(con, "raw", chunk_rows=1)}
     assert len(results) == len(contract.ENTITIES)
@@ -265,7 +335,7 @@ def worker():
 
 
 def test_the_worker_gives_the_checks_the_same_results(warehouse: Path, worker):
-    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS)
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS, validated=["b1"])
     in_worker = worker.validate(warehouse, "raw.survey_responses")
     assert worker.is_running()
     with ge_runner.read_only_warehouse(warehouse) as con:
@@ -286,7 +356,7 @@ def test_the_worker_gives_the_checks_the_same_results(warehouse: Path, worker):
 def test_the_worker_takes_settings_changed_after_it_started(
     warehouse: Path, worker, monkeypatch: pytest.MonkeyPatch
 ):
-    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS)
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS, validated=["b1"])
     assert worker.validate(warehouse, "raw.survey_responses").rows_validated == 1
     # an as-of before r3's answer: its timestamp is now "after the data was loaded"
     monkeypatch.setenv("VORONKA_AS_OF", "2026-11-01T00:00:00")

@@ -25,6 +25,11 @@ fails, and the assets downstream of the checked asset are not executed, only whe
 - nothing failed (or nothing new to validate): ``passed=True``;
 - the raw table of a required entity does not exist: ``passed=False, severity=ERROR``.
 
+The checks read the run's working copy of the warehouse (the ``warehouse`` resource, D80) and
+record the loaded batches they validated (``ge_runner.record_validated``, D82): the next run
+validates only the batches no check has validated yet, so a batch loaded by ``voronka load``
+or by a run killed before its checks is validated by the next run.
+
 DuckDB admits one writer process: run the checks after the writers (the open is retried for a
 minute while a writer holds the lock, see ``ge_runner.read_only_warehouse``).
 """
@@ -43,6 +48,7 @@ from dagster import (
     asset_check,
 )
 
+from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib import ge_runner, validation_report, validation_worker
 from dagster_project.lib.settings import Settings
 
@@ -124,14 +130,29 @@ def _save(settings: Settings, result: ge_runner.SuiteResult, context: Any) -> No
         context.log.warning("could not save the result of %s: %s", result.suite_name, err)
 
 
+def _record(warehouse: WarehouseResource, result: ge_runner.SuiteResult, context: Any) -> None:
+    """Record the batches the result validated (D82), in the working copy."""
+    if not result.batch_ids:
+        return
+    con = warehouse.connect()
+    try:
+        ge_runner.record_validated(con, result, context.run.run_id)
+    finally:
+        con.close()
+
+
 def _description(suite: ge_runner.SuiteFile) -> str:
     if suite.layer != RAW_LAYER:
         blocking = suite.layer in ge_runner.BLOCKING_LAYERS
         return (
             f"Great Expectations suite `{suite.name}` (`expectations/{suite.layer}/"
             f"{suite.path.name}`) on {suite.layer}.{suite.table}"
-            f" ({'rows of the latest load run' if suite.batch != 'full' else 'the whole table'}"
-            " and the suite's query-defined batches). "
+            + (
+                " (rows of the loaded batches not validated yet"
+                if suite.batch != "full"
+                else " (the whole table"
+            )
+            + " and the suite's query-defined batches). "
             + (
                 "Blocking: a failed `error` expectation stops the assets downstream."
                 if blocking
@@ -163,17 +184,20 @@ def build_raw_check(suite: ge_runner.SuiteFile) -> AssetChecksDefinition:
         blocking=True,
         metadata={"suite_file": f"{suite.layer}/{suite.path.name}", "batch": suite.batch},
     )
-    def _raw_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        """Validate the latest batch of raw.<entity> with its suite (UI text: `description`)."""
+    def _raw_check(
+        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> AssetCheckResult:
+        """Validate the new batches of raw.<entity> with its suite (UI text: `description`)."""
         settings = Settings.from_env()
         result = validation_worker.validate(
-            settings.warehouse,
+            warehouse.warehouse_path,
             suite.name,
             as_of=settings.as_of,
             business_timezone=settings.business_timezone,
             root=suite.path.parent.parent,
         )
         _save(settings, result, context)
+        _record(warehouse, result, context)
         context.log.info(result.summary())
         for failure in result.failed:
             context.log.warning(
@@ -215,13 +239,19 @@ def build_layer_check(
         blocking=suite.layer in ge_runner.BLOCKING_LAYERS,
         metadata={"suite_file": f"{suite.layer}/{suite.path.name}", "batch": suite.batch},
     )
-    def _layer_check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    def _layer_check(
+        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> AssetCheckResult:
         """Validate the table's batch and query-defined batches with its suite."""
         settings = Settings.from_env()
         result = validation_worker.validate(
-            settings.warehouse, suite.name, as_of=settings.as_of, root=suite.path.parent.parent
+            warehouse.warehouse_path,
+            suite.name,
+            as_of=settings.as_of,
+            root=suite.path.parent.parent,
         )
         _save(settings, result, context)
+        _record(warehouse, result, context)
         context.log.info(result.summary())
         for failure in result.failed:
             context.log.warning(

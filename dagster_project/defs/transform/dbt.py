@@ -22,7 +22,9 @@ from dagster_dbt import (
     dbt_assets,
 )
 
+from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib import validation_worker
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.timestamps import fixed_offset_since
 
@@ -174,11 +176,12 @@ def dbt_threads(settings: Settings, large: bool | None = None) -> int | None:
 
 def _is_large(settings: Settings) -> bool:
     """Whether the raw layer holds `DBT_SINGLE_THREAD_RAW_ROWS` rows or more (False when the
-    warehouse cannot be read, e.g. a writer holds it)."""
-    if not settings.warehouse.exists():
+    warehouse cannot be read, e.g. a writer holds it). The working copy during a run."""
+    path = wh.active_file(settings.warehouse)
+    if not path.exists():
         return False
     try:
-        con = duckdb.connect(str(settings.warehouse), read_only=True)
+        con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error:
         return False
     try:
@@ -212,9 +215,13 @@ def dbt_build_args(settings: Settings, large: bool | None = None) -> list[str]:
     project=dbt_project,
     dagster_dbt_translator=VoronkaDbtTranslator(enabled_source_keys()),
 )
-def voronka_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+def voronka_dbt_assets(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
     """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
     settings = Settings.from_env()
+    # dbt builds the run's working copy (D80): the profile reads its path from here
+    os.environ[wh.WORKING_COPY_ENV] = str(warehouse.warehouse_path)
     large = _is_large(settings)  # one look at the raw layer for both decisions
     if large:
         # the raw checks are done: their worker's memory goes before dbt's arrives (D68); on

@@ -1,0 +1,393 @@
+"""The one way into the warehouse: a lock, a private working copy, and publishing (D80, D81).
+
+Readers (BI tools, `voronka summary`, `voronka export`) open the *published* file, the
+`--warehouse` path, read-only. The pipeline never writes it in place: every writer works on its
+own working copy beside it, `<dir>/.voronka/<stem>.work.duckdb`, kept between runs so loads stay
+incremental, and a successful run *publishes* it: checkpoint, copy to a temporary file in the
+published file's folder, fsync, `os.replace` over the published file. A reader that holds the old
+file keeps its consistent old view (its inode), a new connection sees the new run whole; a reader
+never takes a lock the pipeline needs, so it cannot make a run fail.
+
+One writer at a time (D81): a session takes an exclusive `flock` on `<dir>/.voronka/<stem>.lock`
+and writes who holds it (pid, command, host, user, since when) into that file as JSON. A second
+command refuses at once with :class:`WarehouseBusy` (exit 2, naming the holder) or waits up to
+`wait_seconds`. The kernel drops the lock when its process dies, so a lock of a killed run is
+taken over by the next one (which says so). Sessions nest within one process: the Dagster
+resource opens one inside the run command's, and only the outermost session publishes.
+
+A crashed or failed run leaves the published warehouse as it was; the working copy keeps what
+the run did (loaded batches, their validation state), and the next run goes on from it. The
+state file `<dir>/.voronka/<stem>.state.json` remembers the published file as last published
+(inode, size, mtime) and whether the working copy holds unpublished changes:
+
+- no working copy and a published file: the published file is adopted (copied);
+- the published file was replaced or changed by something else since: adopted again;
+- the published file was deleted after a publish: the working copy is discarded (a fresh start);
+- never published (a first run that crashed): the working copy is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+log = logging.getLogger("voronka.warehouse")
+
+STATE_DIR = ".voronka"
+# the file dbt builds (dbt_models/profiles.yml): the working copy during a run
+WORKING_COPY_ENV = "VORONKA_WORKING_COPY"
+POLL_SECONDS = 0.5
+
+
+class WarehouseError(Exception):
+    """A warehouse command cannot go on; the message says what to do (CLI exit 2)."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process holds the warehouse (its holder record is in the message)."""
+
+
+def state_dir(published: Path) -> Path:
+    return Path(published).resolve().parent / STATE_DIR
+
+
+def working_path(published: Path | str) -> Path:
+    """The pipeline's working copy of the published warehouse `published`."""
+    published = Path(published)
+    return state_dir(published) / f"{published.stem}.work.duckdb"
+
+
+def lock_path(published: Path | str) -> Path:
+    return state_dir(Path(published)) / f"{Path(published).stem}.lock"
+
+
+def state_path(published: Path | str) -> Path:
+    return state_dir(Path(published)) / f"{Path(published).stem}.state.json"
+
+
+# ----------------------------------------------------------------------------------- the lock
+
+
+@dataclass
+class _Held:
+    fd: int
+    holder: dict
+    depth: int = 1
+
+
+_held: dict[Path, _Held] = {}
+_held_lock = threading.Lock()
+
+
+def read_holder(published: Path | str) -> dict | None:
+    """The holder record in the lock file (of the current or the last holder), if readable."""
+    try:
+        text = lock_path(published).read_text(encoding="utf-8")
+        return json.loads(text) if text.strip() else None
+    except (OSError, ValueError):
+        return None
+
+
+def describe_holder(holder: dict | None) -> str:
+    if not holder:
+        return "another process (no holder record)"
+    return (
+        f"`{holder.get('command', '?')}` (pid {holder.get('pid', '?')} on "
+        f"{holder.get('host', '?')}, user {holder.get('user', '?')}) since "
+        f"{holder.get('since', '?')} UTC"
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return str(os.getuid())
+
+
+def _acquire(published: Path, command: str, wait_seconds: float) -> bool:
+    """Take the lock (True) or, if this process holds it already, nest (False)."""
+    path = lock_path(published)
+    with _held_lock:
+        held = _held.get(path)
+        if held is not None:
+            held.depth += 1
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = time.monotonic() + max(wait_seconds, 0.0)
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = read_holder(published)
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    hint = (
+                        f" Waited {wait_seconds:g} s."
+                        if wait_seconds > 0
+                        else " Wait for it to end, or pass --wait SECONDS to wait for it."
+                    )
+                    raise WarehouseBusy(
+                        f"The warehouse {published} is in use by {describe_holder(holder)}." + hint
+                    ) from None
+                if not waited:
+                    log.warning("waiting for the warehouse: held by %s", describe_holder(holder))
+                    waited = True
+                time.sleep(POLL_SECONDS)
+        previous = read_holder(published)
+        if previous and previous.get("pid") != os.getpid() and not previous.get("released"):
+            log.warning(
+                "taking over the warehouse lock of %s, which ended without releasing it "
+                "(killed?); its unfinished work stays in the working copy and is not published",
+                describe_holder(previous),
+            )
+        holder = {
+            "pid": os.getpid(),
+            "command": command,
+            "host": socket.gethostname(),
+            "user": _user(),
+            "since": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        _held[path] = _Held(fd=fd, holder=holder)
+        return True
+
+
+def _release(published: Path) -> None:
+    path = lock_path(published)
+    with _held_lock:
+        held = _held[path]
+        held.depth -= 1
+        if held.depth:
+            return
+        del _held[path]
+        try:
+            record = {**held.holder, "released": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")}
+            os.ftruncate(held.fd, 0)
+            os.pwrite(held.fd, json.dumps(record).encode(), 0)
+        finally:
+            os.close(held.fd)  # closing the descriptor drops the flock
+
+
+def holds_lock(published: Path | str) -> bool:
+    """Whether this process holds the warehouse's lock (a session is open)."""
+    with _held_lock:
+        return lock_path(Path(published)) in _held
+
+
+# ------------------------------------------------------------------------------ the state file
+
+
+def _stat_record(path: Path) -> dict | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def read_state(published: Path | str) -> dict:
+    try:
+        return json.loads(state_path(published).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(published: Path, state: dict) -> None:
+    path = state_path(published)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _remove_database(path: Path) -> None:
+    for file in (path, path.with_name(path.name + ".wal")):
+        file.unlink(missing_ok=True)
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """Copy a closed DuckDB file (and its WAL, if any) to `target`, atomically."""
+    tmp = target.with_name(target.name + f".{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    _remove_database(target)
+    wal = source.with_name(source.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, target.with_name(target.name + ".wal"))
+    os.replace(tmp, target)
+
+
+def _prepare_working_copy(published: Path, work: Path) -> str:
+    """Make the working copy match the rules of the module docstring; returns what was done."""
+    state = read_state(published)
+    seen = _stat_record(published)
+    if seen is None:
+        if work.exists() and state.get("published"):
+            log.warning(
+                "the warehouse %s was deleted after it was published: its working copy is "
+                "discarded and the pipeline starts from an empty warehouse",
+                published,
+            )
+            _remove_database(work)
+            _write_state(published, {})
+            return "discarded"
+        return "kept" if work.exists() else "new"
+    if not work.exists() or state.get("published") != seen:
+        if work.exists():
+            log.warning(
+                "the warehouse %s was changed outside voronka since it was last published: "
+                "the pipeline goes on from it (its working copy is replaced)",
+                published,
+            )
+        started = time.monotonic()
+        _copy_database(published, work)
+        _write_state(published, {"published": seen, "dirty": None})
+        log.info("adopted %s as the working copy (%.1f s)", published, time.monotonic() - started)
+        return "adopted"
+    return "kept"
+
+
+# ------------------------------------------------------------------------------------ sessions
+
+
+@dataclass
+class Session:
+    """An open hold on the warehouse: the lock, and the working copy to read and write.
+
+    Attributes:
+        published: the file readers open (the `--warehouse` path).
+        path: the working copy every connection of the session opens.
+        owner: True for the outermost session of this process (it publishes); False nested.
+        command: what holds the warehouse (for the holder record and the state file).
+    """
+
+    published: Path
+    path: Path
+    owner: bool
+    command: str
+    memory_limit: str | None = None
+    publish_seconds: float | None = field(default=None)
+
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """Open the working copy (read-write unless `read_only`); the caller closes it."""
+        if read_only:
+            return duckdb.connect(str(self.path), read_only=True)
+        config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
+        con = duckdb.connect(str(self.path), config=config)
+        con.execute("set enable_progress_bar = false")
+        return con
+
+    def mark_dirty(self) -> None:
+        """Record that the working copy is about to change (it differs from the published file
+        until the next publish)."""
+        state = read_state(self.published)
+        if state.get("dirty"):
+            return
+        state["dirty"] = {"command": self.command, "since": _now()}
+        _write_state(self.published, state)
+
+    @property
+    def dirty(self) -> dict | None:
+        """Unpublished changes of the working copy: who made them and since when, or None."""
+        return read_state(self.published).get("dirty") or None
+
+    def publish(self) -> float | None:
+        """Publish the working copy over the published file; seconds it took, or None for a
+        nested session (its outermost session publishes) and when nothing changed."""
+        if not self.owner or (not self.dirty and self.published.exists()):
+            return None
+        started = time.monotonic()
+        con = self.connect()
+        try:
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        target = self.published
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.publishing")
+        try:
+            shutil.copyfile(self.path, tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        directory = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        _write_state(self.published, {"published": _stat_record(target), "dirty": None})
+        self.publish_seconds = time.monotonic() - started
+        log.info("published %s (%.2f s)", target, self.publish_seconds)
+        return self.publish_seconds
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@contextlib.contextmanager
+def session(
+    published: Path | str,
+    command: str,
+    *,
+    wait_seconds: float = 0.0,
+    memory_limit: str | None = None,
+) -> Iterator[Session]:
+    """Hold the warehouse for `command`: lock it, bring the working copy up to date, yield.
+
+    Raises:
+        WarehouseBusy: another process holds it (after `wait_seconds`).
+    """
+    published = Path(published).resolve()
+    work = working_path(published)
+    owner = _acquire(published, command, wait_seconds)
+    try:
+        if owner:
+            _prepare_working_copy(published, work)
+        yield Session(published, work, owner, command, memory_limit)
+    finally:
+        _release(published)
+
+
+def require_built(published: Path | str) -> None:
+    """Raise WarehouseError when there is neither a published warehouse nor a working copy."""
+    if not Path(published).exists() and not working_path(published).exists():
+        raise WarehouseError(f"No warehouse at {published}: run `voronka run` first.")
+
+
+def connect_published(published: Path | str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published warehouse, as a reader (BI) opens it."""
+    published = Path(published)
+    if not published.exists():
+        raise WarehouseError(f"No warehouse at {published}: run `voronka run` first.")
+    try:
+        return duckdb.connect(str(published), read_only=True)
+    except duckdb.IOException as err:
+        raise WarehouseError(
+            f"The warehouse {published} cannot be opened for reading: {err}. A program holds it "
+            "open for writing; readers must open it read-only (README, 'Reading the warehouse')."
+        ) from None
+
+
+def active_file(published: Path | str) -> Path:
+    """The file to work on: the working copy while this process holds a session, else the
+    published file itself (library use on a file of one's own, e.g. in tests)."""
+    return working_path(published) if holds_lock(published) else Path(published)
