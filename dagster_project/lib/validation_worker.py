@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from dagster_project.lib import ge_runner
+from dagster_project.lib import child_guard, ge_runner
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,11 @@ def _pool() -> concurrent.futures.ProcessPoolExecutor:
     pool = _state["pool"]
     if pool is None:
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            # the worker ends with the run process, even a killed one (D83)
+            initializer=child_guard.watch_parent,
+            initargs=(os.getpid(),),
         )
         _state["pool"] = pool
     return pool  # type: ignore[return-value]

@@ -36,6 +36,9 @@ _BIN = str(Path(sys.executable).parent)
 if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
+# dbt is started through a launcher that has it killed with the process that started it (D83)
+GUARDED_DBT = Path(__file__).resolve().parents[2] / "bin" / "dbt"
+
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, target=os.getenv("DBT_TARGET", "duckdb"))
 
 
@@ -222,6 +225,7 @@ def voronka_dbt_assets(
     settings = Settings.from_env()
     # dbt builds the run's working copy (D80): the profile reads its path from here
     os.environ[wh.WORKING_COPY_ENV] = str(warehouse.warehouse_path)
+    _guard_env()
     large = _is_large(settings)  # one look at the raw layer for both decisions
     if large:
         # the raw checks are done: their worker's memory goes before dbt's arrives (D68); on
@@ -256,5 +260,12 @@ def external_source_specs() -> list[dg.AssetSpec]:
     return specs
 
 
+def _guard_env() -> None:
+    """What the launcher `bin/dbt` runs: this interpreter, and the real dbt next to it."""
+    os.environ["VORONKA_PYTHON"] = sys.executable
+    os.environ["VORONKA_DBT"] = str(Path(_BIN) / "dbt")
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(Path(_BIN) / "dbt"))
+    _guard_env()
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(GUARDED_DBT))

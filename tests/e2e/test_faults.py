@@ -1,0 +1,206 @@
+"""Faults, as an operator meets them: `voronka run` killed (SIGKILL) during the load, the
+validation and dbt, a second run at the same time, a BI reader holding the warehouse open
+(D80-D83, issue 15).
+
+Every run is a `voronka` subprocess on the mini inbox. The reference is one uninterrupted run;
+the marts and finance tables of every other outcome are compared with it as dumps (each table's
+rows, sorted, as text), byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+import pytest
+
+from tests.conftest import FIXTURES, write_inbox
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+EXTRA_CALLS = {
+    "calls/2026-02-extra.csv": (
+        "call_id,started_at,direction,client_phone,manager_extension,line,status,ring_seconds,"
+        "talk_seconds\nx1,2026-02-20 10:00,inbound,+79035556677,103,74950000001,answered,5,120\n"
+    )
+}
+LOADING = re.compile(r"calls/2026-0\d\.csv: \d+ rows")
+VALIDATED = re.compile(r" - raw\.\w+( passed on | FAILED on |: nothing validated)")
+
+
+def env_for(root: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VORONKA_")}
+    return {
+        **clean,
+        "VORONKA_INBOX": str(root / "inbox"),
+        "VORONKA_WAREHOUSE": str(root / "warehouse.duckdb"),
+    }
+
+
+def voronka(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", *args],
+        env=env_for(root),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def start_run(root: Path, log: Path) -> subprocess.Popen:
+    with log.open("w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dagster_project.cli", "run"],
+            env=env_for(root),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_for(process: subprocess.Popen, what, timeout: float = 600) -> None:
+    """Poll until `what()` is true while the process runs."""
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert process.poll() is None, f"the run ended (exit {process.returncode}) first"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def in_log(log: Path, pattern: re.Pattern) -> bool:
+    return bool(pattern.search(log.read_text(errors="replace")))
+
+
+def dbt_child(process: subprocess.Popen) -> psutil.Process | None:
+    for child in psutil.Process(process.pid).children(recursive=True):
+        try:
+            if any("dbt" in part for part in child.cmdline()[:2]) and "build" in child.cmdline():
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def kill(process: subprocess.Popen) -> list[psutil.Process]:
+    """SIGKILL the run alone; returns its children (the validation worker, dbt) as they were."""
+    children = psutil.Process(process.pid).children(recursive=True)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return children
+
+
+def assert_no_orphans(children: list[psutil.Process]) -> None:
+    _, alive = psutil.wait_procs(children, timeout=15)
+    for child in alive:  # leave nothing behind, then fail
+        child.kill()
+    assert not alive, f"orphans left by the killed run: {[c.pid for c in alive]}"
+
+
+def dumps(path: Path) -> bytes:
+    """Every table and view of marts and finance: name, columns, rows sorted, as text."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return dump_connection(con)
+    finally:
+        con.close()
+
+
+def dump_connection(con: duckdb.DuckDBPyConnection) -> bytes:
+    tables = con.execute(
+        "select table_schema, table_name from information_schema.tables"
+        " where table_schema in ('marts', 'finance') order by 1, 2"
+    ).fetchall()
+    assert len(tables) > 5
+    parts = []
+    for schema, table in tables:
+        relation = con.sql(f'select * from "{schema}"."{table}" order by all')
+        parts.append(f"{schema}.{table} {relation.columns}\n")
+        parts.extend(f"{row!r}\n" for row in relation.fetchall())
+    return "".join(parts).encode()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[Path, bytes]:
+    """One uninterrupted run of the mini inbox: its folder and its dumps."""
+    root = tmp_path_factory.mktemp("reference")
+    shutil.copytree(FIXTURES / "mini_inbox", root / "inbox")
+    done = voronka(root, "run", "--quiet")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return root, dumps(root / "warehouse.duckdb")
+
+
+def test_sigkill_during_load_validation_and_dbt_then_a_rerun_gives_the_same_marts(
+    reference, tmp_path
+):
+    _, expected = reference
+    shutil.copytree(FIXTURES / "mini_inbox", tmp_path / "inbox")
+    published = tmp_path / "warehouse.duckdb"
+    log = tmp_path / "run.log"
+    phases = [
+        ("load", lambda p: in_log(log, LOADING)),
+        ("validation", lambda p: in_log(log, VALIDATED)),
+        ("dbt", lambda p: dbt_child(p) is not None and time.sleep(2) is None),
+    ]
+    for phase, reached in phases:
+        process = start_run(tmp_path, log)
+        try:
+            wait_for(process, lambda process=process, reached=reached: reached(process))
+            if phase == "dbt":
+                assert dbt_child(process) is not None
+        finally:
+            children = kill(process)
+        assert_no_orphans(children)
+        assert not published.exists(), f"a run killed during {phase} published"
+    done = voronka(tmp_path, "run", "--quiet")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "taking over the warehouse lock" in done.stderr
+    assert dumps(published) == expected
+
+
+def test_a_reader_and_a_second_run_during_a_run_and_a_kill(reference, tmp_path):
+    """A BI reader holds the published warehouse open through two runs: the first is killed
+    during dbt (the reader's warehouse stays whole), the second succeeds. A second command
+    during a run is refused at once, naming the run."""
+    source, expected = reference
+    shutil.copytree(source / "inbox", tmp_path / "inbox")
+    shutil.copyfile(source / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    write_inbox(tmp_path / "inbox", EXTRA_CALLS)
+    published = tmp_path / "warehouse.duckdb"
+    reader = duckdb.connect(str(published), read_only=True)
+    try:
+        log = tmp_path / "run.log"
+        process = start_run(tmp_path, log)
+        try:
+            wait_for(process, lambda: in_log(log, LOADING))
+            assert dump_connection(reader) == expected  # queried during the run
+            for args in (("run",), ("close-period", "2026-01")):
+                refused = voronka(tmp_path, *args)
+                assert refused.returncode == 2, refused.stderr
+                assert f"in use by `voronka run` (pid {process.pid} on " in refused.stderr
+                assert "Traceback" not in refused.stderr
+            wait_for(process, lambda: dbt_child(process) is not None)
+            assert dump_connection(reader) == expected
+        finally:
+            children = kill(process)
+        assert_no_orphans(children)
+        assert dumps(published) == expected  # the killed run published nothing
+
+        done = voronka(tmp_path, "run", "--quiet")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        assert dump_connection(reader) == expected  # the reader's view stays whole
+    finally:
+        reader.close()
+    calls = duckdb.connect(str(published), read_only=True)
+    try:
+        found = calls.execute("select count(*) from core.fct_calls where call_id = 'x1'")
+        assert found.fetchone() == (1,)
+    finally:
+        calls.close()
