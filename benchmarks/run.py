@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -186,6 +187,12 @@ def dbt_breakdown(since: float) -> dict:
     return layers
 
 
+def publish_seconds(log: Path) -> float | None:
+    """The time the run took to publish the warehouse for readers (D80), from its summary."""
+    found = re.search(r"published for readers in ([0-9.]+) s", log.read_text(errors="replace"))
+    return float(found.group(1)) if found else None
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
@@ -209,6 +216,7 @@ def bench_scale(scale: str, workdir: Path, keep: bool) -> dict:
         started = time.time()
         result[step] = measure([*VORONKA, "run", "--quiet"], env, logs / f"{step}.log")
         result[step]["dbt_seconds"] = dbt_breakdown(started)
+        result[step]["publish_seconds"] = publish_seconds(logs / f"{step}.log")
         print(f"{scale} {step}: {json.dumps(result[step])}", flush=True)
     result["warehouse_mb"] = round(warehouse.stat().st_size / 2**20) if warehouse.exists() else 0
     if not keep:
@@ -234,8 +242,8 @@ def main() -> int:
         "results": results,
     }
     (out / f"{stamp}.json").write_text(json.dumps(payload, indent=2))
-    print("| scale | step | wall s | peak RSS MB | exit | dbt s | of which marts s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| scale | step | wall s | peak RSS MB | exit | dbt s | of which marts s | publish s |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         for step in ("demo", "run", "run_one_new_day", "rerun_unchanged"):
             m = r[step]
@@ -248,6 +256,7 @@ def main() -> int:
                 m["exit_code"],
                 dbt.get("dbt_elapsed", ""),
                 dbt.get("marts", ""),
+                m.get("publish_seconds", ""),
             )
             print("| " + " | ".join(map(str, row)) + " |")
         sizes = f"{r['inbox_mb']} MB / {r['warehouse_mb']} MB"
