@@ -53,9 +53,11 @@ format: $(VENV)/.installed
 	$(BIN)/ruff check --fix dagster_project tests benchmarks
 
 ## docs: the dbt docs (every model and column) served on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C ends);
-## built in dbt_models/target/docs, apart from the pipeline's manifest
+## built in dbt_models/target/docs, apart from the pipeline's manifest, from the pipeline's
+## working copy (D80: the published file is the readers'; not during a run)
 docs: $(VENV)/.installed
 	cd dbt_models && VORONKA_WAREHOUSE=$(abspath $(WAREHOUSE)) \
+		VORONKA_WORKING_COPY=$(dir $(abspath $(WAREHOUSE))).voronka/$(basename $(notdir $(WAREHOUSE))).work.duckdb \
 		../$(BIN)/dbt docs generate --target-path target/docs
 	@echo "dbt docs: http://127.0.0.1:$(DOCS_PORT) (a page opened as a file stays on '(loading)')"
 	cd dbt_models && ../$(BIN)/dbt docs serve --target-path target/docs \

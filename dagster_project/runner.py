@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +61,10 @@ class RunOutcome:
 
 
 def run_pipeline(
-    settings: Settings, log_level: str = "INFO", session: wh.Session | None = None
+    settings: Settings,
+    log_level: str = "INFO",
+    session: wh.Session | None = None,
+    debug: bool = False,
 ) -> RunOutcome:
     """Materialize every asset and run every check, in one process, one step at a time, on the
     warehouse's working copy; publish it for readers when the run succeeds (D80).
@@ -74,6 +78,8 @@ def run_pipeline(
         log_level: Dagster console log level (`INFO` shows progress, `WARNING` is quiet).
         session: the caller's hold on the warehouse (`lib.warehouse.session`), which publishes;
             by default the run takes one itself.
+        debug: keep the stack traces in Dagster's log of failed steps (else each failure is
+            logged with its error message only, D84).
 
     Raises:
         WarehouseBusy: another process holds the warehouse (after `settings.lock_wait`).
@@ -98,8 +104,12 @@ def run_pipeline(
         # large warehouses the dbt asset ends it before dbt starts
         validation_worker.enable()
         started = time.monotonic()
+        quiet_traces = contextlib.nullcontext() if debug else _without_stack_traces()
         try:
-            with dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance:
+            with (
+                quiet_traces,
+                dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance,
+            ):
                 outcome = _outcome(_materialize(instance, settings, log_level), started)
         finally:
             validation_worker.disable()
@@ -119,6 +129,34 @@ def dagster_home(settings: Settings) -> Path:
     home = Path(given) if given else settings.warehouse.resolve().parent / DAGSTER_FOLDER
     home.mkdir(parents=True, exist_ok=True)
     return home.resolve()
+
+
+class _StackTraceFilter:
+    """stderr, less the stack traces Dagster's console log adds to a failed step's error.
+
+    Dagster writes each log record with one `write`, the error's text after the message and its
+    stack after a line "Stack Trace:" (`SerializableErrorInfo.to_string`); the record is cut
+    there. Everything else passes unchanged."""
+
+    MARK = "\nStack Trace:\n"
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        cut = text.find(self.MARK)
+        if cut >= 0:
+            text = text[:cut].rstrip("\n") + "\n  (the stack trace: voronka run --debug)\n"
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _without_stack_traces():
+    with contextlib.redirect_stderr(_StackTraceFilter(sys.stderr)):
+        yield
 
 
 def _materialize(

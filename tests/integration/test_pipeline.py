@@ -124,8 +124,9 @@ def test_dbt_unit_tests_pass(built):
     assert "PASS=" in result.stdout and "ERROR=0" in result.stdout
 
 
-def test_a_blocking_check_failure_stops_the_models_and_the_exit_code_says_so(tmp_path):
-    """Calls after the as-of time break an error-severity raw expectation: dbt must not run."""
+def test_a_blocking_check_failure_stops_the_models_and_the_exit_code_says_so(tmp_path, capsys):
+    """Calls after the as-of time break an error-severity raw expectation: dbt must not run.
+    The failure is told without a stack trace (D84)."""
     inbox = tmp_path / "inbox"
     shutil.copytree(FIXTURES / "mini_inbox", inbox)
     warehouse = tmp_path / "warehouse.duckdb"
@@ -142,6 +143,9 @@ def test_a_blocking_check_failure_stops_the_models_and_the_exit_code_says_so(tmp
         ]
     )
     assert code == 1
+    err = capsys.readouterr().err
+    assert "blocking asset check failed" in err
+    assert "Stack Trace" not in err and "Traceback" not in err
     # nothing of a failed run is published for readers (D80); its loads stay in the working copy
     from dagster_project.lib.warehouse import working_path
 

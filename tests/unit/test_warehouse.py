@@ -196,3 +196,18 @@ def test_missing_and_unreadable_warehouses_say_what_to_do(tmp_path):
         wh.require_built(tmp_path / "none.duckdb")
     with pytest.raises(wh.WarehouseError, match="No warehouse"):
         wh.connect_published(tmp_path / "none.duckdb")
+
+
+def test_the_run_log_loses_stack_traces_not_messages():
+    import io
+
+    from dagster_project.runner import _StackTraceFilter
+
+    out = io.StringIO()
+    stream = _StackTraceFilter(out)
+    stream.write("12:00 - step - STEP_FAILURE\n\nValueError: bad\n\nStack Trace:\n  File x\n")
+    stream.write("12:01 - step - fine\n")
+    assert out.getvalue() == (
+        "12:00 - step - STEP_FAILURE\n\nValueError: bad\n"
+        "  (the stack trace: voronka run --debug)\n12:01 - step - fine\n"
+    )
