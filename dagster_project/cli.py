@@ -408,6 +408,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if not settings.warehouse.exists():
+        if wh.working_path(settings.warehouse).exists():
+            raise UsageError(
+                f"No warehouse published at {settings.warehouse} yet: the runs so far failed or "
+                "were killed (what they did is in the working copy); the first `voronka run` "
+                "that succeeds publishes it."
+            )
         print(f"No warehouse at {settings.warehouse}: run `voronka run` first.", file=sys.stderr)
         return EXIT_USAGE
     print_summary(settings)
