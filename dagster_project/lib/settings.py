@@ -67,10 +67,6 @@ class Settings:
         """Publish these settings to the environment, for dbt and Dagster subprocesses."""
         os.environ["VORONKA_INBOX"] = str(self.inbox.resolve())
         os.environ["VORONKA_WAREHOUSE"] = str(self.warehouse.resolve())
-        from dagster_project.lib.warehouse import WORKING_COPY_ENV, working_path
-
-        # dbt builds the working copy, never the published file (D80)
-        os.environ[WORKING_COPY_ENV] = str(working_path(self.warehouse))
         os.environ["VORONKA_TIMEZONE"] = self.business_timezone
         os.environ["VORONKA_MEMORY_LIMIT"] = self.memory_limit
         os.environ["VORONKA_LANGUAGE"] = self.language

@@ -387,6 +387,22 @@ def connect_published(published: Path | str) -> duckdb.DuckDBPyConnection:
         ) from None
 
 
+@contextlib.contextmanager
+def dbt_target(path: Path | str) -> Iterator[None]:
+    """Have the dbt processes started inside the block build `path` (profiles.yml reads
+    `VORONKA_WORKING_COPY`); the variable is restored after, so no later dbt call of this
+    process (a test's, a user's script's) builds a working copy it did not ask for."""
+    saved = os.environ.get(WORKING_COPY_ENV)
+    os.environ[WORKING_COPY_ENV] = str(path)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(WORKING_COPY_ENV, None)
+        else:
+            os.environ[WORKING_COPY_ENV] = saved
+
+
 def active_file(published: Path | str) -> Path:
     """The file to work on: the working copy while this process holds a session, else the
     published file itself (library use on a file of one's own, e.g. in tests)."""

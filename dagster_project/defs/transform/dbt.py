@@ -73,7 +73,12 @@ def prepare_manifest() -> Path:
     parsed_vars = dbt_project.project_dir / dbt_project.target_path / _PARSED_VARS
     same_vars = parsed_vars.exists() and parsed_vars.read_text() == vars_json
     if _manifest_is_stale() or not same_vars:
-        DagsterDbtProjectPreparer(["parse", "--quiet", "--vars", vars_json]).prepare(dbt_project)
+        # parsed with the profile of the run's build (its working copy, D80): dbt reuses its
+        # partial parse only when the rendered profile matches (D69)
+        with wh.dbt_target(wh.working_path(Settings.from_env().warehouse)):
+            DagsterDbtProjectPreparer(["parse", "--quiet", "--vars", vars_json]).prepare(
+                dbt_project
+            )
         parsed_vars.write_text(vars_json)
     return dbt_project.manifest_path
 
@@ -223,8 +228,6 @@ def voronka_dbt_assets(
 ):
     """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
     settings = Settings.from_env()
-    # dbt builds the run's working copy (D80): the profile reads its path from here
-    os.environ[wh.WORKING_COPY_ENV] = str(warehouse.warehouse_path)
     _guard_env()
     large = _is_large(settings)  # one look at the raw layer for both decisions
     if large:
@@ -234,7 +237,9 @@ def voronka_dbt_assets(
     args = dbt_build_args(settings, large)
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
-    yield from dbt.cli(args, context=context).stream()
+    with wh.dbt_target(warehouse.warehouse_path):  # the run's working copy (D80)
+        invocation = dbt.cli(args, context=context)  # dbt starts here, with this environment
+    yield from invocation.stream()
 
 
 # dbt sources written by no asset: the finance ledger is written by `voronka close-period` /
