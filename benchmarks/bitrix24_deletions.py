@@ -1,13 +1,14 @@
 """What Bitrix24's deletion reconciliation costs (D100), counted against the fake Bitrix24.
 
-An account of N deals is extracted once; then D of them are deleted and the extraction runs
-again: its live-id pass (`select: ['ID']`, `>ID` paging, `start=-1`, 50 pages per `batch`)
-finds them. The script counts the requests the pass took (the extractor's own count, kept in
-`_state`) and checks it against the documented arithmetic: ceil((N - D + 1) / 50) pages (the
-last, short or empty, page ends the pass) in batches of 50 pages. Requests convert to seconds
-at Bitrix24's documented 2 requests a second (standard plans; 5 on Enterprise). The fake
-answers instantly: the seconds are the rate limit's, not a measurement of Bitrix24's latency
-nor of its per-method time budget (an ids-only page is the cheapest list call there is).
+An account of N deals is extracted once; then D of them are deleted and the live-id pass runs
+alone (`select: ['ID']`, `>ID` paging, `start=-1`, 50 pages per `batch`; the windowed re-read
+of a second extraction is not what is measured) and finds them. The script counts the
+requests the pass took (the extractor's own count, kept in `_state`) and checks it against the
+documented arithmetic: N - D live ids are (N - D) // 50 + 1 pages (the last, short or empty,
+page ends the pass), in batches of 50 pages. Requests convert to seconds at Bitrix24's
+documented 2 requests a second (standard plans; 5 on Enterprise). The fake answers instantly:
+the seconds are the rate limit's, not a measurement of Bitrix24's latency nor of its
+per-method time budget (an ids-only page is the cheapest list call there is).
 
     .venv/bin/python benchmarks/bitrix24_deletions.py [deals] [deletions]
 
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from dagster_project.lib.sources.bitrix24 import (  # noqa: E402
     MAX_BATCH,
+    OBJECT_BY_NAME,
     PAGE_SIZE,
     Bitrix24Extractor,
     Bitrix24Settings,
@@ -40,7 +42,9 @@ from tests.integration.sources.fakes import FakeBitrix24, make_bitrix_data  # no
 DOCUMENTED_RPS = 2  # standard plans; Enterprise 5
 
 
-def extract(server: FakeBitrix24, warehouse: str, tmp: str, **env: str) -> list:
+def extract(server: FakeBitrix24, warehouse: str, tmp: str, only_pass=False, **env: str) -> list:
+    """Extract deals (`only_pass`: run the deletion pass alone, not the windowed re-read, whose
+    date filter the fake evaluates row by row)."""
     settings = Bitrix24Settings.from_env(
         {
             "VORONKA_BITRIX24_WEBHOOK_URL": server.webhook_url,
@@ -53,7 +57,10 @@ def extract(server: FakeBitrix24, warehouse: str, tmp: str, **env: str) -> list:
     extractor = Bitrix24Extractor(settings)
     con = duckdb.connect(warehouse)
     try:
-        return extractor.extract(RawWriter(con, "bitrix24"), "deals")
+        writer = RawWriter(con, "bitrix24")
+        if only_pass:
+            return [extractor.reconcile(writer, OBJECT_BY_NAME["deals"])]
+        return extractor.extract(writer, "deals")
     finally:
         con.close()
         extractor.close()
@@ -72,7 +79,9 @@ def main(argv: list[str]) -> None:
             gone = {r["ID"] for r in rows[::step][:deleted]}
             server.data["crm.deal.list"] = [r for r in rows if r["ID"] not in gone]
             started = time.perf_counter()
-            reports = extract(server, warehouse, tmp, VORONKA_BITRIX24_MAX_DELETED_SHARE="1")
+            reports = extract(
+                server, warehouse, tmp, only_pass=True, VORONKA_BITRIX24_MAX_DELETED_SHARE="1"
+            )
             seconds = time.perf_counter() - started
             con = duckdb.connect(warehouse)
             state = RawWriter(con, "bitrix24").get_state("deals:deletions")
@@ -95,8 +104,8 @@ def main(argv: list[str]) -> None:
                 "seconds_at_5_rps": round(state["requests"] / 5, 1),
                 "without_batch_requests": pages,
                 "without_batch_seconds_at_2_rps": round(pages / DOCUMENTED_RPS, 1),
-                "second_run_seconds_on_the_fake": round(seconds, 2),
-                "second_run_reports": [r.obj for r in reports],
+                "pass_seconds_on_the_fake": round(seconds, 2),
+                "reports": [r.obj for r in reports],
             },
             ensure_ascii=False,
         )

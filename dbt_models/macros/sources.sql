@@ -218,16 +218,19 @@
 {%- endmacro %}
 
 
-{#- A select of the Bitrix24 records of `table` (deals, contacts, companies, activities) that
-    are deleted now: per id its deleted_at, the time the extractor's live-id pass saw it vanish
-    from the list (raw `<table>_deletions`, decision D100; Bitrix24 gives no deletion time).
-    An id whose latest event is `restored` (listed again) is not in it. -#}
-{% macro bitrix24_deleted_ids(table) -%}
-    select id, deleted_at
+{#- A select of the Bitrix24 records of `table` (deals, contacts, companies, activities) that a
+    live-id pass has seen vanish (raw `<table>_deletions`, decision D100), one row per id from
+    its latest event: deleted_at, the time that pass saw it vanish from the list (Bitrix24 gives
+    no deletion time), null when the latest event is `restored` (listed again); and
+    event_loaded_at, that event's load, which the staging model takes as the record's load when
+    it is newer (a restored record comes back with the load that restored it, D85). -#}
+{% macro bitrix24_deletion_events(table) -%}
+    select id, deleted_at, event_loaded_at
     from (
         select
             id,
             case when event = 'deleted' then {{ parse_timestamp_utc('observed_at') }} end as deleted_at,
+            _loaded_at as event_loaded_at,
             row_number() over (
                 partition by id order by observed_at desc, _loaded_at desc
             ) as event_rank
@@ -235,7 +238,17 @@
             {{ raw_source('bitrix24', table ~ '_deletions', ['id', 'event', 'observed_at']) }}
         ) as events
     ) as ranked_events
-    where event_rank = 1 and deleted_at is not null
+    where event_rank = 1
+{%- endmacro %}
+
+
+{#- A record's load time given its deletion events (bitrix24_deletion_events joined as
+    `events_alias`): the later of its version's load and its latest event's load. -#}
+{% macro bitrix24_loaded_at(loaded_at, events_alias) -%}
+    case
+        when {{ events_alias }}.event_loaded_at > {{ loaded_at }} then {{ events_alias }}.event_loaded_at
+        else {{ loaded_at }}
+    end
 {%- endmacro %}
 
 

@@ -276,7 +276,15 @@ class Bitrix24OAuth(PairAuth):
         env_pair = TokenPair(settings.access_token, settings.refresh_token)
         self.pair = current_pair(self.store, self.key, env_pair)
         self._http = http
-        self.endpoint: str | None = None  # the REST base of the last refresh's answer
+
+    @property
+    def endpoint(self) -> str | None:
+        """The REST base the token answer of the current pair named (`client_endpoint`), kept
+        in the token store with the pair; None: the configured portal's."""
+        return self.pair.rest_url
+
+    def rest_url_of(self, answer: dict) -> str | None:
+        return client_endpoint(answer, self.settings.base_url or "")
 
     def __repr__(self) -> str:
         return f"Bitrix24OAuth(host={self.settings.host!r})"
@@ -316,7 +324,6 @@ class Bitrix24OAuth(PairAuth):
         finally:
             oauth.close()
         self.keep_answer(resp.data, "GET oauth/token", _expires_at)
-        self.endpoint = client_endpoint(resp.data, s.base_url or "") or self.endpoint
 
 
 def client_endpoint(answer: Any, base_url: str) -> str | None:

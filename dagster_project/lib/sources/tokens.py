@@ -62,6 +62,7 @@ class TokenPair:
     refresh_token: Secret | None
     expires_at: float | None = None
     seed: str | None = None  # fingerprint of the environment refresh token it descends from
+    rest_url: str | None = None  # the REST base the token endpoint named (Bitrix24, D104)
 
     def expired(self, now: float | None = None, margin: float = 60.0) -> bool:
         if self.expires_at is None:
@@ -102,6 +103,7 @@ class TokenStore:
             refresh_token=Secret(refresh) if refresh else None,
             expires_at=entry.get("expires_at"),
             seed=entry.get("seed"),
+            rest_url=entry.get("rest_url"),
         )
 
     @contextlib.contextmanager
@@ -138,6 +140,7 @@ class TokenStore:
             "refresh_token": pair.refresh_token.reveal() if pair.refresh_token else None,
             "expires_at": pair.expires_at,
             "seed": pair.seed,
+            "rest_url": pair.rest_url,
             "saved_at": time.time(),
         }
         fd, tmp = tempfile.mkstemp(prefix=".tokens-", dir=self.path.parent)
@@ -213,6 +216,10 @@ class PairAuth(Auth):
                 return
             self.refresh(client)
 
+    def rest_url_of(self, answer: dict) -> str | None:
+        """The REST base a token answer names, kept with the pair (none by default)."""
+        return None
+
     def keep_answer(
         self, answer: Any, endpoint: str, expires_at: Callable[[dict], float | None]
     ) -> None:
@@ -228,6 +235,7 @@ class PairAuth(Auth):
             refresh_token=Secret(data["refresh_token"]) if data.get("refresh_token") else None,
             expires_at=expires_at(data),
             seed=self.pair.seed,
+            rest_url=self.rest_url_of(data),
         )
         self.store.save(self.key, self.pair)
         self.log.info(

@@ -89,13 +89,16 @@ def _extract(kind: str, url: str, webhook: str | None, warehouse: str, queue) ->
         extractor = MangoExtractor(settings, clock=lambda: 1_767_225_600 + 60 * 86400)
         name, table = "calls", "calls"
     started = time.perf_counter()
-    [report] = extractor.extract(RawWriter(con, kind), name)
+    # Bitrix24's deals add the deletion pass's report (D100): timed here, rows from the first
+    report, *extra = extractor.extract(RawWriter(con, kind), name)
     seconds = time.perf_counter() - started
     queue.put(
         {
             "source": kind,
             "rows": report.rows_inserted,
             "requests": extractor.client.stats.requests,
+            "deletion_pass_requests": sum(r.pages for r in extra),
+            "deletion_pass_seconds": round(sum(r.seconds for r in extra), 1),
             "seconds": round(seconds, 1),
             "rows_per_second": round(report.rows_inserted / seconds),
             "rss_before_mib": baseline,

@@ -707,8 +707,15 @@ class FakeBitrix24(FakeServer):
         return spent
 
     def multiple_fields(self, method: str) -> set[str]:
-        """The fields of a list method's records that are multiple (lists in the data)."""
-        return {k for r in self.data.get(method, []) for k, v in r.items() if isinstance(v, list)}
+        """The fields of a list method's records that are multiple (lists in the data); cached
+        like `_sorted` (the data is replaced, not edited in place, when fields change)."""
+        rows = self.data.get(method, [])
+        key = (method, id(rows), len(rows))
+        cache = self.__dict__.setdefault("_multiple_cache", {})
+        if cache.get(method, (None,))[0] != key:
+            found = {k for r in rows for k, v in r.items() if isinstance(v, list)}
+            cache[method] = (key, found)
+        return cache[method][1]
 
     def _fields(self, method: str) -> dict:
         multiple = self.multiple_fields(method)

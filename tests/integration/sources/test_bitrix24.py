@@ -452,6 +452,13 @@ def test_the_oauth_client_endpoint_becomes_the_rest_base(bitrix_server, tmp_path
     refresh = next(i for i, r in enumerate(bitrix_server.requests) if r.path == "/oauth/token/")
     after = [r.headers.get("Host") for r in bitrix_server.requests[refresh + 1 :]]
     assert after and set(after[1:]) == {f"localhost:{port}"}
+    # kept with the pair in the token store: the next run calls it from its first request
+    saved = json.loads((tmp_path / "tokens.json").read_text())
+    assert next(iter(saved.values()))["rest_url"] == f"http://localhost:{port}/rest"
+    before = len(bitrix_server.requests)
+    extract(bitrix_server, tmp_path, con, oauth=True, name="users")
+    hosts = {r.headers.get("Host") for r in bitrix_server.requests[before:]}
+    assert hosts == {f"localhost:{port}"} and bitrix_server.refreshes == 1
 
 
 def test_a_row_committed_out_of_id_order_is_picked_up(bitrix_server, tmp_path, con):

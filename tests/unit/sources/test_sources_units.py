@@ -13,6 +13,7 @@ from dagster_project.lib.sources.amocrm import AmoCrmSettings
 from dagster_project.lib.sources.bitrix24 import (
     Bitrix24Settings,
     body_check,
+    client_endpoint,
     command,
     epoch,
     iso,
@@ -233,3 +234,14 @@ def test_a_start_date_is_midnight_in_the_business_time_zone(monkeypatch):
     monkeypatch.setenv("VORONKA_TIMEZONE", "UTC")
     assert date_to_epoch("2026-01-01") == 1_767_225_600
     assert date_to_epoch("") is None and date_to_epoch(None) is None
+
+
+def test_the_oauth_client_endpoint_is_taken_only_on_the_portals_scheme():
+    answer = {"client_endpoint": "https://new.bitrix24.ru/rest/"}
+    assert client_endpoint(answer, "https://old.bitrix24.ru") == "https://new.bitrix24.ru/rest"
+    assert client_endpoint(answer, "http://127.0.0.1:8080") is None  # never a scheme change
+    plain = {"client_endpoint": "http://new.bitrix24.ru/rest/"}
+    assert client_endpoint(plain, "https://old.bitrix24.ru") is None  # a token never goes plain
+    assert client_endpoint({"client_endpoint": "not a url"}, "https://a.bitrix24.ru") is None
+    assert client_endpoint({}, "https://a.bitrix24.ru") is None
+    assert client_endpoint(None, "https://a.bitrix24.ru") is None

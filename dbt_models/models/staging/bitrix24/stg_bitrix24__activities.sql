@@ -13,8 +13,8 @@ source as (
     ]) }}
 ),
 
-deleted as (
-    {{ bitrix24_deleted_ids('activities') }}
+deletion_events as (
+    {{ bitrix24_deletion_events('activities') }}
 ),
 
 ranked as (
@@ -46,12 +46,15 @@ final as (
         case when completed = 'Y' then {{ parse_timestamp_utc('last_updated') }} end as completed_at,
         {{ parse_timestamp_utc('ranked.last_updated') }} as updated_at,
         ---------- deletion (D85): the live-id pass's (D100)
-        deleted.deleted_at,
-        ---------- load metadata
-        {{ api_load_metadata('ranked') }}
+        deletion_events.deleted_at,
+        ---------- load metadata (the latest deletion event's load when later, D85)
+        ranked._source as _source_file,
+        cast(null as {{ dbt.type_bigint() }}) as _source_line,
+        {{ bitrix24_loaded_at('ranked._loaded_at', 'deletion_events') }} as _loaded_at,
+        ranked._batch_id
     from ranked
-    left join deleted
-        on ranked.id = deleted.id
+    left join deletion_events
+        on ranked.id = deletion_events.id
     where ranked.version_rank = 1
 )
 

@@ -22,12 +22,12 @@ companies as (
 
 {{ crm_client_channel_sources('bitrix24') }},
 
-deleted as (
-    select 'contact' as entity_type, contacts_deleted.*
-    from ({{ bitrix24_deleted_ids('contacts') }}) as contacts_deleted
+deletion_events as (
+    select 'contact' as entity_type, contact_events.*
+    from ({{ bitrix24_deletion_events('contacts') }}) as contact_events
     union all
-    select 'company' as entity_type, companies_deleted.*
-    from ({{ bitrix24_deleted_ids('companies') }}) as companies_deleted
+    select 'company' as entity_type, company_events.*
+    from ({{ bitrix24_deletion_events('companies') }}) as company_events
 ),
 
 versions as (
@@ -67,12 +67,21 @@ ranked_versions as (
 
 latest_versions as (
     select
-        ranked_versions.*,
-        deleted.deleted_at
+        ranked_versions.entity_type,
+        ranked_versions.client_type,
+        ranked_versions.id,
+        ranked_versions.client_name,
+        ranked_versions.date_create,
+        ranked_versions.date_modify,
+        ranked_versions.version_rank,
+        deletion_events.deleted_at,
+        ranked_versions._source,
+        {{ bitrix24_loaded_at('ranked_versions._loaded_at', 'deletion_events') }} as _loaded_at,
+        ranked_versions._batch_id
     from ranked_versions
-    left join deleted
-        on ranked_versions.entity_type = deleted.entity_type
-        and ranked_versions.id = deleted.id
+    left join deletion_events
+        on ranked_versions.entity_type = deletion_events.entity_type
+        and ranked_versions.id = deletion_events.id
 ),
 
 {{ crm_client_channels([parse_timestamp_utc('updated_at') ~ ' desc', '_loaded_at desc', 'value']) }},

@@ -6,7 +6,8 @@
     (the time of its last stage change), else its last update. CLOSEDATE is not read: it is a
     date (the planned close day), not a time (decision D104).
     deleted_at: when the extractor's live-id pass saw the deal vanish (deleted, or merged into
-    another; D100), null while it exists.
+    another; D100), null while it exists; _loaded_at: its version's load, or the load of its
+    latest deletion or restoration when later (D85: a restored deal comes back with it).
     channel: the field named by var bitrix24_channel_field (env VORONKA_BITRIX24_CHANNEL_FIELD,
     default SOURCE_ID), a source code replaced by its name from crm.status.list (ENTITY_ID
     SOURCE); a multiple field (a multi-select list: a JSON array) gives its first value.
@@ -50,8 +51,8 @@ latest_moves as (
     from history_source
 ),
 
-deleted as (
-    {{ bitrix24_deleted_ids('deals') }}
+deletion_events as (
+    {{ bitrix24_deletion_events('deals') }}
 ),
 
 sources_source as (
@@ -116,13 +117,13 @@ renamed as (
             {{ parse_timestamp_utc('ranked.moved_time') }}
         ) as moved_to_stage_at,
         ---------- deletion (D85): the live-id pass's (D100)
-        deleted.deleted_at,
+        deletion_events.deleted_at,
         ranked.modified_at as updated_at,
         ---------- custom fields as they came
         {{ json_object_of(user_fields) }} as custom_fields,
         ---------- load metadata
         ranked._source,
-        ranked._loaded_at,
+        {{ bitrix24_loaded_at('ranked._loaded_at', 'deletion_events') }} as _loaded_at,
         ranked._batch_id
     from ranked
     left join stages
@@ -139,8 +140,8 @@ renamed as (
     left join latest_moves
         on ranked.id = latest_moves.owner_id
         and latest_moves.move_rank = 1
-    left join deleted
-        on ranked.id = deleted.id
+    left join deletion_events
+        on ranked.id = deletion_events.id
     where ranked.version_rank = 1
 ),
 
