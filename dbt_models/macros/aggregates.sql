@@ -17,6 +17,23 @@
 {%- endmacro %}
 
 
+{#- Exact sum and mean (D92): each value is cast on its own to decimal(38, scale) (a fixed
+    rounding of that one value), the decimals are summed exactly, and a mean divides that sum
+    once by the count. A float sum (avg() of doubles, sum() of ln()) depends on the order the
+    rows are added in, and DuckDB adds them in a different order with other threads, data
+    sizes or an incremental run, which moved the 6th decimal of marts between a fresh and an
+    incremental build of the same inbox. Nulls are ignored; no values give null. Every mart
+    mean of a non-integer measure goes through exact_mean; means of integers are exact anyway
+    but use it too, so no avg() is left to audit. -#}
+{% macro exact_sum(expr, scale=9) -%}
+    sum(cast({{ expr }} as decimal(38, {{ scale }})))
+{%- endmacro %}
+
+{% macro exact_mean(expr, scale=9) -%}
+    ({{ exact_sum(expr, scale) }} / nullif(count({{ expr }}), 0))
+{%- endmacro %}
+
+
 {#- numerator / denominator as a KPI value; a zero (or null) denominator gives null, never 0
     (kpi-definitions "Conventions"). -#}
 {% macro safe_ratio(numerator, denominator, data_type='decimal(18,6)') -%}

@@ -25,11 +25,13 @@
     not count), so a phone with thousands of calls costs a sort, not a product. A missed call
     from a hidden number (null phone) counts in the denominator and is never called back.
 
-    Incremental by call_date (delete+insert): a run recomputes the dates of the calls loaded since
-    the newest _last_loaded_at in this table (fct_calls' load time, never the wall clock), plus the
-    dates of the missed calls a newly loaded outbound call may call back (same phone, ringing
-    ended within the callback window before it). Calls are never deleted from raw, so a full refresh gives the same rows. Not
-    limited by as-of: every loaded call counts. -#}
+    Incremental by call_date (delete+insert): a run recomputes the dates of the calls loaded, or
+    deleted in their source (D85), since the newest _last_loaded_at in this table (fct_calls'
+    load time, never the wall clock), plus the dates of the missed calls such an outbound call
+    may call back (same phone, ringing ended within the callback window before it). A full
+    refresh gives the same rows. Not limited by as-of: every loaded call counts. -#}
+
+-- depends_on: {{ ref('int_calls__unioned') }}
 
 with
 
@@ -44,15 +46,27 @@ calls as not materialized (
 ),
 
 {% if is_incremental() %}
+{%- set watermark = loaded_watermark() %}
 new_calls as (
-    select * from calls
-    where _last_loaded_at > {{ loaded_watermark() }}
+    -- the calls loaded since, and the calls deleted since (D85): a deleted call has left
+    -- fct_calls, but the hours it counted in, and the missed calls it called back, change
+    select call_date, direction, client_phone, started_at from calls
+    where _last_loaded_at > {{ watermark }}
+    union all
+    select
+        {{ business_date('started_at') }} as call_date,
+        direction,
+        client_phone,
+        started_at
+    from {{ ref('int_calls__unioned') }}
+    where deleted_at is not null
+        and _last_loaded_at > {{ watermark }}
 ),
 
 changed_dates as (
     select call_date from new_calls
     union
-    -- the missed calls a new outbound call may call back (see called_back for the rule)
+    -- the missed calls a new (or deleted) outbound call may call back (the rule: called_back)
     select missed_calls.call_date
     from new_calls
     inner join calls as missed_calls
@@ -156,7 +170,7 @@ aggregated as (
         sum(case when is_inbound and is_answered then 1 else 0 end) as answered,
         sum(case when is_missed then 1 else 0 end) as missed,
         sum(case when is_answered_in_time then 1 else 0 end) as answered_in_time,
-        avg(case when is_inbound and is_answered then ring_seconds end) as avg_ring_seconds,
+        {{ exact_mean('case when is_inbound and is_answered then ring_seconds end') }} as avg_ring_seconds,
         sum(case when is_answered then talk_seconds else 0 end) / 60.0 as talk_minutes,
         sum(case when is_missed and is_called_back then 1 else 0 end) as called_back,
         max(_last_loaded_at) as _last_loaded_at

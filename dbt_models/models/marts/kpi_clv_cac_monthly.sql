@@ -140,7 +140,8 @@ annual_churn as (
         channel_churn.channel,
         count(*) as churn_months,
         max(case when channel_churn.churn_rate >= 1 then 1 else 0 end) as has_full_churn,
-        sum(case when channel_churn.churn_rate < 1 then ln(1 - channel_churn.churn_rate) else 0 end)
+        -- summed as decimals, not doubles: the same whatever order the months are added in (D92)
+        {{ exact_sum('case when channel_churn.churn_rate < 1 then ln(1 - channel_churn.churn_rate) else 0 end', 18) }}
             as log_retention
     from months
     inner join channel_churn

@@ -123,7 +123,7 @@ stage_durations as (
         stages_entered.stage,
         cohort_deals.cohort_month,
         cohort_deals.manager_id,
-        avg({{ seconds_between('stages_entered.entered_at', 'stages_entered.left_at') }} / 86400.0)
+        {{ exact_mean(seconds_between('stages_entered.entered_at', 'stages_entered.left_at') ~ ' / 86400.0') }}
             as avg_days_in_stage,
         {{ exact_median(seconds_between('stages_entered.entered_at', 'stages_entered.left_at') ~ ' / 86400.0') }}
             as median_days_in_stage

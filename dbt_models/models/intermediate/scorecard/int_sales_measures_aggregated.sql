@@ -72,12 +72,12 @@ closed_{{ scope }} as (
             sum(case when is_won then 1 else 0 end) as deals_won,
             sum(case when is_lost then 1 else 0 end) as deals_lost,
             coalesce(sum(case when is_won then won_amount end), 0) as revenue,
-            avg(case when is_won then cycle_days end) as sales_cycle_days,
+            {{ exact_mean('case when is_won then cycle_days end') }} as sales_cycle_days,
             sum(case when is_won and is_first_won_deal then 1 else 0 end) as new_clients,
             count(distinct case when is_won and is_repeat_client_at_close then client_id end)
                 as repeat_clients,
             count(distinct case when is_won then client_id end) as clients_won,
-            avg(case when is_won then 1.0 * touches end) as touches_to_close
+            {{ exact_mean('case when is_won then touches end') }} as touches_to_close
         from deals
         where closed_month is not null
         group by 1, 2
