@@ -1,4 +1,4 @@
-{#- The company scorecard (shared/spec/marts.md, kpi-definitions "Company level"): one row per
+{#- The company scorecard (docs/marts-contract.md, kpi-definitions "Company level"): one row per
     month from the first month of data to the as-of month. Every scorecard measure recomputed
     over all events of the month, whoever they are credited to (calls of no manager and survey
     responses credited to no one included): the scorecard intermediates' scope `company`, not a

@@ -1,4 +1,4 @@
-{#- The manager scorecard (shared/spec/marts.md, kpi-definitions.md): one row per month and
+{#- The manager scorecard (docs/marts-contract.md, kpi-definitions.md): one row per month and
     manager_id, for every month from the first month of data to the as-of month in which the
     manager is employed (hired_on .. left_on) or has any credited event (a deal created, won or
     lost, a call, a request, a survey response or an overdue activity). Team, role and name: the
