@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import duckdb
-import psutil
 import pytest
 
 from tests.conftest import FIXTURES, write_inbox
@@ -79,29 +78,61 @@ def in_log(log: Path, pattern: re.Pattern) -> bool:
     return bool(pattern.search(log.read_text(errors="replace")))
 
 
-def dbt_child(process: subprocess.Popen) -> psutil.Process | None:
-    for child in psutil.Process(process.pid).children(recursive=True):
-        try:
-            if any("dbt" in part for part in child.cmdline()[:2]) and "build" in child.cmdline():
-                return child
-        except psutil.NoSuchProcess:
-            continue
+def descendants(pid: int) -> list[int]:
+    """The process ids below `pid`, from /proc (children of every thread, recursively)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found += children
+            stack += children
+    return found
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie left for a reaper counts as ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def dbt_child(process: subprocess.Popen) -> int | None:
+    for pid in descendants(process.pid):
+        args = cmdline(pid)
+        if any("dbt" in part for part in args[:2]) and "build" in args:
+            return pid
     return None
 
 
-def kill(process: subprocess.Popen) -> list[psutil.Process]:
-    """SIGKILL the run alone; returns its children (the validation worker, dbt) as they were."""
-    children = psutil.Process(process.pid).children(recursive=True)
+def kill(process: subprocess.Popen) -> list[int]:
+    """SIGKILL the run alone; returns its descendants (the validation worker, dbt) as they were."""
+    children = descendants(process.pid)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     return children
 
 
-def assert_no_orphans(children: list[psutil.Process]) -> None:
-    _, alive = psutil.wait_procs(children, timeout=15)
-    for child in alive:  # leave nothing behind, then fail
-        child.kill()
-    assert not alive, f"orphans left by the killed run: {[c.pid for c in alive]}"
+def assert_no_orphans(children: list[int]) -> None:
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in children if alive(pid)]
+    for pid in left:  # leave nothing behind, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"orphans left by the killed run: {[(p, cmdline(p)[:3]) for p in left]}"
 
 
 def identity(path: Path) -> tuple[int, int, int]:
