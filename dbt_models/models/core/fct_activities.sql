@@ -1,6 +1,6 @@
 {#- One row per CRM activity (task, meeting, e-mail, demo, proposal, call), its current state.
     client_id: the activity's own (the client it counts for, D85), else its deal's client. An
-    activity deleted in its source is not here (D85). -#}
+    activity deleted in its source is not here, and one naming a deleted deal names none (D85). -#}
 
 with
 
@@ -16,13 +16,19 @@ client_merges as (
     select * from {{ ref('int_client_merges_resolved') }}
 ),
 
+-- deals deleted in their source: an activity names none (D85)
+deleted_deals as (
+    select deal_id from {{ ref('int_deals__unioned') }} as unioned
+    where not {{ is_live('unioned') }}
+),
+
 final as (
     select
         ---------- ids
         activities.activity_id,
         activities.source_system,
         activities.manager_id,
-        activities.deal_id,
+        case when deleted_deals.deal_id is null then activities.deal_id end as deal_id,
         coalesce(
             {{ counted_client_id('activities.client_id', 'client_merges') }}, deals.client_id
         ) as client_id,
@@ -41,6 +47,8 @@ final as (
     from activities
     left join deals
         on activities.deal_id = deals.deal_id
+    left join deleted_deals
+        on activities.deal_id = deleted_deals.deal_id
     left join client_merges
         on activities.client_id = client_merges.client_id
     where {{ is_live('activities') }}

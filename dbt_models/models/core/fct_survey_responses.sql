@@ -62,6 +62,17 @@ stage_changes as (
     select * from {{ ref('fct_deal_stage_changes') }}
 ),
 
+-- deals and requests deleted in their source: a response names neither (D85)
+deleted_deals as (
+    select deal_id from staged_deals
+    where not {{ is_live('staged_deals') }}
+),
+
+deleted_requests as (
+    select request_id from requests
+    where not {{ is_live('requests') }}
+),
+
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
 {%- set recompute_all = lacks_columns(['source_system']) %}
@@ -136,8 +147,16 @@ clients_matched as (
             when {{ counted_client_id('new_responses.client_id', 'client_merges') }} is not null then 'client_id'
             when client_phones.client_id is not null then 'phone'
             when client_emails.client_id is not null then 'email'
-        end as client_match
+        end as client_match,
+        case when deleted_deals.deal_id is null then new_responses.deal_id end as live_deal_id,
+        case
+            when deleted_requests.request_id is null then new_responses.request_id
+        end as live_request_id
     from new_responses
+    left join deleted_deals
+        on new_responses.deal_id = deleted_deals.deal_id
+    left join deleted_requests
+        on new_responses.request_id = deleted_requests.request_id
     left join client_merges
         on new_responses.client_id = client_merges.client_id
     left join client_phones
@@ -166,12 +185,11 @@ managers_found as (
         won_deal_periods.manager_id_at_close as last_won_deal_manager_id
     from clients_matched
     left join deal_manager_periods
-        on clients_matched.deal_id = deal_manager_periods.deal_id
+        on clients_matched.live_deal_id = deal_manager_periods.deal_id
         and (deal_manager_periods.valid_from is null or deal_manager_periods.valid_from <= clients_matched.responded_at)
         and (deal_manager_periods.valid_to is null or clients_matched.responded_at < deal_manager_periods.valid_to)
     left join requests
-        on clients_matched.request_id = requests.request_id
-        and {{ is_live('requests') }}
+        on clients_matched.live_request_id = requests.request_id
     left join won_deal_periods
         on clients_matched.matched_client_id = won_deal_periods.client_id
         and won_deal_periods.closed_at < clients_matched.responded_at
@@ -186,8 +204,8 @@ final as (
         matched_client_id as client_id,
         -- client_id, phone, email: how the client was found (null: not found)
         client_match,
-        deal_id,
-        request_id,
+        live_deal_id as deal_id,
+        live_request_id as request_id,
         -- as given in the response
         manager_id,
         coalesce(
