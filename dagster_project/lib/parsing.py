@@ -242,17 +242,17 @@ def _decimal_sql(v: str, sql_type: str, result_type: str) -> str:
     )
 
 
-def integer_sql(v: str) -> str:
+def integer_sql(v: str, validated: bool = False) -> str:
     """DuckDB: the text `v` as bigint, null when it is no whole number or out of range (D6).
 
     A value DuckDB writes back as it is takes the plain cast (D67; the bare cast alone would read
-    `1.5` as 2), the others the pattern."""
+    `1.5` as 2), the others the pattern. `validated`: `v` is known to follow the rule (raw inbox
+    text, which the loader checked with this expression), so any value the bare cast reads is
+    taken from it, the same value at less cost (D77)."""
     plain = f"try_cast({v} as {INTEGER_SQL_TYPE})"
     number = f"regexp_extract({_strip_sql(v)}, {_lit(INTEGER_PATTERN)})"
-    return (
-        f"coalesce(case when cast({plain} as varchar) = {v} then {plain} end,"
-        f" try_cast({number} as {INTEGER_SQL_TYPE}))"
-    )
+    fast = plain if validated else f"case when cast({plain} as varchar) = {v} then {plain} end"
+    return f"coalesce({fast}, try_cast({number} as {INTEGER_SQL_TYPE}))"
 
 
 def boolean_sql(v: str) -> str:
@@ -269,15 +269,16 @@ def period_sql(v: str) -> str:
     return f"case when {_matches(v, PERIOD_PATTERN)} then try_cast({v} || '-01' as date) end"
 
 
-def _timestamp_parts(v: str) -> tuple[str, str, str]:
-    """(head, wall, tail): head + <wall time in the business zone to UTC>(wall) + tail."""
+def _timestamp_parts(v: str, validated: bool = False) -> tuple[str, str, str]:
+    """(head, wall, tail): head + <wall time in the business zone to UTC>(wall) + tail.
+    `validated`: `v` is known to match the pattern (raw inbox text), which is then not tested."""
     # on a value of the pattern, only an offset puts a Z, a + or a - after the date
     has_offset = f"({v} like '%Z' or {v} like '%+%' or substr({v}, 11) like '%-%')"
     instant = f"try_cast(regexp_replace({v}, ' +(Z|[+-])', {_lit(chr(92) + '1')}) as timestamptz)"
-    head = (
-        f"case when {_matches(v, TIMESTAMP_PATTERN)} then"
-        f" case when {has_offset} then timezone('UTC', {instant}) else "
-    )
+    head = f"case when {has_offset} then timezone('UTC', {instant}) else "
+    if validated:
+        return head, f"try_cast({v} as timestamp)", " end"
+    head = f"case when {_matches(v, TIMESTAMP_PATTERN)} then {head}"
     return head, f"try_cast({v} as timestamp)", " end end"
 
 
@@ -349,6 +350,7 @@ def dbt_rules() -> dict:
     `__parse_type__` and `__type__` for decimals: the bounding and the staging type) standing for
     the column."""
     head, wall, tail = _timestamp_parts(_VALUE)
+    valid_head, _, valid_tail = _timestamp_parts(_VALUE, validated=True)
     return {
         "group_separators": list(GROUP_SEPARATORS),
         "minus_signs": list(MINUS_SIGNS),
@@ -365,12 +367,15 @@ def dbt_rules() -> dict:
         "duckdb": {
             "decimal": _decimal_sql(_VALUE, _PARSE_TYPE, _TYPE),
             "integer": integer_sql(_VALUE),
+            "integer_validated": integer_sql(_VALUE, validated=True),
             "boolean": boolean_sql(_VALUE),
             "date": date_sql(_VALUE),
             "period": period_sql(_VALUE),
             "timestamp_head": head,
             "timestamp_wall": wall,
             "timestamp_tail": tail,
+            "timestamp_validated_head": valid_head,
+            "timestamp_validated_tail": valid_tail,
         },
     }
 

@@ -16,9 +16,12 @@
         "date": "case when regexp_matches(__value__, '^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$') then try_cast(__value__ as date) end",
         "decimal": "cast(coalesce(case when cast(try_cast(__value__ as __parse_type__) as varchar) = __value__ then try_cast(__value__ as __parse_type__) end, try_cast(reverse(replace(regexp_replace(regexp_replace(reverse(regexp_extract(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), '^[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)$|^[+-]?[0-9]{1,3}([.][0-9]{3})+,[0-9]*$|^[+-]?[0-9]{1,3}(,[0-9]{3})+[.][0-9]*$')), '[.,]', '#'), '[.,]', '', 'g'), '#', '.')) as __parse_type__)) as __type__)",
         "integer": "coalesce(case when cast(try_cast(__value__ as bigint) as varchar) = __value__ then try_cast(__value__ as bigint) end, try_cast(regexp_extract(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), '^[+-]?[0-9]+$') as bigint))",
+        "integer_validated": "coalesce(try_cast(__value__ as bigint), try_cast(regexp_extract(replace(replace(replace(replace(replace(replace(replace(replace(__value__, ' ', ''), '\u00a0', ''), '\u202f', ''), '\u2009', ''), '\u2007', ''), '''', ''), '\u2019', ''), '\u2212', '-'), '^[+-]?[0-9]+$') as bigint))",
         "period": "case when regexp_matches(__value__, '^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$') then try_cast(__value__ || '-01' as date) end",
         "timestamp_head": "case when regexp_matches(__value__, '^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?( *(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?))?)?$') then case when (__value__ like '%Z' or __value__ like '%+%' or substr(__value__, 11) like '%-%') then timezone('UTC', try_cast(regexp_replace(__value__, ' +(Z|[+-])', '\\1') as timestamptz)) else ",
         "timestamp_tail": " end end",
+        "timestamp_validated_head": "case when (__value__ like '%Z' or __value__ like '%+%' or substr(__value__, 11) like '%-%') then timezone('UTC', try_cast(regexp_replace(__value__, ' +(Z|[+-])', '\\1') as timestamptz)) else ",
+        "timestamp_validated_tail": " end",
         "timestamp_wall": "try_cast(__value__ as timestamp)"
     },
     "false_words": [

@@ -36,6 +36,11 @@ READERS = [
     ("period", Column("v", "period"), "parse_period('v')"),
     ("boolean", Column("v", "boolean"), "parse_bool('v')"),
 ]
+# the variants for raw inbox text, which only the loader's accepted values reach (D77)
+VALIDATED = [
+    ("integer_validated", "integer", "parse_integer('v', validated=true)"),
+    ("timestamp_validated", "timestamp", "parse_timestamp_utc('v', validated=true)"),
+]
 
 
 def compile_dbt(sql: str, zone: str, target: Path) -> str:
@@ -75,7 +80,8 @@ def as_ge(value):
 
 @pytest.mark.parametrize("zone", ["Europe/Moscow", "America/St_Johns"])
 def test_loader_ge_and_dbt_parse_every_value_alike(zone, tmp_path):
-    inline = "select v, " + ", ".join(f"{{{{ {m} }}}} as {label}" for label, _, m in READERS)
+    macros = [(label, m) for label, _, m in READERS] + [(label, m) for label, _, m in VALIDATED]
+    inline = "select v, " + ", ".join(f"{{{{ {m} }}}} as {label}" for label, m in macros)
     dbt_sql = compile_dbt(inline + " from parity_values", zone, tmp_path)
     loader_sql = ", ".join(
         f"{inbox_loader.typed_expr(c, 'v', business_timezone=zone)} as {label}"
@@ -99,6 +105,13 @@ def test_loader_ge_and_dbt_parse_every_value_alike(zone, tmp_path):
             loaded, built, typed = by_loader[value][i], by_dbt[value][i], by_ge[value][i]
             if built != loaded or typed != as_ge(loaded):
                 differences.append((label, value, loaded, built, typed))
+    labels = [label for label, _, _ in READERS]
+    for j, (label, type_, _) in enumerate(VALIDATED):
+        i = labels.index(type_)
+        for value in ALL_VALUES:
+            loaded, built = by_loader[value][i], by_dbt[value][len(READERS) + j]
+            if loaded is not None and built != loaded:
+                differences.append((label, value, loaded, built, None))
     assert differences == []
     accepted = {
         label: sum(by_loader[v][i] is not None for v in ALL_VALUES)

@@ -18,11 +18,11 @@ renamed as (
         manager_extension,
         line,
         {{ parse_enum('status') }} as status,
-        ---------- numerics
-        {{ parse_integer('ring_seconds') }} as ring_seconds,
-        {{ parse_integer('talk_seconds') }} as talk_seconds,
+        ---------- numerics (validated: raw text the loader checked by the same rules, D77)
+        {{ parse_integer('ring_seconds', validated=true) }} as ring_seconds,
+        {{ parse_integer('talk_seconds', validated=true) }} as talk_seconds,
         ---------- timestamps
-        {{ parse_timestamp_utc('started_at') }} as started_at,
+        {{ parse_timestamp_utc('started_at', validated=true) }} as started_at,
         ---------- deletion (D85): calls are not deletable in the inbox contract
         cast(null as {{ dbt.type_timestamp() }}) as deleted_at,
         ---------- load metadata
