@@ -161,7 +161,8 @@ def close_period(
 
     Raises:
         LedgerError: the month is closed already, lies after latest_month, the finance tables
-            are not built, or the month has no bonus lines.
+            are not built, the month has no bonus lines, or some are held back by conflicting
+            input rows (D86).
     """
     ensure_ledger(con)
     status, event = period_status(con, month)
@@ -186,6 +187,26 @@ def close_period(
         raise LedgerError(
             f"{_label(month)} has no bonus lines (no sales plan, bonus pool or weight that "
             "month): nothing to close"
+        )
+    # D86: a held line has no amount to freeze; closing would pay it from a guess or not at all
+    # (a warehouse last built before D86 has no hold_reason and no held lines)
+    has_holds = con.execute(
+        "select count(*) from information_schema.columns "
+        "where table_schema = 'finance' and table_name = 'bonus_lines' "
+        "and column_name = 'hold_reason'"
+    ).fetchone()[0]
+    held = (0, None)
+    if has_holds:
+        held = con.execute(
+            f"select count(*), min(hold_reason) from {LINES} "
+            "where month = ? and hold_reason is not null",
+            [month],
+        ).fetchone()
+    if held[0]:
+        raise LedgerError(
+            f"{_label(month)} has {held[0]} bonus line(s) held back by conflicting input rows "
+            f"(finance.bonus_lines.hold_reason), e.g. {held[1]}; fix the files and run the "
+            "pipeline, then close"
         )
     con.execute("begin transaction")
     try:
@@ -351,7 +372,12 @@ recorded as (
 ),
 
 recomputed as (
-    select computed.month, computed.manager_id, computed.kpi_code, computed.bonus_amount
+    select
+        computed.month,
+        computed.manager_id,
+        computed.kpi_code,
+        computed.bonus_amount,
+        computed.hold_reason is not null as is_held
     from {COMPUTED_LINES} as computed
     inner join closed_months on computed.month = closed_months.month
 ),
@@ -370,6 +396,7 @@ compared as (
         cast(coalesce(frozen.bonus_amount, 0) + coalesce(recorded.deltas, 0) as decimal(18,2))
             as paid_amount,
         cast(coalesce(recomputed.bonus_amount, 0) as decimal(18,2)) as recomputed_amount,
+        coalesce(recomputed.is_held, false) as is_held,
         recorded.last_detected_at
     from line_keys
     left join frozen using (month, manager_id, kpi_code)
@@ -406,6 +433,8 @@ select
     null
 from compared
 where compared.paid_amount <> compared.recomputed_amount
+    -- a line held by conflicting input rows (D86) has no amount yet: detected once they agree
+    and not compared.is_held
 """
 
 

@@ -12,7 +12,8 @@ lines as (
         month,
         manager_id,
         count(*) as lines,
-        sum(bonus_amount) as bonus_amount
+        -- a held line holds the statement (D86)
+        case when count(hold_reason) = 0 then sum(bonus_amount) end as bonus_amount
     from {{ ref('bonus_lines') }}
     group by 1, 2
 ),

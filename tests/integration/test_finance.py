@@ -49,8 +49,11 @@ MARCH_FILES = {
         "2026-04,0,100,0.5\n2026-04,100,,1.5\n"
     ),
 }
-LATE_POOL = {
-    "bonus_pools/2026-03-correction.csv": "period,manager_id,pool_amount\n2026-03,m1,25000\n"
+# a correction replaces the file (a changed file is reloaded); a second file with another
+# value for the same key would be a conflict, held back (D86, step 6)
+LATE_POOL = {"bonus_pools/2026-03.csv": "period,manager_id,pool_amount\n2026-03,m1,25000\n"}
+STRAY_PLAN = {
+    "sales_plans/2026-03-stray.csv": "period,manager_id,kpi_code,base,norm\n2026-03,m1,deals_won,100,120\n"
 }
 
 MARCH_LINE = """
@@ -202,3 +205,28 @@ def test_close_late_data_adjustment_rerun_full_refresh_reopen(finance_warehouse,
         "unit_test",
     )
     assert query(warehouse, MARCH_STATEMENT) == [(1, Decimal("11000.00"), "open", False)]
+
+    # 6. a stray plan row for the same key with other values: never resolved silently (D86)
+    write_inbox(inbox, STRAY_PLAN)
+    assert run(inbox, warehouse) == 0
+    [(amount, reason, hold_reason, base)] = query(
+        warehouse,
+        "select bonus_amount, reason, hold_reason, base from finance.bonus_lines "
+        "where month = '2026-03-01' and manager_id = 'm1'",
+    )
+    assert (amount, reason, base) == (None, "conflicting_rows", None)
+    assert "sales_plans/2026-03.csv line 2" in hold_reason
+    assert "sales_plans/2026-03-stray.csv line 2" in hold_reason
+    assert query(
+        warehouse,
+        "select bonus_amount, hold_reason from finance.bonus_statements "
+        "where month = '2026-03-01' and manager_id = 'm1'",
+    ) == [
+        (
+            None,
+            "1 of its lines held back by conflicting input rows (finance.bonus_lines.hold_reason)",
+        )
+    ]
+    capsys.readouterr()
+    assert main(["close-period", "2026-03", "--warehouse", str(warehouse)]) == 2
+    assert "held back by conflicting input rows" in capsys.readouterr().err

@@ -39,7 +39,8 @@ def fixture_warehouse() -> duckdb.DuckDBPyConnection:
             fact decimal(24,6), base decimal(18,4), norm decimal(18,4), kpi_pct decimal(18,6),
             band_lower_pct decimal(18,4), band_upper_pct decimal(18,4),
             premium_coefficient decimal(18,4), weight decimal(18,4), pool_amount decimal(18,2),
-            bonus_amount decimal(18,2), reason varchar, manager_name varchar, team varchar
+            bonus_amount decimal(18,2), reason varchar, manager_name varchar, team varchar,
+            hold_reason varchar
         )
         """
     )
@@ -79,6 +80,33 @@ def set_line(con, month, manager_id, kpi_code, amount):
             """,
             [month, manager_id, kpi_code, amount],
         )
+
+
+def hold_line(con, month, manager_id, kpi_code, hold_reason):
+    """The line's input rows conflict (D86): no amount, held with a reason."""
+    con.execute(
+        "update intermediate.int_bonus_lines_computed "
+        "set bonus_amount = null, reason = 'conflicting_rows', hold_reason = ? "
+        "where month = ? and manager_id = ? and kpi_code = ?",
+        [hold_reason, month, manager_id, kpi_code],
+    )
+
+
+def test_held_lines_block_the_close_and_are_not_adjusted_while_held():
+    con = fixture_warehouse()
+    set_line(con, JAN, "m1", "deals_won", 8800)
+    hold_line(con, JAN, "m1", "deals_won", "sales_plans/a.csv line 2; sales_plans/b.csv line 2")
+    with pytest.raises(LedgerError, match="2026-01 has 1 bonus line.* held back .*a.csv line 2"):
+        close_period(con, JAN, "Ольга", T0, latest_month=MAR)
+    # paid, closed, then a conflicting row arrives: nothing is adjusted from a guess ...
+    set_line(con, JAN, "m1", "deals_won", 8800)
+    close_period(con, JAN, "Ольга", T0, latest_month=MAR)
+    hold_line(con, JAN, "m1", "deals_won", "rows")
+    assert detect_adjustments(con, T0) == 0
+    # ... until the rows agree again
+    set_line(con, JAN, "m1", "deals_won", 8000)
+    assert detect_adjustments(con, T0) == 1
+    assert adjustments(con)[0][4:7] == (Decimal("8800.00"), Decimal("8000.00"), Decimal("-800.00"))
 
 
 def adjustments(con):

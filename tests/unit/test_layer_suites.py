@@ -390,6 +390,7 @@ def bonus_lines() -> pd.DataFrame:
             "bonus_amount": [8800.0, 10800.0],
             "reason": [None, None],
             "period_status": ["open", "open"],
+            "hold_reason": pd.Series([None, None], dtype="string"),
         }
     )
 
@@ -405,6 +406,7 @@ def statements(amount: float) -> pd.DataFrame:
             "bonus_amount": [amount],
             "period_status": ["open"],
             "closed_at": [None],
+            "hold_reason": pd.Series([None], dtype="string"),
         }
     )
 
@@ -430,6 +432,31 @@ def test_finance_statement_that_does_not_sum_its_lines_fails_with_error(tmp_path
     [failure] = result.failed
     assert failure.query == "lines"
     assert failure.sample[0]["manager_id"] == "m1" and failure.sample[0]["month"] == "2026-10-01"
+
+
+def test_finance_held_line_and_statement_pass_without_an_amount(tmp_path: Path):
+    """D86: a line held by conflicting input rows has no amount, nor has its statement."""
+    lines = bonus_lines()
+    lines["bonus_amount"] = lines["bonus_amount"].astype("object")
+    lines.loc[1, ["bonus_amount", "reason", "hold_reason"]] = [None, "conflicting_rows", "rows"]
+    held = statements(0.0)
+    held["bonus_amount"] = held["bonus_amount"].astype("object")
+    held.loc[0, ["bonus_amount", "hold_reason"]] = [None, "1 of its lines held back"]
+    tables = {
+        "core.dim_premium_bands": BANDS,
+        "finance.bonus_lines": lines,
+        "finance.bonus_statements": held,
+    }
+    path = scratch(tmp_path / "held.duckdb", tables)
+    assert failures(validate(path, "finance.bonus_lines")) == []
+    assert failures(validate(path, "finance.bonus_statements")) == []
+    # a statement with an amount although a line is held does not sum its lines
+    held.loc[0, ["bonus_amount"]] = [8800.0]
+    tables["finance.bonus_statements"] = held
+    path = scratch(tmp_path / "held-summed.duckdb", tables)
+    assert failures(validate(path, "finance.bonus_statements")) == [
+        ("expect_column_values_to_be_in_set", "is_sum_of_lines", "error")
+    ]
 
 
 def test_finance_coefficient_outside_the_band_set_fails_with_error(tmp_path: Path):

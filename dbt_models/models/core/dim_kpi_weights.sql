@@ -4,7 +4,8 @@
     Override rule (decision): a role that has any row in the inbox takes all its weights from the
     inbox; the other roles keep the defaults. Mixing the two row by row would pay KPIs of the
     default scheme the company's own scheme left out. valid_to: the next valid_from of the same
-    role and kpi_code (null: still valid). For month m use valid_from <= m < valid_to. -#}
+    role and kpi_code (null: still valid). For month m use valid_from <= m < valid_to. A key whose
+    inbox rows disagree is held back: weight null, hold_reason names the rows (D86). -#}
 
 with
 
@@ -26,7 +27,8 @@ unioned as (
         inbox_weights.role,
         inbox_weights.kpi_code,
         inbox_weights.weight,
-        'inbox' as weight_source
+        'inbox' as weight_source,
+        inbox_weights.conflict_reason as hold_reason
     from inbox_weights
     union all
     select
@@ -34,7 +36,8 @@ unioned as (
         default_weights.role,
         default_weights.kpi_code,
         cast(default_weights.weight as decimal(18, 4)) as weight,
-        'default' as weight_source
+        'default' as weight_source,
+        cast(null as {{ dbt.type_string() }}) as hold_reason
     from default_weights
     left join inbox_roles
         on default_weights.role = inbox_roles.role
@@ -49,7 +52,9 @@ final as (
         kpi_code,
         weight,
         -- default (seed) or inbox
-        weight_source
+        weight_source,
+        -- conflicting inbox rows: weight null, the rows named (D86)
+        hold_reason
     from unioned
 )
 

@@ -3,7 +3,8 @@
     the months valid_from <= m < valid_to. From the seed default_premium_coefficients, replaced
     as a whole by inbox files premium_coefficients/*.csv when there are any (decision: bands only
     make sense as a set). The default's lowest band starts at the sentinel -1000000000 (no lower
-    bound; kpi_pct is not clamped). -#}
+    bound; kpi_pct is not clamped). A band whose inbox rows disagree is held back: upper_pct and
+    coefficient null, hold_reason names the rows, and every line of its months is held (D86). -#}
 
 with
 
@@ -25,7 +26,8 @@ unioned as (
         lower_pct,
         upper_pct,
         coefficient,
-        'inbox' as band_source
+        'inbox' as band_source,
+        conflict_reason as hold_reason
     from inbox_bands
     union all
     select
@@ -33,7 +35,8 @@ unioned as (
         cast(default_bands.lower_pct as decimal(18, 4)) as lower_pct,
         cast(default_bands.upper_pct as decimal(18, 4)) as upper_pct,
         cast(default_bands.coefficient as decimal(18, 4)) as coefficient,
-        'default' as band_source
+        'default' as band_source,
+        cast(null as {{ dbt.type_string() }}) as hold_reason
     from default_bands
     cross join inbox_band_count
     where inbox_band_count.bands = 0
@@ -54,7 +57,9 @@ final as (
         unioned.upper_pct,
         unioned.coefficient,
         -- default (seed) or inbox
-        unioned.band_source
+        unioned.band_source,
+        -- conflicting inbox rows: upper_pct and coefficient null, the rows named (D86)
+        unioned.hold_reason
     from unioned
     inner join band_sets
         on unioned.valid_from = band_sets.valid_from

@@ -40,6 +40,7 @@ open_month_lines as (
         computed_lines.pool_amount,
         computed_lines.bonus_amount,
         computed_lines.reason,
+        computed_lines.hold_reason,
         'open' as period_status
     from computed_lines
     left join closed_periods
@@ -64,6 +65,8 @@ closed_month_lines as (
         closed_lines.pool_amount,
         closed_lines.bonus_amount,
         closed_lines.reason,
+        -- a month with held lines cannot be closed (D86)
+        cast(null as {{ dbt.type_string() }}) as hold_reason,
         'closed' as period_status
     from closed_lines
     inner join closed_periods
@@ -94,7 +97,8 @@ final as (
         cast(bonus_amount as decimal(18,2)) as bonus_amount,
         cast(reason as {{ dbt.type_string() }}) as reason,
         cast(period_status as {{ dbt.type_string() }}) as period_status,
-        cast(role as {{ dbt.type_string() }}) as role
+        cast(role as {{ dbt.type_string() }}) as role,
+        cast(hold_reason as {{ dbt.type_string() }}) as hold_reason
     from unioned
 )
 

@@ -2,7 +2,8 @@
     (kpi-definitions: "with several KPIs compute each and add them"). Open months: from the lines
     the current data gives; closed months: the statements frozen by `voronka close-period`
     (finance_ledger.closed_bonus_statements), with closed_at. Name and team: the manager's
-    version at the month's end. -#}
+    version at the month's end. An open month's statement with a held line (D86) has no
+    bonus_amount and says why in hold_reason. -#}
 
 with
 
@@ -30,9 +31,17 @@ open_month_statements as (
         computed_lines.manager_name,
         computed_lines.team,
         count(*) as lines,
-        sum(computed_lines.bonus_amount) as bonus_amount,
+        -- a held line holds the statement: no total from a guess (D86)
+        case
+            when count(computed_lines.hold_reason) = 0 then sum(computed_lines.bonus_amount)
+        end as bonus_amount,
         'open' as period_status,
-        cast(null as {{ dbt.type_timestamp() }}) as closed_at
+        cast(null as {{ dbt.type_timestamp() }}) as closed_at,
+        case
+            when count(computed_lines.hold_reason) > 0
+                then cast(count(computed_lines.hold_reason) as {{ dbt.type_string() }})
+                    || ' of its lines held back by conflicting input rows (finance.bonus_lines.hold_reason)'
+        end as hold_reason
     from computed_lines
     left join closed_periods
         on computed_lines.month = closed_periods.month
@@ -49,7 +58,8 @@ closed_month_statements as (
         closed_statements.lines,
         closed_statements.bonus_amount,
         'closed' as period_status,
-        closed_statements.closed_at
+        closed_statements.closed_at,
+        cast(null as {{ dbt.type_string() }}) as hold_reason
     from closed_statements
     inner join closed_periods
         on closed_statements.month = closed_periods.month
@@ -71,7 +81,8 @@ final as (
         cast(lines as {{ dbt.type_int() }}) as lines,
         cast(bonus_amount as decimal(18,2)) as bonus_amount,
         cast(period_status as {{ dbt.type_string() }}) as period_status,
-        cast(closed_at as {{ dbt.type_timestamp() }}) as closed_at
+        cast(closed_at as {{ dbt.type_timestamp() }}) as closed_at,
+        cast(hold_reason as {{ dbt.type_string() }}) as hold_reason
     from unioned
 )
 

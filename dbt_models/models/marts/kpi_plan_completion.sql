@@ -2,7 +2,8 @@
     fct_sales_plans row (month, manager_id, kpi_code). fact = the manager's value of the column
     kpi_code of marts.kpi_manager_monthly for that month; kpi_pct = 100 * (fact - base) /
     (norm - base), not clamped (below base: negative; lower-is-better plans have norm < base).
-    kpi_pct is null with a reason: unknown_kpi_code (kpi_code names no numeric scorecard
+    kpi_pct is null with a reason: conflicting_rows (the plan's rows disagree: base and norm
+    null, D86), unknown_kpi_code (kpi_code names no numeric scorecard
     column), no_scorecard_row (no scorecard row for that manager-month), no_fact (the measure is
     null), norm_equals_base. The plannable columns are the scorecard's measures, listed once
     in macros/aggregates.sql (scorecard_measures, from which both scorecard marts build their
@@ -27,6 +28,7 @@ facts_looked_up as (
         sales_plans.kpi_code,
         sales_plans.base,
         sales_plans.norm,
+        sales_plans.hold_reason is not null as is_held,
         scorecard.manager_id is not null as has_scorecard_row,
         {% if kpi_columns | length > 0 -%}
         sales_plans.kpi_code in ('{{ kpi_columns | join("', '") }}') as is_known_kpi_code,
@@ -49,6 +51,7 @@ reasons as (
     select
         *,
         case
+            when is_held then 'conflicting_rows'
             when not is_known_kpi_code then 'unknown_kpi_code'
             when not has_scorecard_row then 'no_scorecard_row'
             when fact is null then 'no_fact'

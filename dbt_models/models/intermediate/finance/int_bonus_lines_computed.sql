@@ -17,12 +17,20 @@
     reported, not paid), missing_pool (no bonus pool row), the plan's own reason
     (unknown_kpi_code, no_scorecard_row, no_fact, norm_equals_base: kpi_pct null), no_band
     (kpi_pct in no band of the month). A coefficient of 0 from a band (below 70 %) is
-    performance: no reason. -#}
+    performance: no reason.
+
+    Held lines (D86): when a row the line is paid from has conflicting inbox rows (its plan, its
+    pool, its weight, or any premium band of its month), bonus_amount is null, reason is
+    conflicting_rows and hold_reason names the rows, instead of paying from one of them. -#}
 
 with
 
 plan_completion as (
     select * from {{ ref('kpi_plan_completion') }}
+),
+
+sales_plans as (
+    select * from {{ ref('fct_sales_plans') }}
 ),
 
 bonus_pools as (
@@ -91,7 +99,8 @@ weights_of_month as (
         manager_roles.month,
         manager_roles.manager_id,
         kpi_weights.kpi_code,
-        kpi_weights.weight
+        kpi_weights.weight,
+        kpi_weights.hold_reason
     from manager_roles
     inner join kpi_weights
         on manager_roles.role = kpi_weights.role
@@ -110,7 +119,8 @@ lines_keyed as (
         plan_completion.norm,
         plan_completion.kpi_pct,
         plan_completion.reason as plan_reason,
-        weights_of_month.weight
+        weights_of_month.weight,
+        weights_of_month.hold_reason as weight_hold_reason
     from plan_completion
     full outer join weights_of_month
         on plan_completion.month = weights_of_month.month
@@ -118,6 +128,20 @@ lines_keyed as (
         and plan_completion.kpi_code = weights_of_month.kpi_code
     where plan_completion.month is not null
         or weights_of_month.weight > 0
+        or weights_of_month.hold_reason is not null
+),
+
+-- per month, the conflicting premium bands valid in it (every line of the month is held)
+band_holds as (
+    select
+        months.month,
+        {{ dbt.listagg('premium_bands.hold_reason', "' | '", 'order by premium_bands.lower_pct') }} as hold_reason
+    from (select distinct month from lines_keyed) as months
+    inner join premium_bands
+        on premium_bands.valid_from <= months.month
+        and (premium_bands.valid_to is null or months.month < premium_bands.valid_to)
+    where premium_bands.hold_reason is not null
+    group by months.month
 ),
 
 bands_matched as (
@@ -150,7 +174,18 @@ lines_priced as (
         bands_matched.upper_pct as band_upper_pct,
         coalesce(bands_matched.coefficient, 0) as premium_coefficient,
         bonus_pools.pool_amount,
+        nullif(concat_ws(' | ',
+            sales_plans.hold_reason,
+            bonus_pools.hold_reason,
+            lines_keyed.weight_hold_reason,
+            band_holds.hold_reason
+        ), '') as hold_reason,
         case
+            when sales_plans.hold_reason is not null
+                or bonus_pools.hold_reason is not null
+                or lines_keyed.weight_hold_reason is not null
+                or band_holds.hold_reason is not null
+                then 'conflicting_rows'
             when not lines_keyed.has_plan then 'missing_plan'
             when lines_keyed.weight is null then 'missing_weight'
             when bonus_pools.pool_amount is null then 'missing_pool'
@@ -169,6 +204,12 @@ lines_priced as (
     left join bonus_pools
         on lines_keyed.month = bonus_pools.month
         and lines_keyed.manager_id = bonus_pools.manager_id
+    left join sales_plans
+        on lines_keyed.month = sales_plans.month
+        and lines_keyed.manager_id = sales_plans.manager_id
+        and lines_keyed.kpi_code = sales_plans.kpi_code
+    left join band_holds
+        on lines_keyed.month = band_holds.month
 ),
 
 final as (
@@ -190,6 +231,8 @@ final as (
         -- it would be binary-inexact); a missing plan, weight or pool pays 0
         cast(
             case
+                -- held: not paid from a guess (D86)
+                when reason = 'conflicting_rows' then null
                 when reason in ('missing_plan', 'missing_weight', 'missing_pool') then 0
                 else round(
                     cast(pool_amount as decimal(38,2))
@@ -201,6 +244,7 @@ final as (
             as decimal(18,2)
         ) as bonus_amount,
         cast(reason as {{ dbt.type_string() }}) as reason,
+        cast(hold_reason as {{ dbt.type_string() }}) as hold_reason,
         -- the manager at the month's end, for the statements
         cast(manager_name as {{ dbt.type_string() }}) as manager_name,
         cast(team as {{ dbt.type_string() }}) as team

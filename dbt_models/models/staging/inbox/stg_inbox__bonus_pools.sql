@@ -1,4 +1,6 @@
-{#- One row per (month, manager_id): the newest loaded row wins. -#}
+{#- One row per (month, manager_id): rows that agree are one (the newest
+    loaded); rows that disagree are held back: values null, conflict_reason names every row's file
+    and line (macros/conflicts.sql, D86). -#}
 
 with
 
@@ -31,17 +33,23 @@ ranked as (
     from renamed
 ),
 
+{{ conflicting_rows(['month', 'manager_id'], ['pool_amount']) }},
+
 final as (
     select
-        month,
-        manager_id,
-        pool_amount,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
+        ranked.month,
+        ranked.manager_id,
+        {{ unless_conflicting('pool_amount') }} as pool_amount,
+        conflicts.conflict_reason,
+        ranked._source_file,
+        ranked._source_line,
+        ranked._loaded_at,
+        ranked._batch_id
     from ranked
-    where load_rank = 1
+    left join conflicts
+        on ranked.month = conflicts.month
+        and ranked.manager_id = conflicts.manager_id
+    where ranked.load_rank = 1
 )
 
 select * from final

@@ -1,5 +1,7 @@
 {#- Overrides of the default KPI weights (seed default_kpi_weights). One row per (valid_from,
-    role, kpi_code): the newest loaded row wins. -#}
+    role, kpi_code): rows that agree are one (the newest
+    loaded); rows that disagree are held back: values null, conflict_reason names every row's file
+    and line (macros/conflicts.sql, D86). -#}
 
 with
 
@@ -33,18 +35,25 @@ ranked as (
     from renamed
 ),
 
+{{ conflicting_rows(['valid_from', 'role', 'kpi_code'], ['weight']) }},
+
 final as (
     select
-        valid_from,
-        role,
-        kpi_code,
-        weight,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
+        ranked.valid_from,
+        ranked.role,
+        ranked.kpi_code,
+        {{ unless_conflicting('weight') }} as weight,
+        conflicts.conflict_reason,
+        ranked._source_file,
+        ranked._source_line,
+        ranked._loaded_at,
+        ranked._batch_id
     from ranked
-    where load_rank = 1
+    left join conflicts
+        on ranked.valid_from = conflicts.valid_from
+        and ranked.role = conflicts.role
+        and ranked.kpi_code = conflicts.kpi_code
+    where ranked.load_rank = 1
 )
 
 select * from final

@@ -1,5 +1,7 @@
 {#- Overrides of the default premium-coefficient bands (seed default_premium_coefficients).
-    One row per (valid_from, lower_pct): the newest loaded row wins. -#}
+    One row per (valid_from, lower_pct): rows that agree are one (the newest
+    loaded); rows that disagree are held back: values null, conflict_reason names every row's file
+    and line (macros/conflicts.sql, D86). -#}
 
 with
 
@@ -34,18 +36,24 @@ ranked as (
     from renamed
 ),
 
+{{ conflicting_rows(['valid_from', 'lower_pct'], ['upper_pct', 'coefficient']) }},
+
 final as (
     select
-        valid_from,
-        lower_pct,
-        upper_pct,
-        coefficient,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
+        ranked.valid_from,
+        ranked.lower_pct,
+        {{ unless_conflicting('upper_pct') }} as upper_pct,
+        {{ unless_conflicting('coefficient') }} as coefficient,
+        conflicts.conflict_reason,
+        ranked._source_file,
+        ranked._source_line,
+        ranked._loaded_at,
+        ranked._batch_id
     from ranked
-    where load_rank = 1
+    left join conflicts
+        on ranked.valid_from = conflicts.valid_from
+        and ranked.lower_pct = conflicts.lower_pct
+    where ranked.load_rank = 1
 )
 
 select * from final

@@ -1,4 +1,6 @@
-{#- One row per (month, manager_id, kpi_code): the newest loaded row wins. `period` (YYYY-MM)
+{#- One row per (month, manager_id, kpi_code): rows that agree are one (the newest
+    loaded); rows that disagree are held back: values null, conflict_reason names every row's file
+    and line (macros/conflicts.sql, D86). `period` (YYYY-MM)
     becomes `month`, the date of the month's first day. -#}
 
 with
@@ -34,19 +36,26 @@ ranked as (
     from renamed
 ),
 
+{{ conflicting_rows(['month', 'manager_id', 'kpi_code'], ['base', 'norm']) }},
+
 final as (
     select
-        month,
-        manager_id,
-        kpi_code,
-        base,
-        norm,
-        _source_file,
-        _source_line,
-        _loaded_at,
-        _batch_id
+        ranked.month,
+        ranked.manager_id,
+        ranked.kpi_code,
+        {{ unless_conflicting('base') }} as base,
+        {{ unless_conflicting('norm') }} as norm,
+        conflicts.conflict_reason,
+        ranked._source_file,
+        ranked._source_line,
+        ranked._loaded_at,
+        ranked._batch_id
     from ranked
-    where load_rank = 1
+    left join conflicts
+        on ranked.month = conflicts.month
+        and ranked.manager_id = conflicts.manager_id
+        and ranked.kpi_code = conflicts.kpi_code
+    where ranked.load_rank = 1
 )
 
 select * from final
