@@ -16,3 +16,23 @@ Plain Python, no Dagster objects (the assets are in `defs/extract/`):
 
 See docs/decisions.md (API sources) for why this is hand-written rather than dlt.
 """
+
+
+def configured_sources(env: dict[str, str] | None = None) -> list[str]:
+    """The API and file sources whose settings are in the environment (README, "Connecting
+    amoCRM, Bitrix24, telephony and survey forms"). With one of them on, an empty or missing
+    inbox is a normal set-up, not a mistake (D107)."""
+    from dagster_project.lib.sources.amocrm import AmoCrmSettings
+    from dagster_project.lib.sources.bitrix24 import Bitrix24Settings
+    from dagster_project.lib.sources.cdr_csv import CdrSettings
+    from dagster_project.lib.sources.mango import MangoSettings
+    from dagster_project.lib.sources.survey_forms import FormsSettings
+
+    settings = {
+        "amocrm": AmoCrmSettings,
+        "bitrix24": Bitrix24Settings,
+        "mango": MangoSettings,
+        "cdr": CdrSettings,
+        "forms": FormsSettings,
+    }
+    return [name for name, cls in settings.items() if cls.from_env(env) is not None]
