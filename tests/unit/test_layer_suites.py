@@ -314,14 +314,28 @@ def test_core_unmatched_extensions_beyond_the_threshold_fail_with_error(tmp_path
     assert result.failed[0].sample[0]["manager_extension"] == "999"
 
 
-def test_core_batch_is_the_latest_load_run_only(tmp_path: Path):
-    """Rows loaded before the latest run are not validated again (cost follows new data)."""
+def test_core_batch_is_the_batches_not_validated_yet(tmp_path: Path):
+    """Rows of batches the suite validated before are not validated again (cost follows new
+    data); a batch it never validated is, whenever it was loaded (D82)."""
     old = datetime(2026, 10, 1)
     frame = fct_calls(["999"] * 50 + ["101"] * 10, [None] * 50 + ["m1"] * 10)
     frame.loc[:49, "_last_loaded_at"] = old
     raw = pd.DataFrame({"_batch_id": ["b0", "b1"], "_loaded_at": [old, LOADED]})
     log = [("run-0", "b0", "calls", "loaded", old), *RUN]
     path = scratch(tmp_path / "w.duckdb", {"core.fct_calls": frame, "raw.calls": raw}, log)
+
+    # b0 never validated: its 50 calls without a manager are validated with b1 and fail
+    result = validate(path, "core.fct_calls")
+    assert result.rows_validated == 60 and not result.success
+
+    # b0 validated by an earlier run: only b1's 10 rows are validated
+    con = duckdb.connect(str(path))
+    con.execute(ge_runner.VALIDATED_BATCHES_DDL)
+    con.execute(
+        f"insert into raw.{ge_runner.VALIDATED_BATCHES} values "
+        "('core.fct_calls', 'b0', 'error', timestamp '2026-10-01 01:00:00', 'run-0')"
+    )
+    con.close()
     result = validate(path, "core.fct_calls")
     assert failures(result) == [] and result.rows_validated == 10
 
