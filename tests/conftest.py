@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.pg_server import PgServer, PgUnavailable, find_bindir, running_server
+
 FIXTURES = Path(__file__).parent / "fixtures"
+# set by .ci/run, which installs PostgreSQL: a missing server fails the tests instead of skipping
+REQUIRE_POSTGRES = "VORONKA_REQUIRE_POSTGRES"
 
 
 def write_inbox(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -46,3 +52,42 @@ def _isolated_environment():
     for key in [k for k in os.environ if k.startswith("VORONKA_")]:
         del os.environ[key]
     os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> PgServer:
+    """One throwaway PostgreSQL server per test process (each xdist worker has its own), with
+    its password in PGPASSWORD for the session (tests/pg_server.py). Tests that use it are
+    marked `postgres` (below); without PostgreSQL 15+ they skip, or fail under .ci/run."""
+    try:
+        find_bindir()
+    except PgUnavailable as exc:
+        if os.environ.get(REQUIRE_POSTGRES):
+            pytest.fail(f"{REQUIRE_POSTGRES} is set: {exc}", pytrace=False)
+        pytest.skip(str(exc))
+    saved = os.environ.get("PGPASSWORD")
+    with running_server() as server:
+        os.environ["PGPASSWORD"] = server.password
+        try:
+            yield server
+        finally:
+            if saved is None:
+                os.environ.pop("PGPASSWORD", None)
+            else:
+                os.environ["PGPASSWORD"] = saved
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh empty database on the test server (owned by the product's role), dropped after
+    the test: its `postgresql://` URL, without a password (PGPASSWORD holds it)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "pg_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
