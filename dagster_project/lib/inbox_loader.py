@@ -461,6 +461,15 @@ class _Pending:
         )
 
 
+def plain_link(path: Path, folder: Path, n: int = 0) -> Path:
+    """`path` under a plain name in `folder`: a symbolic link `f<n>.csv` to it. DuckDB's readers
+    expand `*`, `?`, `[...]` and `{...}` in every path they are given, so a file is never read
+    by its own name (D74): `deals[1].csv` would read `deals1.csv`."""
+    target = folder / f"f{n:05d}.csv"
+    os.symlink(os.path.abspath(path), target)
+    return target
+
+
 @dataclass
 class _Readable:
     """A pending file as DuckDB reads it: a link with a plain name, or a UTF-8 copy."""
@@ -801,12 +810,12 @@ class InboxLoader:
     def _readable(self, item: _Pending, tmp: Path, n: int) -> _Readable:
         """The file under a plain name in `tmp` (paths are never patterns, D74): a link, or a
         UTF-8 copy with LF line ends."""
-        target = tmp / f"f{n:05d}.csv"
         if not item.rewrite:
-            os.symlink(os.path.abspath(item.path), target)
+            target = plain_link(item.path, tmp, n)
             counts = item.scan.counts
             trailing = csv_sniff.trailing_blank_lines(target, counts.lines)
             return _Readable(item, str(target), counts, trailing)
+        target = tmp / f"f{n:05d}.csv"
         csv_sniff.transcode_to_utf8(
             item.path, target, item.dialect.encoding, normalize_newlines=True
         )

@@ -29,7 +29,7 @@ import duckdb
 
 from dagster_project.lib import csv_sniff
 from dagster_project.lib.contract import Entity
-from dagster_project.lib.inbox_loader import checked_select
+from dagster_project.lib.inbox_loader import checked_select, plain_link
 from dagster_project.lib.sources.state import new_batch_id, quote, utcnow
 
 log = logging.getLogger("voronka.sources.files")
@@ -173,10 +173,11 @@ class MappedFileLoader:
         batch_id = new_batch_id("file")
         try:
             with tempfile.TemporaryDirectory(prefix="voronka_src_") as tmp:
-                readable = path
                 if path.suffix.lower() == ".xlsx":
                     readable = Path(tmp) / "sheet.csv"
                     xlsx_to_csv(path, readable, sheet)
+                else:  # never the file's own name: read_csv takes it as a pattern (D74)
+                    readable = plain_link(path, Path(tmp))
                 dialect = csv_sniff.sniff(readable)
                 if dialect.needs_transcoding:
                     utf8 = Path(tmp) / "utf8.csv"

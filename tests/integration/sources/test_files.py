@@ -225,3 +225,58 @@ def test_a_forms_config_error_names_the_form(tmp_path):
     )
     with pytest.raises(MappingError, match="forms.yml: form x: `survey_type` must be nps or csat"):
         load_config(path)
+
+
+def cdr_rows(*ids: str) -> str:
+    header = CDR_CSV.splitlines()[0]
+    return "".join(
+        [header + "\n"]
+        + [f"{i};01.02.2026 09:15:00;Входящий;9161112233;101;Отвечен;0:02:10;1:55;\n" for i in ids]
+    )
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("2026-02[1].csv", "2026-021.csv"),  # `[1]` is a character class matching `1`
+        ("cdr?.csv", "cdrX.csv"),  # `?` matches any one character
+        ("cdr*.csv", "cdr-all.csv"),
+        ("cdr{a,b}.csv", "cdra.csv"),
+    ],
+)
+def test_cdr_file_names_are_never_patterns(tmp_path, con, names):
+    """Each file loads its own rows under its own name, a sibling its pattern would match
+    included; rows read = loaded + quarantined + already loaded, file by file (D74)."""
+    settings = cdr(tmp_path, cdr_rows("a1", "a2"), name=names[0])
+    for name, ids in ((names[0], ("a1", "a2")), (names[1], ("b1", "b2", "b3"))):
+        # UTF-8, read in place (a cp1251 file would be read from a converted copy)
+        (settings.folder / name).write_text(cdr_rows(*ids), encoding="utf-8")
+    results = {r.source_file: r for r in load_cdr(con, settings)}
+    accounted = {
+        name: (r.status, r.rows_read, r.rows_loaded, r.rows_quarantined, r.rows_duplicate)
+        for name, r in results.items()
+    }
+    assert accounted == {names[0]: ("loaded", 2, 2, 0, 0), names[1]: ("loaded", 3, 3, 0, 0)}
+    assert con.execute(
+        "select _source_file, string_agg(call_id, ',' order by call_id) from raw_cdr.calls "
+        "group by 1 order by 1"
+    ).fetchall() == sorted([(names[0], "a1,a2"), (names[1], "b1,b2,b3")])
+
+
+def test_form_file_names_are_never_patterns(tmp_path, con):
+    settings = forms(tmp_path)
+    first, second = FORM_CSV.splitlines(keepends=True)[:2], FORM_CSV.splitlines(keepends=True)
+    (settings.folder / "nps" / "export[1].csv").write_text("".join(first), encoding="utf-8")
+    (settings.folder / "nps" / "export1.csv").write_text(
+        "".join(second[:1] + second[2:]), encoding="utf-8"
+    )
+    results = {r.source_file: r for r in load_forms(con, settings)}
+    accounted = {
+        name.rpartition("/")[2]: (r.rows_read, r.rows_loaded, r.rows_quarantined, r.rows_duplicate)
+        for name, r in results.items()
+    }
+    # export[1]: one respondent (NPS and CSAT); export1: NPS of two, CSAT of one, an 11 quarantined
+    assert accounted == {"export[1].csv": (2, 2, 0, 0), "export1.csv": (3, 2, 1, 0)}
+    assert con.execute(
+        "select count(*), count(distinct response_id) from raw_forms.survey_responses"
+    ).fetchone() == (4, 4)
