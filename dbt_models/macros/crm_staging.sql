@@ -1,20 +1,10 @@
 {#-
     The parts of the CRM API sources' staging models (amoCRM, Bitrix24) that are the same logic
-    in both: the newest version of a record, the load metadata of an API row, the clients'
-    phone and e-mail from the *_channels tables, the clients' and deals' final columns and an
-    activity's deal or client. What differs (column names, how a version's time is parsed) is
-    passed in. The inbox models keep their own: their rows carry file and line.
+    in both: the load metadata of an API row, the clients' phone and e-mail from the *_channels
+    tables, the clients' and deals' final columns and an activity's deal or client. What differs
+    (column names, how a version's time is parsed) is passed in. The newest version of a record
+    is newest_version_rank (macros/dedup.sql), shared with the inbox models.
 -#}
-
-
-{#- The rank of a record's versions, newest first (1 = newest): by `version_expr` (the parsed
-    version time), then the latest load. -#}
-{% macro newest_version_rank(version_expr, partition_by='id') -%}
-    row_number() over (
-            partition by {{ partition_by }}
-            order by {{ version_expr }} desc, _loaded_at desc
-        ) as version_rank
-{%- endmacro %}
 
 
 {#- The load metadata columns of an API row in the inbox shape: the raw `_source` (the endpoint)

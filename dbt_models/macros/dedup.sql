@@ -1,5 +1,34 @@
-{#- Deduplication of an event table: the first loaded copy of a key wins (staging of calls,
-    stage changes, survey responses). Renders the CTEs `duplicated_keys`, `single_copies`,
+{#- Deduplication in staging, two rules, each written once here:
+
+    - records that change (deals, clients, plans, reference rows, ...): the newest version wins,
+      newest_version_rank below;
+    - events that never change (calls, stage changes, survey responses): the first loaded copy
+      wins, first_loaded_copies below. -#}
+
+
+{#- "Newest version wins": the rank of a record's rows, newest first (1 = the row kept).
+    `partition_by`: the record's key. `version_expr`: the version's time (e.g. the parsed
+    updated_at), newest first; none = the rows carry no version time and the newest load wins.
+    `load_order`: the load metadata that breaks ties, newest first: the latest load for API rows
+    (the default); inbox rows also by the later file and line, inbox_load_order(). -#}
+{% macro newest_version_rank(version_expr=none, partition_by='id', load_order=['_loaded_at']) -%}
+    row_number() over (
+            partition by {{ partition_by }}
+            order by
+                {%- if version_expr %} {{ version_expr }} desc,{% endif %}
+                {%- for column in load_order %} {{ column }} desc{{ ',' if not loop.last }}{% endfor %}
+        ) as version_rank
+{%- endmacro %}
+
+
+{#- The load order of an inbox row: its load, then its file's name, then its line. -#}
+{% macro inbox_load_order() -%}
+    {{ return(['_loaded_at', '_source_file', '_source_line']) }}
+{%- endmacro %}
+
+
+{#- "First loaded copy wins": deduplication of an event table (staging of calls, stage changes,
+    survey responses). Renders the CTEs `duplicated_keys`, `single_copies`,
     `ranked_copies` and `first_loaded` (one row per key: `columns`, the load metadata and
     `_last_loaded_at`, the latest load that brought the key, which the incremental facts use).
 

@@ -36,10 +36,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by activity_id
-            order by updated_at desc, _loaded_at desc, _source_file desc, _source_line desc
-        ) as version_rank
+        {{ newest_version_rank('updated_at', partition_by='activity_id', load_order=inbox_load_order()) }}
     from renamed
 ),
 

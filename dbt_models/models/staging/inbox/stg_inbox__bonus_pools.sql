@@ -26,10 +26,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by month, manager_id
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as load_rank
+        {{ newest_version_rank(partition_by='month, manager_id', load_order=inbox_load_order()) }}
     from renamed
 ),
 
@@ -49,7 +46,7 @@ final as (
     left join conflicts
         on ranked.month = conflicts.month
         and ranked.manager_id = conflicts.manager_id
-    where ranked.load_rank = 1
+    where ranked.version_rank = 1
 )
 
 select * from final

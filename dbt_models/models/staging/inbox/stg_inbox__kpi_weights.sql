@@ -28,10 +28,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by valid_from, role, kpi_code
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as load_rank
+        {{ newest_version_rank(partition_by='valid_from, role, kpi_code', load_order=inbox_load_order()) }}
     from renamed
 ),
 
@@ -53,7 +50,7 @@ final as (
         on ranked.valid_from = conflicts.valid_from
         and ranked.role = conflicts.role
         and ranked.kpi_code = conflicts.kpi_code
-    where ranked.load_rank = 1
+    where ranked.version_rank = 1
 )
 
 select * from final

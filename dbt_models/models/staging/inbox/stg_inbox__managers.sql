@@ -33,10 +33,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by manager_id, updated_at
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as load_rank
+        {{ newest_version_rank(partition_by='manager_id, updated_at', load_order=inbox_load_order()) }}
     from renamed
 ),
 
@@ -56,7 +53,7 @@ final as (
         _loaded_at,
         _batch_id
     from ranked
-    where load_rank = 1
+    where version_rank = 1
 )
 
 select * from final

@@ -25,10 +25,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by month, channel
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as load_rank
+        {{ newest_version_rank(partition_by='month, channel', load_order=inbox_load_order()) }}
     from renamed
 ),
 
@@ -43,7 +40,7 @@ final as (
         _loaded_at,
         _batch_id
     from ranked
-    where load_rank = 1
+    where version_rank = 1
 )
 
 select * from final

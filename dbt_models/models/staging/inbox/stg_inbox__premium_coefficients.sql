@@ -29,10 +29,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by valid_from, lower_pct
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as load_rank
+        {{ newest_version_rank(partition_by='valid_from, lower_pct', load_order=inbox_load_order()) }}
     from renamed
 ),
 
@@ -53,7 +50,7 @@ final as (
     left join conflicts
         on ranked.valid_from = conflicts.valid_from
         and ranked.lower_pct = conflicts.lower_pct
-    where ranked.load_rank = 1
+    where ranked.version_rank = 1
 )
 
 select * from final

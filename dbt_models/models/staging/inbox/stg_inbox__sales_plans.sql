@@ -29,10 +29,7 @@ renamed as (
 ranked as (
     select
         *,
-        row_number() over (
-            partition by month, manager_id, kpi_code
-            order by _loaded_at desc, _source_file desc, _source_line desc
-        ) as load_rank
+        {{ newest_version_rank(partition_by='month, manager_id, kpi_code', load_order=inbox_load_order()) }}
     from renamed
 ),
 
@@ -55,7 +52,7 @@ final as (
         on ranked.month = conflicts.month
         and ranked.manager_id = conflicts.manager_id
         and ranked.kpi_code = conflicts.kpi_code
-    where ranked.load_rank = 1
+    where ranked.version_rank = 1
 )
 
 select * from final
