@@ -462,22 +462,24 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from dagster_project.lib import ge_runner, validation_report
+    from dagster_project.lib import validation_report
+    from dagster_project.lib.ge_runner.gx_engine import warm_up
+    from dagster_project.lib.ge_runner.reading import read_only_warehouse
+    from dagster_project.lib.ge_runner.run import validate_layer
+    from dagster_project.lib.ge_runner.suites import LAYERS
 
     settings = _settings(args)
-    if args.layer and args.layer not in ge_runner.LAYERS:
-        print(
-            f"unknown layer {args.layer!r}; one of: {', '.join(ge_runner.LAYERS)}", file=sys.stderr
-        )
+    if args.layer and args.layer not in LAYERS:
+        print(f"unknown layer {args.layer!r}; one of: {', '.join(LAYERS)}", file=sys.stderr)
         return EXIT_USAGE
     wh.require_built(settings.warehouse)
     # the working copy, as the pipeline left it (after a failed run: what failed), held so that
     # no run changes it meanwhile
     with _session(settings, "voronka validate") as session:
-        ge_runner.warm_up().join()  # GE's start-up (seconds) is not any one suite's cost
+        warm_up().join()  # GE's start-up (seconds) is not any one suite's cost
         started = time.monotonic()
-        with ge_runner.read_only_warehouse(session.path) as con:
-            results = ge_runner.validate_layer(
+        with read_only_warehouse(session.path) as con:
+            results = validate_layer(
                 con, args.layer, as_of=settings.as_of, business_timezone=settings.business_timezone
             )
     validation_report.clear(settings.warehouse, args.layer)  # no stale suites on the page

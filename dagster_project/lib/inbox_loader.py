@@ -214,7 +214,7 @@ def typed_expr(
         return parsing.parse_sql(column.type, v, scale=column.scale, business_timezone=zone)
     if column.type == "enum":
         values = ", ".join(_literal(x) for x in column.values)
-        return f"case when lower({v}) in ({values}) then lower({v}) end"
+        return f"case when {parsing.enum_sql(v)} in ({values}) then {parsing.enum_sql(v)} end"
     return v
 
 

@@ -7,7 +7,7 @@ of them with the same parsed value, or by none (decision D75):
 - the loader's acceptance check (``inbox_loader.typed_expr``): a row whose value does not parse
   goes to the quarantine as ``invalid_<type>:<column>``, one that parses but does not fit its
   staging type as ``out_of_range_<type>:<column>``;
-- the Great Expectations typed raw batches (``ge_runner.raw_select_sql``);
+- the Great Expectations typed raw batches (``ge_runner.raw.raw_select_sql``);
 - the dbt parse macros (``dbt_models/macros/parse.sql``), which read the generated
   ``dbt_models/macros/parse_rules.sql``: ``python -m dagster_project.lib.parsing`` writes it, and a
   unit test fails while it differs from what this module generates.
@@ -302,6 +302,12 @@ def timestamp_sql(v: str, business_timezone: str) -> str:
     """DuckDB: the text `v` as a UTC timestamp, null when it is no timestamp of the contract."""
     head, wall, tail = _timestamp_parts(v)
     return head + business_to_utc_sql(wall, business_timezone) + tail
+
+
+def enum_sql(v: str) -> str:
+    """DuckDB: the text `v` of an enum as compared with the contract's values (any case is
+    accepted: lowercased)."""
+    return f"lower({v})"
 
 
 def parse_sql(type_: str, v: str, *, scale: int = DECIMAL_SCALE, business_timezone: str) -> str:

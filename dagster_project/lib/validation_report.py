@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dagster_project.lib.ge_runner import BLOCKING_LAYERS, LAYERS, SuiteResult
+from dagster_project.lib.ge_runner.results import SuiteResult
+from dagster_project.lib.ge_runner.suites import BLOCKING_LAYERS, LAYERS
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from dagster_project.lib import child_guard, ge_runner
+from dagster_project.lib import child_guard
+from dagster_project.lib.ge_runner.gx_engine import warm_up
+from dagster_project.lib.ge_runner.reading import read_only_warehouse
+from dagster_project.lib.ge_runner.results import SuiteResult
+from dagster_project.lib.ge_runner.run import validate_suite
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +81,9 @@ def validate(
     as_of: str | None = None,
     business_timezone: str | None = None,
     root: Path | str | None = None,
-) -> ge_runner.SuiteResult:
+) -> SuiteResult:
     """Validate one suite (e.g. ``raw.calls``) of a warehouse opened read-only: in the worker
-    when enabled, else here. Same arguments and result as :func:`ge_runner.validate_suite`."""
+    when enabled, else here. Same arguments and result as :func:`validate_suite`."""
     args = (str(warehouse), suite, as_of, business_timezone, str(root) if root else None)
     env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
     try:
@@ -147,9 +151,9 @@ def _validate(
     as_of: str | None,
     business_timezone: str | None,
     root: str | None,
-) -> ge_runner.SuiteResult:
-    with ge_runner.read_only_warehouse(Path(warehouse)) as con:
-        return ge_runner.validate_suite(
+) -> SuiteResult:
+    with read_only_warehouse(Path(warehouse)) as con:
+        return validate_suite(
             con, suite, as_of=as_of, business_timezone=business_timezone, root=root
         )
 
@@ -158,10 +162,10 @@ def _validate(
 
 
 def _warm_up() -> None:
-    ge_runner.warm_up().join()
+    warm_up().join()
 
 
-def _validate_in_worker(env: dict[str, str], *args) -> ge_runner.SuiteResult:
+def _validate_in_worker(env: dict[str, str], *args) -> SuiteResult:
     for key in [k for k in os.environ if k.startswith(_ENV_PREFIX) and k not in env]:
         del os.environ[key]
     os.environ.update(env)

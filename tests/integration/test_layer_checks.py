@@ -20,7 +20,7 @@ from dagster import (
 from dagster_project.defs.quality.checks import build_layer_check, layer_asset_checks
 from dagster_project.defs.resources import warehouse_from_settings
 from dagster_project.defs.transform.dbt import voronka_dbt_assets
-from dagster_project.lib import ge_runner
+from dagster_project.lib.ge_runner.suites import discover_suites, get_suite_file
 from tests.unit.test_layer_suites import BANDS, bonus_lines, calls_hourly, scratch, statements
 
 pytestmark = pytest.mark.integration
@@ -64,7 +64,7 @@ def calls_dashboard_extract() -> None:
 
 
 def check_of(suite: str) -> AssetsDefinition:
-    return build_layer_check(ge_runner.get_suite_file(suite))
+    return build_layer_check(get_suite_file(suite))
 
 
 def materialized(result: ExecuteInProcessResult) -> set[AssetKey]:
@@ -95,7 +95,7 @@ def test_one_check_per_suite_on_the_dbt_asset_of_its_table():
     expected = {
         AssetKey([s.layer, s.table])
         for layer in ("staging", "core", "marts", "finance")
-        for s in ge_runner.discover_suites(layer)
+        for s in discover_suites(layer)
         if AssetKey([s.layer, s.table]) in dbt_keys
     }
     assert set(specs) == expected and len(specs) == len(layer_asset_checks)

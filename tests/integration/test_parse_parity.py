@@ -18,8 +18,9 @@ import duckdb
 import pytest
 
 from dagster_project.cli import main
-from dagster_project.lib import ge_runner, inbox_loader
+from dagster_project.lib import inbox_loader
 from dagster_project.lib.contract import Column
+from dagster_project.lib.ge_runner.raw import typed_expr
 from tests.conftest import FIXTURES, query, write_inbox
 from tests.parsing_cases import ALL_VALUES
 
@@ -87,7 +88,7 @@ def test_loader_ge_and_dbt_parse_every_value_alike(zone, tmp_path):
         f"{inbox_loader.typed_expr(c, 'v', business_timezone=zone)} as {label}"
         for label, c, _ in READERS
     )
-    ge_sql = ", ".join(f"{ge_runner._typed_expr(c, zone)} as {label}" for label, c, _ in READERS)
+    ge_sql = ", ".join(f"{typed_expr(c, zone)} as {label}" for label, c, _ in READERS)
 
     con = duckdb.connect()
     con.execute(

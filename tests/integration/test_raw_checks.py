@@ -23,7 +23,11 @@ from dagster import (
 
 from dagster_project.defs.quality.checks import check_result, raw_asset_checks
 from dagster_project.defs.resources import warehouse_from_settings
-from dagster_project.lib import contract, ge_runner
+from dagster_project.lib import contract
+from dagster_project.lib.ge_runner.batches import record_validated
+from dagster_project.lib.ge_runner.reading import read_only_warehouse
+from dagster_project.lib.ge_runner.results import SuiteResult
+from dagster_project.lib.ge_runner.run import validate_layer, validate_suite
 
 pytestmark = pytest.mark.integration
 
@@ -84,11 +88,9 @@ def build_warehouse(
                 [run_id, batch_id, source_file, status, started_at, started_at],
             )
         for batch_id in validated:
-            ge_runner.record_validated(
+            record_validated(
                 con,
-                ge_runner.SuiteResult(
-                    suite_name="raw.survey_responses", success=True, batch_ids=[batch_id]
-                ),
+                SuiteResult(suite_name="raw.survey_responses", success=True, batch_ids=[batch_id]),
                 "run-before",
             )
     finally:
@@ -272,8 +274,8 @@ def test_warning_does_not_block_downstream(warehouse: Path):
 
 def test_validate_layer_runs_every_raw_suite_and_closes_the_warehouse(warehouse: Path):
     build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS, validated=["b1"])
-    with ge_runner.read_only_warehouse(warehouse) as con:
-        results = {r.suite_name: r for r in ge_runner.validate_layer(con, "raw", chunk_rows=1)}
+    with read_only_warehouse(warehouse) as con:
+        results = {r.suite_name: r for r in validate_layer(con, "raw", chunk_rows=1)}
     assert len(results) == len(contract.ENTITIES)
     surveys = results["raw.survey_responses"]
     assert not surveys.success and surveys.rows_validated == 1
@@ -284,9 +286,7 @@ def test_validate_layer_runs_every_raw_suite_and_closes_the_warehouse(warehouse:
 
 
 def test_a_missing_required_table_is_an_error():
-    missing = ge_runner.SuiteResult(
-        suite_name="raw.calls", success=False, note="raw.calls does not exist"
-    )
+    missing = SuiteResult(suite_name="raw.calls", success=False, note="raw.calls does not exist")
     evaluation = check_result(missing)
     assert not evaluation.passed
     assert evaluation.severity == AssetCheckSeverity.ERROR
@@ -315,8 +315,8 @@ def test_validate_layer_on_another_layer_reads_whole_tables(tmp_path: Path):
         " select * from (values ('m1', 120.0), ('m2', 5000.0)) t(manager_id, kpi_pct)"
     )
     con.close()
-    with ge_runner.read_only_warehouse(path) as con:
-        [result] = ge_runner.validate_layer(con, "marts", root=root)
+    with read_only_warehouse(path) as con:
+        [result] = validate_layer(con, "marts", root=root)
     assert result.success and result.severity == "warn"
     [failure] = result.failed
     assert failure.sample == [{"manager_id": "m2", "kpi_pct": 5000}]
@@ -338,8 +338,8 @@ def test_the_worker_gives_the_checks_the_same_results(warehouse: Path, worker):
     build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS, validated=["b1"])
     in_worker = worker.validate(warehouse, "raw.survey_responses")
     assert worker.is_running()
-    with ge_runner.read_only_warehouse(warehouse) as con:
-        here = ge_runner.validate_suite(con, "raw.survey_responses")
+    with read_only_warehouse(warehouse) as con:
+        here = validate_suite(con, "raw.survey_responses")
     assert in_worker.rows_validated == here.rows_validated == 1
     assert [(e.type, e.column, e.success, e.unexpected_count) for e in in_worker.expectations] == [
         (e.type, e.column, e.success, e.unexpected_count) for e in here.expectations

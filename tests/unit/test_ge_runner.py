@@ -6,10 +6,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dagster_project.lib import contract, ge_runner
+from dagster_project.lib import contract
+from dagster_project.lib.ge_runner import chunks as ge_chunks
+from dagster_project.lib.ge_runner import gx_engine
+from dagster_project.lib.ge_runner.chunks import validate_chunks
+from dagster_project.lib.ge_runner.gx_engine import load_suite
+from dagster_project.lib.ge_runner.raw import type_raw_frame, typed_columns, validate_raw_frame
+from dagster_project.lib.ge_runner.reading import read_ahead
+from dagster_project.lib.ge_runner.results import ExpectationResult, SuiteResult
+from dagster_project.lib.ge_runner.suites import (
+    DEFAULT_ROOT,
+    SuiteError,
+    discover_suites,
+    get_suite_file,
+    read_suite_file,
+)
 from dagster_project.lib.timestamps import parse_timestamp
 
-RAW_SUITES = ge_runner.DEFAULT_ROOT / "raw"
+RAW_SUITES = DEFAULT_ROOT / "raw"
 META = [name for name, _ in contract.META_COLUMNS]
 LOADED_AT = pd.Timestamp("2026-11-03 12:00:00")
 
@@ -37,7 +51,7 @@ def survey_frame(**overrides) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def failed(result: ge_runner.SuiteResult, type_: str, column: str | None = None):
+def failed(result: SuiteResult, type_: str, column: str | None = None):
     return [e for e in result.failed if e.type == type_ and (column is None or e.column == column)]
 
 
@@ -65,8 +79,8 @@ def test_suite_file_is_plain_ge_1x_json_with_a_severity_on_every_expectation(pat
 
 @pytest.mark.parametrize("entity", contract.ENTITIES, ids=lambda e: e.name)
 def test_suite_loads_into_ge_without_dropping_expectations(entity: contract.Entity):
-    suite_file = ge_runner.get_suite_file(f"raw.{entity.name}")
-    gx_suite = ge_runner.load_suite(suite_file)
+    suite_file = get_suite_file(f"raw.{entity.name}")
+    gx_suite = load_suite(suite_file)
     assert gx_suite.name == f"raw.{entity.name}"
     assert len(gx_suite.expectations) == len(suite_file.expectations)
 
@@ -74,14 +88,14 @@ def test_suite_loads_into_ge_without_dropping_expectations(entity: contract.Enti
 @pytest.mark.parametrize("entity", contract.ENTITIES, ids=lambda e: e.name)
 def test_suite_follows_the_contract(entity: contract.Entity):
     """Column sets and parse checks are derived from contract.py: a contract change shows here."""
-    suite = ge_runner.get_suite_file(f"raw.{entity.name}")
+    suite = get_suite_file(f"raw.{entity.name}")
     column_sets = {
         exp["kwargs"]["exact_match"]: (set(exp["kwargs"]["column_set"]), exp["meta"]["severity"])
         for exp in suite.expectations
         if exp["type"] == "expect_table_columns_to_match_set"
     }
     assert column_sets[False] == (set(entity.required_columns + META), "error")
-    all_columns = entity.column_names + META + ge_runner.typed_columns(entity)
+    all_columns = entity.column_names + META + typed_columns(entity)
     assert column_sets[True] == (set(all_columns), "warn")
 
     parse_checks = {
@@ -145,7 +159,7 @@ def valid_rows(entity: contract.Entity, n: int = 2) -> pd.DataFrame:
 @pytest.mark.parametrize("entity", contract.ENTITIES, ids=lambda e: e.name)
 def test_suite_passes_on_valid_rows(entity: contract.Entity):
     """No expectation raises or fails on rows that keep the contract (catches broken kwargs)."""
-    result = ge_runner.validate_raw_frame(entity.name, valid_rows(entity))
+    result = validate_raw_frame(entity.name, valid_rows(entity))
     assert [(e.type, e.column, e.exception) for e in result.failed] == []
     assert result.success and result.severity is None
 
@@ -163,8 +177,8 @@ def test_suite_without_severity_is_refused(tmp_path: Path):
             }
         )
     )
-    with pytest.raises(ge_runner.SuiteError, match="severity"):
-        ge_runner.read_suite_file(path)
+    with pytest.raises(SuiteError, match="severity"):
+        read_suite_file(path)
 
 
 def test_discover_suites_uses_the_given_root(tmp_path: Path):
@@ -183,16 +197,16 @@ def test_discover_suites_uses_the_given_root(tmp_path: Path):
             }
         )
     )
-    assert [s.name for s in ge_runner.discover_suites(root=tmp_path)] == ["marts.kpi"]
-    assert ge_runner.discover_suites("raw", root=tmp_path) == []
-    assert len(ge_runner.discover_suites("raw")) == len(contract.ENTITIES)
+    assert [s.name for s in discover_suites(root=tmp_path)] == ["marts.kpi"]
+    assert discover_suites("raw", root=tmp_path) == []
+    assert len(discover_suites("raw")) == len(contract.ENTITIES)
 
 
 # ---------------------------------------------------------------------------- validation
 
 
 def test_clean_survey_responses_pass():
-    result = ge_runner.validate_raw_frame("survey_responses", survey_frame())
+    result = validate_raw_frame("survey_responses", survey_frame())
     assert result.success, result.failed
     assert result.failed == []
     assert result.rows_validated == 3
@@ -201,7 +215,7 @@ def test_clean_survey_responses_pass():
 
 def test_nps_of_11_fails_the_nps_range_with_error_severity_and_a_sample():
     df = survey_frame(score=["11", "0", "5"])
-    result = ge_runner.validate_raw_frame("survey_responses", df)
+    result = validate_raw_frame("survey_responses", df)
 
     assert not result.success
     assert result.severity == "error"
@@ -224,14 +238,14 @@ def test_nps_of_11_fails_the_nps_range_with_error_severity_and_a_sample():
 
 
 def test_csat_of_0_fails_the_csat_range_only():
-    result = ge_runner.validate_raw_frame("survey_responses", survey_frame(score=["9", "0", "0"]))
+    result = validate_raw_frame("survey_responses", survey_frame(score=["9", "0", "0"]))
     [csat] = result.failed
     assert "CSAT" in csat.notes
     assert csat.sample[0]["response_id"] == "r3"
 
 
 def test_extra_column_only_warns():
-    result = ge_runner.validate_raw_frame("survey_responses", survey_frame(utm_source="yandex"))
+    result = validate_raw_frame("survey_responses", survey_frame(utm_source="yandex"))
     assert result.success
     assert result.severity == "warn"
     [drift] = result.failed
@@ -241,7 +255,7 @@ def test_extra_column_only_warns():
 
 
 def test_missing_required_column_fails():
-    result = ge_runner.validate_raw_frame("survey_responses", survey_frame().drop(columns="score"))
+    result = validate_raw_frame("survey_responses", survey_frame().drop(columns="score"))
     assert not result.success
     [schema] = [
         e for e in failed(result, "expect_table_columns_to_match_set") if e.severity == "error"
@@ -251,7 +265,7 @@ def test_missing_required_column_fails():
 
 def test_unparsable_and_out_of_range_timestamps_fail():
     df = survey_frame(responded_at=["01.11.2026 09:15", "1999-12-31T10:00:00Z", "2026-11-05"])
-    result = ge_runner.validate_raw_frame("survey_responses", df)
+    result = validate_raw_frame("survey_responses", df)
     [parse] = failed(result, "expect_column_values_to_not_be_null", "responded_at__typed")
     assert parse.severity == "error"
     assert [s["response_id"] for s in parse.sample] == ["r1"]
@@ -262,7 +276,7 @@ def test_unparsable_and_out_of_range_timestamps_fail():
 
 def test_as_of_from_the_environment(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("VORONKA_AS_OF", "2026-11-01T12:00:00")  # Moscow time: 09:00 UTC
-    result = ge_runner.validate_raw_frame("survey_responses", survey_frame())
+    result = validate_raw_frame("survey_responses", survey_frame())
     assert result.as_of == "2026-11-01T09:00:00"
     [between] = failed(result, "expect_column_values_to_be_between", "responded_at__typed")
     assert sorted(s["response_id"] for s in between.sample) == ["r3"]
@@ -277,7 +291,7 @@ def test_typed_columns_follow_the_contract_parsing_rules():
             "updated_at": ["2026-11-01T09:15:00 +0300", None, "2026-02-30"],
         }
     )
-    typed = ge_runner.type_raw_frame("requests", df, business_timezone="UTC")
+    typed = type_raw_frame("requests", df, business_timezone="UTC")
     assert [str(t) for t in typed["created_at__typed"]] == [
         "2026-11-01 06:15:00",
         "2026-11-01 09:15:00",  # naive: the business zone, here UTC
@@ -305,7 +319,7 @@ def test_typed_timestamps_read_naive_ones_in_the_offset_in_force_then(zone: str)
         "2026-03-01T10:00Z",
     ]
     df = pd.DataFrame({"request_id": [f"q{i}" for i in range(len(texts))], "created_at": texts})
-    typed = ge_runner.type_raw_frame("requests", df, business_timezone=zone)
+    typed = type_raw_frame("requests", df, business_timezone=zone)
     assert [t.to_pydatetime() for t in typed["created_at__typed"]] == [
         parse_timestamp(t, zone) for t in texts
     ]
@@ -321,7 +335,7 @@ def test_decimal_comma_and_thousands_spaces_parse():
             "_source_line": [2, 3, 4],
         }
     )
-    result = ge_runner.validate_raw_frame("marketing_spend", df, as_of="2026-11-30")
+    result = validate_raw_frame("marketing_spend", df, as_of="2026-11-30")
     messages = {(e.type, e.column): e for e in result.failed}
     amount_parse = messages[("expect_column_values_to_not_be_null", "amount__typed")]
     assert [s["channel"] for s in amount_parse.sample] == ["seo"]
@@ -333,8 +347,8 @@ def test_decimal_comma_and_thousands_spaces_parse():
 
 def test_chunks_are_merged_into_one_result():
     frames = [survey_frame(score=["11", "0", "5"]), survey_frame(score=["12", "13", "5"])]
-    chunks = [ge_runner.type_raw_frame("survey_responses", frame) for frame in frames]
-    result = ge_runner.validate_chunks(
+    chunks = [type_raw_frame("survey_responses", frame) for frame in frames]
+    result = validate_chunks(
         chunks,
         "raw.survey_responses",
         parameters={"as_of": "2026-11-03T12:00:00"},
@@ -368,7 +382,7 @@ def _defective_deals() -> pd.DataFrame:
     ]
     deals["amount"] = ["10", "-5", "abc", None, "7,5", "1 000", "0", "-1"]
     deals["created_at"] = ["2026-11-01T10:00:00+03:00"] * 7 + ["2026-11-03T10:00:00+03:00"]
-    return ge_runner.type_raw_frame("deals", deals)
+    return type_raw_frame("deals", deals)
 
 
 def test_shortcuts_give_ge_s_own_results(monkeypatch: pytest.MonkeyPatch):
@@ -378,7 +392,7 @@ def test_shortcuts_give_ge_s_own_results(monkeypatch: pytest.MonkeyPatch):
     frame = _defective_deals()
     chunks = [frame.iloc[:5], frame.iloc[5:]]
     kwargs = {"parameters": {"as_of": "2026-11-03T12:00:00"}, "key_columns": ("deal_id",)}
-    fast = ge_runner.validate_chunks([c.copy() for c in chunks], "raw.deals", **kwargs).to_dict()
+    fast = validate_chunks([c.copy() for c in chunks], "raw.deals", **kwargs).to_dict()
 
     class NoCache:  # validate_chunks cannot switch the cache on: GE filters as it ships
         cache = None
@@ -386,12 +400,12 @@ def test_shortcuts_give_ge_s_own_results(monkeypatch: pytest.MonkeyPatch):
         def __setattr__(self, name, value):
             pass
 
-    monkeypatch.setattr(ge_runner, "_ROW_FILTERS", NoCache())
-    monkeypatch.setattr(ge_runner, "_COUNTS_FORMAT", ge_runner._RESULT_FORMAT)
-    plain = ge_runner.validate_chunks([c.copy() for c in chunks], "raw.deals", **kwargs).to_dict()
+    monkeypatch.setattr(gx_engine, "_ROW_FILTERS", NoCache())
+    monkeypatch.setattr(ge_chunks, "_COUNTS_FORMAT", ge_chunks._RESULT_FORMAT)
+    plain = validate_chunks([c.copy() for c in chunks], "raw.deals", **kwargs).to_dict()
     for result in (fast, plain):
         result.pop("duration_seconds")
-    specs = ge_runner.get_suite_file("raw.deals").expectations
+    specs = get_suite_file("raw.deals").expectations
     conditioned = [
         result
         for spec, result in zip(specs, fast["expectations"], strict=True)
@@ -408,8 +422,8 @@ def test_validated_frames_are_not_kept_alive():
     import gc
 
     rows = 23  # a length no other frame of the test session has
-    frame = ge_runner.type_raw_frame("deals", valid_rows(contract.ENTITY_BY_NAME["deals"], rows))
-    ge_runner.validate_chunks(
+    frame = type_raw_frame("deals", valid_rows(contract.ENTITY_BY_NAME["deals"], rows))
+    validate_chunks(
         [frame], "raw.deals", parameters={"as_of": "2026-11-03T12:00:00"}, key_columns=("deal_id",)
     )
     del frame
@@ -417,8 +431,8 @@ def test_validated_frames_are_not_kept_alive():
     assert [o for o in gc.get_objects() if isinstance(o, pd.DataFrame) and len(o) == rows] == []
 
 
-def test_read_ahead_keeps_order_errors_and_stops_its_reader():
-    """`_read_ahead` yields the frames in order, raises the reader's error where it happened,
+def testread_ahead_keeps_order_errors_and_stops_its_reader():
+    """`read_ahead` yields the frames in order, raises the reader's error where it happened,
     and a consumer that stops early leaves no reader thread running (D67)."""
     import threading
 
@@ -431,13 +445,13 @@ def test_read_ahead_keeps_order_errors_and_stops_its_reader():
     def readers() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t.name == "voronka-read-ahead"]
 
-    assert [f["i"][0] for f in ge_runner._read_ahead(frames(5))] == [0, 1, 2, 3, 4]
+    assert [f["i"][0] for f in read_ahead(frames(5))] == [0, 1, 2, 3, 4]
     seen = []
     with pytest.raises(RuntimeError, match="broken at 3"):
-        for frame in ge_runner._read_ahead(frames(5, fail_at=3)):
+        for frame in read_ahead(frames(5, fail_at=3)):
             seen.append(frame["i"][0])
     assert seen == [0, 1, 2]
-    early = ge_runner._read_ahead(frames(100))
+    early = read_ahead(frames(100))
     assert next(early)["i"][0] == 0
     early.close()
     assert readers() == []
@@ -446,12 +460,10 @@ def test_read_ahead_keeps_order_errors_and_stops_its_reader():
 def test_the_summary_says_failed_when_the_check_fails_on_warnings_only():
     """A failed `warn` expectation fails the check (severity WARN): its text must not say
     "passed" beside the Failed badge (D108)."""
-    warned = ge_runner.ExpectationResult("expect_x", "a", "warn", success=False)
-    held = ge_runner.ExpectationResult("expect_y", "b", "error", success=True)
-    result = ge_runner.SuiteResult(
-        "raw.calls", success=True, rows_validated=5, expectations=[warned, held]
-    )
+    warned = ExpectationResult("expect_x", "a", "warn", success=False)
+    held = ExpectationResult("expect_y", "b", "error", success=True)
+    result = SuiteResult("raw.calls", success=True, rows_validated=5, expectations=[warned, held])
     assert result.severity == "warn"
     assert result.summary().startswith("raw.calls FAILED (warnings only) on 5 rows: 0 error")
-    clean = ge_runner.SuiteResult("raw.calls", success=True, rows_validated=5, expectations=[held])
+    clean = SuiteResult("raw.calls", success=True, rows_validated=5, expectations=[held])
     assert clean.summary().startswith("raw.calls passed on 5 rows")

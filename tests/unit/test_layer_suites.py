@@ -15,7 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from dagster_project.lib import ge_runner, validation_report
+from dagster_project.lib import validation_report
+from dagster_project.lib.ge_runner.batches import VALIDATED_BATCHES, VALIDATED_BATCHES_DDL
+from dagster_project.lib.ge_runner.gx_engine import load_suite
+from dagster_project.lib.ge_runner.reading import read_only_warehouse
+from dagster_project.lib.ge_runner.results import SuiteResult
+from dagster_project.lib.ge_runner.run import validate_suite
+from dagster_project.lib.ge_runner.suites import SuiteError, read_suite_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTATIONS = ROOT / "expectations"
@@ -40,7 +46,7 @@ def test_suite_file_is_plain_ge_1x_json_with_severity_and_notes(path: Path):
         assert set(exp) <= {"type", "kwargs", "meta"}
         assert exp["meta"]["severity"] in ("error", "warn"), exp
         assert exp["meta"]["notes"].strip(), exp
-    suite_file = ge_runner.read_suite_file(path)  # checks queries and their parameters
+    suite_file = read_suite_file(path)  # checks queries and their parameters
     assert set(suite_file.queries) == {
         e["meta"]["query"] for e in data["expectations"] if e["meta"].get("query")
     }
@@ -48,8 +54,8 @@ def test_suite_file_is_plain_ge_1x_json_with_severity_and_notes(path: Path):
 
 @pytest.mark.parametrize("path", LAYER_SUITES, ids=lambda p: f"{p.parent.name}.{p.stem}")
 def test_suite_loads_into_ge_without_dropping_expectations(path: Path):
-    suite_file = ge_runner.read_suite_file(path)
-    assert len(ge_runner.load_suite(suite_file).expectations) == len(suite_file.expectations)
+    suite_file = read_suite_file(path)
+    assert len(load_suite(suite_file).expectations) == len(suite_file.expectations)
 
 
 def _dbt_column_tests() -> dict[tuple[str, str], set[str]]:
@@ -108,8 +114,8 @@ def test_a_query_with_an_unknown_parameter_is_refused(tmp_path: Path):
             }
         )
     )
-    with pytest.raises(ge_runner.SuiteError, match="unknown parameter"):
-        ge_runner.read_suite_file(path)
+    with pytest.raises(SuiteError, match="unknown parameter"):
+        read_suite_file(path)
 
 
 def test_an_expectation_naming_a_missing_query_is_refused(tmp_path: Path):
@@ -118,8 +124,8 @@ def test_an_expectation_naming_a_missing_query_is_refused(tmp_path: Path):
     exp = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}}
     exp["meta"] = {"severity": "warn", "query": "nope"}
     path.write_text(json.dumps({"name": "marts.t", "expectations": [exp]}))
-    with pytest.raises(ge_runner.SuiteError, match="not in meta.queries"):
-        ge_runner.read_suite_file(path)
+    with pytest.raises(SuiteError, match="not in meta.queries"):
+        read_suite_file(path)
 
 
 # ---------------------------------------------------------------------------- scratch warehouses
@@ -147,12 +153,12 @@ def scratch(path: Path, tables: dict[str, pd.DataFrame], load_log: list[tuple] =
     return path
 
 
-def validate(path: Path, suite: str) -> ge_runner.SuiteResult:
-    with ge_runner.read_only_warehouse(path) as con:
-        return ge_runner.validate_suite(con, suite, as_of=AS_OF)
+def validate(path: Path, suite: str) -> SuiteResult:
+    with read_only_warehouse(path) as con:
+        return validate_suite(con, suite, as_of=AS_OF)
 
 
-def failures(result: ge_runner.SuiteResult) -> list[tuple[str, str | None, str]]:
+def failures(result: SuiteResult) -> list[tuple[str, str | None, str]]:
     return [(f.type, f.column or f.query, f.severity) for f in result.failed]
 
 
@@ -330,9 +336,9 @@ def test_core_batch_is_the_batches_not_validated_yet(tmp_path: Path):
 
     # b0 validated by an earlier run: only b1's 10 rows are validated
     con = duckdb.connect(str(path))
-    con.execute(ge_runner.VALIDATED_BATCHES_DDL)
+    con.execute(VALIDATED_BATCHES_DDL)
     con.execute(
-        f"insert into raw.{ge_runner.VALIDATED_BATCHES} values "
+        f"insert into raw.{VALIDATED_BATCHES} values "
         "('core.fct_calls', 'b0', 'error', timestamp '2026-10-01 01:00:00', 'run-0')"
     )
     con.close()
@@ -520,7 +526,7 @@ def test_report_lists_failures_with_counts_and_samples(tmp_path: Path):
 def test_clearing_a_layer_keeps_the_others(tmp_path: Path):
     warehouse = tmp_path / "w.duckdb"
     for name in ("raw.calls", "finance.bonus_lines"):
-        result = ge_runner.SuiteResult(suite_name=name, success=True)
+        result = SuiteResult(suite_name=name, success=True)
         validation_report.save_result(warehouse, result)
     validation_report.clear(warehouse, "finance")
     assert [r.suite for r in validation_report.load_rows(warehouse)] == ["raw.calls"]
@@ -537,11 +543,9 @@ def test_uniqueness_over_chunks_says_it_is_per_chunk(tmp_path: Path):
         "raw.deal_stage_changes": RAW_STAGE_CHANGES,
     }
     path = scratch(tmp_path / "w.duckdb", tables, STAGE_RUN)
-    with ge_runner.read_only_warehouse(path) as con:
-        one = ge_runner.validate_suite(con, "core.fct_deal_stage_changes", as_of=AS_OF)
-        chunked = ge_runner.validate_suite(
-            con, "core.fct_deal_stage_changes", as_of=AS_OF, chunk_rows=2
-        )
+    with read_only_warehouse(path) as con:
+        one = validate_suite(con, "core.fct_deal_stage_changes", as_of=AS_OF)
+        chunked = validate_suite(con, "core.fct_deal_stage_changes", as_of=AS_OF, chunk_rows=2)
     [unique] = [e for e in one.expectations if e.type == "expect_compound_columns_to_be_unique"]
     assert not unique.success and "evaluated_on" not in unique.details
     [unique] = [e for e in chunked.expectations if e.type.startswith("expect_compound")]
@@ -560,7 +564,7 @@ def test_the_validation_page_counts_the_quarantined_rows_by_reason(tmp_path):
     )
     con.execute("create table quarantine.files as select 'calls' as entity")  # not rows
     con.close()
-    validation_report.save_result(warehouse, ge_runner.SuiteResult("raw.calls", success=True))
+    validation_report.save_result(warehouse, SuiteResult("raw.calls", success=True))
     page = validation_report.write_report(warehouse).read_text("utf-8")
     assert "3 rows the inbox loader rejected" in page
     assert "<td>calls</td><td>negative:talk_seconds</td><td class='n'>2</td>" in page

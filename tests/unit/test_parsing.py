@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dagster_project.lib import ge_runner, inbox_loader, parsing
+from dagster_project.lib import inbox_loader, parsing
 from dagster_project.lib.contract import Column
+from dagster_project.lib.ge_runner.raw import typed_expr
 from tests.parsing_cases import ALL_VALUES, SEPARATORS
 
 ZONES = ("Europe/Moscow", "America/St_Johns")  # fixed offset since 2014; -03:30 with DST
@@ -61,7 +62,7 @@ def test_the_loader_sql_parses_as_the_python_rules(con, type_, zone):
 @pytest.mark.parametrize("type_", TYPES)
 def test_the_ge_batches_parse_as_the_loader(con, type_):
     column = Column("v", type_)
-    ge_sql = ge_runner._typed_expr(column, "Europe/Moscow")
+    ge_sql = typed_expr(column, "Europe/Moscow")
     loaded = loader_values(con, type_, "Europe/Moscow")
     typed = dict(con.execute(f"select v, {ge_sql} from v").fetchall())
     for value in ALL_VALUES:

@@ -26,12 +26,12 @@ fails, and the assets downstream of the checked asset are not executed, only whe
 - the raw table of a required entity does not exist: ``passed=False, severity=ERROR``.
 
 The checks read the run's working copy of the warehouse (the ``warehouse`` resource, D80) and
-record the loaded batches they validated (``ge_runner.record_validated``, D82): the next run
+record the loaded batches they validated (``ge_runner.batches.record_validated``, D82): the next run
 validates only the batches no check has validated yet, so a batch loaded by ``voronka load``
 or by a run killed before its checks is validated by the next run.
 
 DuckDB admits one writer process: run the checks after the writers (the open is retried for a
-minute while a writer holds the lock, see ``ge_runner.read_only_warehouse``).
+minute while a writer holds the lock, see ``ge_runner.reading.read_only_warehouse``).
 """
 
 from collections.abc import Iterable, Sequence
@@ -49,7 +49,10 @@ from dagster import (
 )
 
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.lib import ge_runner, validation_report, validation_worker
+from dagster_project.lib import validation_report, validation_worker
+from dagster_project.lib.ge_runner.batches import record_validated
+from dagster_project.lib.ge_runner.results import ExpectationResult, SuiteResult
+from dagster_project.lib.ge_runner.suites import BLOCKING_LAYERS, LAYERS, SuiteFile, discover_suites
 from dagster_project.lib.settings import Settings
 
 RAW_LAYER = "raw"
@@ -58,7 +61,7 @@ CHECK_PREFIX = "ge_raw_"
 MAX_FAILURES_IN_TABLE = 50
 
 
-def _failure_row(failure: ge_runner.ExpectationResult) -> dict[str, Any]:
+def _failure_row(failure: ExpectationResult) -> dict[str, Any]:
     return {
         "type": failure.type,
         "column": failure.column,
@@ -75,7 +78,7 @@ def _failure_row(failure: ge_runner.ExpectationResult) -> dict[str, Any]:
     }
 
 
-def _failures_markdown(failures: Sequence[ge_runner.ExpectationResult]) -> str:
+def _failures_markdown(failures: Sequence[ExpectationResult]) -> str:
     lines = [
         "| severity | expectation | column | unexpected | sample (first row) |",
         "|---|---|---|---|---|",
@@ -91,7 +94,7 @@ def _failures_markdown(failures: Sequence[ge_runner.ExpectationResult]) -> str:
     return "\n".join(lines)
 
 
-def check_result(result: ge_runner.SuiteResult) -> AssetCheckResult:
+def check_result(result: SuiteResult) -> AssetCheckResult:
     """Translate a runner result into an ``AssetCheckResult`` (see the module docstring)."""
     failures = result.failed
     metadata: dict[str, Any] = {
@@ -120,7 +123,7 @@ def check_result(result: ge_runner.SuiteResult) -> AssetCheckResult:
     )
 
 
-def _save(settings: Settings, result: ge_runner.SuiteResult, context: Any) -> None:
+def _save(settings: Settings, result: SuiteResult, context: Any) -> None:
     """Keep the latest result next to the warehouse and render the HTML report again, so that
     runs from the UI, the schedule and the sensor refresh it too (D107; never fails a check)."""
     try:
@@ -130,20 +133,20 @@ def _save(settings: Settings, result: ge_runner.SuiteResult, context: Any) -> No
         context.log.warning("could not save the result of %s: %s", result.suite_name, err)
 
 
-def _record(warehouse: WarehouseResource, result: ge_runner.SuiteResult, context: Any) -> None:
+def _record(warehouse: WarehouseResource, result: SuiteResult, context: Any) -> None:
     """Record the batches the result validated (D82), in the working copy."""
     if not result.batch_ids:
         return
     con = warehouse.connect()
     try:
-        ge_runner.record_validated(con, result, context.run.run_id)
+        record_validated(con, result, context.run.run_id)
     finally:
         con.close()
 
 
-def _description(suite: ge_runner.SuiteFile) -> str:
+def _description(suite: SuiteFile) -> str:
     if suite.layer != RAW_LAYER:
-        blocking = suite.layer in ge_runner.BLOCKING_LAYERS
+        blocking = suite.layer in BLOCKING_LAYERS
         return (
             f"Great Expectations suite `{suite.name}` (`expectations/{suite.layer}/"
             f"{suite.path.name}`) on {suite.layer}.{suite.table}"
@@ -168,7 +171,7 @@ def _description(suite: ge_runner.SuiteFile) -> str:
     )
 
 
-def build_raw_check(suite: ge_runner.SuiteFile) -> AssetChecksDefinition:
+def build_raw_check(suite: SuiteFile) -> AssetChecksDefinition:
     """The blocking asset check of one raw-layer suite file.
 
     Args:
@@ -215,15 +218,13 @@ def build_raw_check(suite: ge_runner.SuiteFile) -> AssetChecksDefinition:
 
 def build_raw_asset_checks(root: Path | str | None = None) -> list[AssetChecksDefinition]:
     """One blocking check per suite file under ``<root>/raw/`` (see ``ge_runner``)."""
-    return [build_raw_check(suite) for suite in ge_runner.discover_suites(RAW_LAYER, root)]
+    return [build_raw_check(suite) for suite in discover_suites(RAW_LAYER, root)]
 
 
 raw_asset_checks: list[AssetChecksDefinition] = build_raw_asset_checks()
 
 
-def build_layer_check(
-    suite: ge_runner.SuiteFile, asset_key: AssetKey | None = None
-) -> AssetChecksDefinition:
+def build_layer_check(suite: SuiteFile, asset_key: AssetKey | None = None) -> AssetChecksDefinition:
     """The asset check of one suite of staging, core, marts or finance.
 
     Args:
@@ -236,7 +237,7 @@ def build_layer_check(
         asset=key,
         name=f"ge_{suite.layer}_{suite.table}",
         description=_description(suite),
-        blocking=suite.layer in ge_runner.BLOCKING_LAYERS,
+        blocking=suite.layer in BLOCKING_LAYERS,
         metadata={"suite_file": f"{suite.layer}/{suite.path.name}", "batch": suite.batch},
     )
     def _layer_check(
@@ -275,9 +276,9 @@ def build_layer_asset_checks(
     keys = set(asset_keys)
     return [
         build_layer_check(suite)
-        for layer in ge_runner.LAYERS
+        for layer in LAYERS
         if layer != RAW_LAYER
-        for suite in ge_runner.discover_suites(layer, root)
+        for suite in discover_suites(layer, root)
         if AssetKey([suite.layer, suite.table]) in keys
     ]
 

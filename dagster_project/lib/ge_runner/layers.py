@@ -1,0 +1,247 @@
+"""Every other layer (staging, core, marts, finance): tables as dbt built them, and the suites'
+query-defined batches.
+
+:func:`validate_layer_table` reads the table (the whole table, or the rows of the batches not
+validated yet, by ``_last_loaded_at``) and the suite's query-defined batches (``meta.queries``:
+DuckDB queries whose result DataFrames are validated by the expectations naming them in
+``meta.query``; see :class:`~.suites.Query`). A finance table that does not exist yet is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dagster_project.lib.ge_runner import gx_engine
+from dagster_project.lib.ge_runner.batches import as_of_parameter, parse_as_of, pending_batches
+from dagster_project.lib.ge_runner.chunks import SOURCE_COLUMNS, new_result, validate_chunks
+from dagster_project.lib.ge_runner.reading import (
+    DEFAULT_CHUNK_ROWS,
+    TIMESTAMP_CLIP,
+    arrow_chunks,
+    chain,
+    quote,
+    read_ahead,
+    table_columns,
+)
+from dagster_project.lib.ge_runner.results import ExpectationResult, SuiteResult
+from dagster_project.lib.ge_runner.suites import (
+    AS_OF_PARAMETER,
+    OPTIONAL_LAYERS,
+    Query,
+    SuiteFile,
+    get_suite_file,
+)
+from dagster_project.lib.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+logger = logging.getLogger(__name__)
+
+_EPOCH = "1970-01-01T00:00:00"
+_NEVER = TIMESTAMP_CLIP[1] + "T00:00:00"
+
+
+def warehouse_as_of(con: duckdb.DuckDBPyConnection, as_of: str | datetime | None = None) -> str:
+    """The as-of of a validation of the modelled layers, naive UTC ISO text.
+
+    ``as_of`` (or ``VORONKA_AS_OF``) when given, else the as-of dbt used
+    (``intermediate.int_as_of.as_of_at``: the var, else the latest event), else a far-future
+    bound (nothing is late against it).
+    """
+    settings = Settings.from_env()
+    given = parse_as_of(as_of or settings.as_of, settings.business_timezone)
+    fallback = None
+    if given is None and table_columns(con, "intermediate", "int_as_of"):
+        rows = con.execute("select max(as_of_at) from intermediate.int_as_of").fetchall()
+        fallback = rows[0][0] if rows else None
+    return as_of_parameter(given, fallback)
+
+
+def _batch_since(
+    con: duckdb.DuckDBPyConnection, suite_file: SuiteFile
+) -> tuple[str, str, list[str]]:
+    """(``$batch_since``, note, batch ids): where the suite's batch starts in ``_loaded_at``.
+
+    ``full``: the epoch. ``latest_load_run``: the earliest ``_loaded_at`` of the rows of the
+    batches of ``meta.entity`` the suite has not validated yet (:func:`pending_batches`), so a
+    model row belongs to the batch when its ``loaded_column`` (``_last_loaded_at`` of
+    incremental facts: the newest load of any of its versions) is at or after it. Nothing
+    pending: a far-future bound, the batch is empty.
+    """
+    if suite_file.batch == "full":
+        return _EPOCH, "", []
+    entity = suite_file.meta["entity"]
+    batch_ids, problem = pending_batches(con, entity, suite_file.name)
+    if problem:
+        return _EPOCH, f"{problem}; validated the whole table", []
+    if not batch_ids:
+        return _NEVER, f"every loaded batch of {entity} has been validated already", []
+    marks = ", ".join("?" for _ in batch_ids)
+    [(since,)] = con.execute(
+        f"select min(_loaded_at) from raw.{quote(entity)} where _batch_id in ({marks})", batch_ids
+    ).fetchall()
+    if since is None:
+        return _NEVER, f"the {entity} batches not validated yet left no rows in raw", batch_ids
+    since_text = since.isoformat(timespec="microseconds")
+    note = f"{len(batch_ids)} {entity} batch(es) not validated before: loaded since {since_text}"
+    return since_text, note, batch_ids
+
+
+def _query_parameters(query: Query, values: Mapping[str, str]) -> dict[str, str]:
+    return {name: values[name] for name in query.parameters}
+
+
+def _failed_query_results(
+    specs: Sequence[tuple[int, Mapping[str, Any]]], query: str, message: str
+) -> dict[int, ExpectationResult]:
+    results = {}
+    for i, spec in specs:
+        result = new_result(spec)
+        result.success = False
+        result.exception = message
+        result.query = query
+        results[i] = result
+    return results
+
+
+def validate_layer_table(
+    con: duckdb.DuckDBPyConnection,
+    suite: str | SuiteFile,
+    *,
+    as_of: str | datetime | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    root: Path | str | None = None,
+) -> SuiteResult:
+    """Validate a table of staging, core, marts or finance with its suite.
+
+    The suite's expectations run on one of two kinds of batch:
+
+    - the table itself (expectations without ``meta.query``): the whole table (``meta.batch``
+      ``full``), or the rows of the batches not validated yet (``latest_load_run``: rows whose
+      ``meta.loaded_column``, default ``_last_loaded_at`` else ``_loaded_at``, is at or after
+      ``$batch_since``, see :func:`_batch_since`), read ``chunk_rows`` at a time and only the
+      columns the expectations use;
+    - a query-defined batch (``meta.query: <name>``): the DataFrame of the DuckDB query
+      ``meta.queries.<name>.sql``, for cross-table rules (coverage, reconciliation, freshness,
+      sums); see :class:`Query`.
+
+    A missing table is a failure (``error``), except in ``OPTIONAL_LAYERS`` (finance, built on
+    another branch), where the result is skipped with the note "table missing". A query that
+    fails (e.g. a table it reads is missing) fails its expectations with the error as exception.
+
+    Args:
+        con: an open DuckDB connection (read-only is enough); the caller closes it.
+        suite: ``"<layer>.<table>"`` or a :class:`SuiteFile`.
+        as_of: see :func:`warehouse_as_of`.
+        chunk_rows: the most rows of the table held in memory at once.
+        root: the expectations folder.
+
+    Returns:
+        One result for the suite, expectations in file order; ``duration_seconds`` covers
+        reading and validating every batch.
+    """
+    import duckdb
+
+    started = time.perf_counter()
+    suite_file = get_suite_file(suite, root)
+    layer, table = suite_file.layer, suite_file.table
+    columns = table_columns(con, layer, table)
+    if not columns:
+        optional = layer in OPTIONAL_LAYERS
+        return SuiteResult(
+            suite_name=suite_file.name,
+            success=optional,
+            skipped=optional,
+            note=(
+                f"table missing: {layer}.{table} does not exist"
+                + (" (yet: its models are not built on this warehouse)" if optional else "")
+            ),
+            expectations=[]
+            if optional
+            else list(
+                _failed_query_results(
+                    list(enumerate(suite_file.expectations)), None, "table missing"
+                ).values()
+            ),
+            duration_seconds=round(time.perf_counter() - started, 3),
+        )
+
+    as_of_text = warehouse_as_of(con, as_of)
+    since, note, batch_ids = _batch_since(con, suite_file)
+    values = {"as_of": as_of_text, "batch_since": since}
+    parameters = {AS_OF_PARAMETER: as_of_text}
+    groups: dict[str | None, list[tuple[int, Mapping[str, Any]]]] = {}
+    for i, spec in enumerate(suite_file.expectations):
+        groups.setdefault((spec.get("meta") or {}).get("query"), []).append((i, spec))
+    queries = suite_file.queries
+    results: dict[int, ExpectationResult] = {}
+    rows = chunks = 0
+    for query_name, specs in groups.items():
+        part = replace(
+            suite_file,
+            name=suite_file.name if query_name is None else f"{suite_file.name}.{query_name}",
+            expectations=tuple(spec for _, spec in specs),
+        )
+        if query_name is None:
+            key_columns = tuple(suite_file.meta.get("key_columns", ()))
+            prepared = gx_engine.prepared_suite(part)
+            wanted = ["*"]
+            if prepared.shape is None and prepared.row_columns is not None:
+                keep = prepared.row_columns | set(key_columns) | set(SOURCE_COLUMNS)
+                wanted = [quote(c) for c in columns if c in keep] or ["1 as _row"]
+            where = ""
+            if suite_file.batch == "latest_load_run":
+                loaded = suite_file.meta.get("loaded_column") or (
+                    "_last_loaded_at" if "_last_loaded_at" in columns else "_loaded_at"
+                )
+                where = f" where {quote(loaded)} >= cast($batch_since as timestamp)"
+            sql = f"select {', '.join(wanted)} from {quote(layer)}.{quote(table)}{where}"
+            relation = con.sql(sql, params={"batch_since": since}) if where else con.sql(sql)
+            frames = read_ahead(arrow_chunks(relation, chunk_rows))
+        else:
+            query = queries[query_name]
+            key_columns = query.key_columns
+            try:
+                relation = con.sql(query.sql, params=_query_parameters(query, values) or None)
+                frames = read_ahead(arrow_chunks(relation, chunk_rows))
+                first = next(frames)
+            except duckdb.Error as err:
+                message = f"query {query_name} failed: {err}"
+                logger.warning("%s: %s", suite_file.name, message)
+                results.update(_failed_query_results(specs, query_name, message))
+                continue
+            # a query selects what is worth seeing: samples show every column of its result
+            key_columns = tuple(dict.fromkeys([*query.key_columns, *first.columns]))
+            frames = chain(first, frames)
+        part_result = validate_chunks(
+            frames, part, parameters=parameters, key_columns=key_columns, root=root
+        )
+        if query_name is None:
+            rows, chunks = part_result.rows_validated, part_result.chunks
+        elif None not in groups:  # a suite of queries only: its largest batch
+            rows = max(rows, part_result.rows_validated)
+            chunks = max(chunks, part_result.chunks)
+        for (i, _), result in zip(specs, part_result.expectations, strict=True):
+            result.query = query_name
+            results[i] = result
+    ordered = [results[i] for i in range(len(suite_file.expectations))]
+    outcome = SuiteResult(
+        suite_name=suite_file.name,
+        success=not any(r.severity == "error" and not r.success for r in ordered),
+        rows_validated=rows,
+        chunks=chunks,
+        as_of=as_of_text,
+        note=note,
+        expectations=ordered,
+        duration_seconds=round(time.perf_counter() - started, 3),
+        batch_ids=batch_ids,
+    )
+    logger.info("%s in %.2fs", outcome.summary(), outcome.duration_seconds)
+    return outcome
