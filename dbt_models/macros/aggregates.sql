@@ -55,19 +55,6 @@
 {%- endmacro %}
 
 
-{#- The columns of the manager scorecard (marts.kpi_manager_monthly) that a plan row's kpi_code
-    may name: every measure of scorecard_measures() below, the one list the scorecard marts build
-    their measure columns from, so a new scorecard column is plannable without a change anywhere
-    else. (Read from a macro, not from the graph: dbt's unit tests have no graph nodes.) -#}
-{% macro scorecard_kpi_columns() -%}
-    {%- set kpi_columns = [] -%}
-    {%- for name, data_type, source_name, is_additive in scorecard_measures() -%}
-        {%- do kpi_columns.append(name) -%}
-    {%- endfor -%}
-    {{ return(kpi_columns) }}
-{%- endmacro %}
-
-
 {#- The scorecard measures are computed once for two scopes: `manager` (grouped by month and
     the credited manager; events credited to no manager left out) and `company` (grouped by
     month over all events). scope_key(scope, column) is the manager_id of a scope's rows. -#}
@@ -112,59 +99,4 @@
         {%- endfor %}
     ) as branches
     group by 1, 2, 3
-{%- endmacro %}
-
-
-{#- The scorecard measures in the contract's column order (kpi-definitions: Sales, Telephony,
-    Service and surveys, CRM hygiene), each with its data type, the intermediate that computes it
-    (int_<source>_measures_aggregated) and whether it is additive (a count or sum: 0 when there is
-    no event, where ratios, means and medians stay null). Shared by the manager and company
-    marts. -#}
-{% macro scorecard_measures() -%}
-    {%- set measures = [
-        ('deals_created', 'bigint', 'sales', true),
-        ('deals_won', 'bigint', 'sales', true),
-        ('deals_lost', 'bigint', 'sales', true),
-        ('revenue', 'decimal(18,2)', 'sales', true),
-        ('avg_check', 'decimal(18,2)', 'sales', false),
-        ('win_rate', 'decimal(18,6)', 'sales', false),
-        ('lead_to_deal_conversion', 'decimal(18,6)', 'sales', false),
-        ('sales_cycle_days', 'decimal(18,6)', 'sales', false),
-        ('new_clients', 'bigint', 'sales', true),
-        ('repeat_client_share', 'decimal(18,6)', 'sales', false),
-        ('productivity_per_day', 'decimal(18,2)', 'sales', true),
-        ('calls_outbound', 'bigint', 'telephony', true),
-        ('calls_inbound', 'bigint', 'telephony', true),
-        ('successful_calls', 'bigint', 'telephony', true),
-        ('talk_minutes', 'decimal(18,6)', 'telephony', true),
-        ('missed_call_rate', 'decimal(18,6)', 'telephony', false),
-        ('speed_to_lead_minutes', 'decimal(18,6)', 'sales', false),
-        ('responded_within_1h_share', 'decimal(18,6)', 'sales', false),
-        ('touches_to_close', 'decimal(18,6)', 'sales', false),
-        ('requests', 'bigint', 'service', true),
-        ('complaint_rate_pct', 'decimal(18,6)', 'service', false),
-        ('first_response_minutes', 'decimal(18,6)', 'service', false),
-        ('resolution_hours', 'decimal(18,6)', 'service', false),
-        ('first_call_resolution_rate', 'decimal(18,6)', 'service', false),
-        ('nps', 'decimal(18,6)', 'service', false),
-        ('nps_responses', 'bigint', 'service', true),
-        ('csat_avg', 'decimal(18,6)', 'service', false),
-        ('csat_satisfied_share', 'decimal(18,6)', 'service', false),
-        ('overdue_tasks', 'bigint', 'hygiene', true),
-        ('open_deals_without_next_task', 'bigint', 'hygiene', true),
-    ] -%}
-    {{ return(measures) }}
-{%- endmacro %}
-
-
-{#- The measure columns of a scorecard mart, typed, from the joined CTEs named after their
-    source (sales, telephony, service, hygiene); additive ones 0 when missing. -#}
-{% macro scorecard_measure_columns() -%}
-    {%- for name, data_type, source_name, is_additive in scorecard_measures() %}
-        {%- if is_additive %}
-        cast(coalesce({{ source_name }}.{{ name }}, 0) as {{ data_type }}) as {{ name }}{{ "," if not loop.last }}
-        {%- else %}
-        cast({{ source_name }}.{{ name }} as {{ data_type }}) as {{ name }}{{ "," if not loop.last }}
-        {%- endif %}
-    {%- endfor %}
 {%- endmacro %}

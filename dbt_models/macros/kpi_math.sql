@@ -28,3 +28,17 @@
 {% macro rub_marketing_spend(amount='amount', currency='currency') -%}
     sum(case when {{ currency }} = 'RUB' then {{ amount }} end)
 {%- endmacro %}
+
+
+{#- "Answered within the threshold", the numerator of service_level (kpi-definitions,
+    "Telephony"): an inbound call answered with ring_seconds <= var
+    service_level_threshold_seconds, on a row of fct_calls (its is_inbound and is_answered;
+    `calls`: the relation's alias, if it must be named). A call whose source reports no ring
+    time is not (null: counted as not in time). One rule, read by the scorecards' service level
+    (int_telephony_measures_aggregated) and by marts.kpi_calls_hourly. Not a column of fct_calls:
+    fct_calls is incremental and would keep the flag of the old threshold when the setting
+    changes, where the month fingerprints (D11) rebuild every month's scorecard (D131). -#}
+{% macro is_answered_in_time(calls=none) -%}
+    {%- set prefix = calls ~ '.' if calls else '' -%}
+    ({{ prefix }}is_inbound and {{ prefix }}is_answered and {{ prefix }}ring_seconds <= {{ var('service_level_threshold_seconds') }})
+{%- endmacro %}

@@ -146,12 +146,11 @@ classified as (
         coalesce(scoped_calls.line, '(none)') as line,
         scoped_calls.call_date,
         scoped_calls.call_hour,
-        scoped_calls.direction = 'inbound' as is_inbound,
+        scoped_calls.is_inbound,
         scoped_calls.is_answered,
-        scoped_calls.direction = 'inbound'
-            and scoped_calls.is_answered
-            and scoped_calls.ring_seconds <= {{ var('service_level_threshold_seconds') }} as is_answered_in_time,
-        scoped_calls.direction = 'inbound' and not scoped_calls.is_answered as is_missed,
+        -- macros/kpi_math.sql: the one "answered within the threshold" rule
+        {{ is_answered_in_time('scoped_calls') }} as is_answered_in_time,
+        scoped_calls.is_inbound and not scoped_calls.is_answered as is_missed,
         called_back.call_id is not null as is_called_back,
         scoped_calls.ring_seconds,
         scoped_calls.talk_seconds,

@@ -12,7 +12,7 @@ client_months as (
 ),
 
 months as (
-    select * from {{ ref('int_kpi_months_listed') }}
+    select * from {{ ref('int_client_base_months_listed') }}
 ),
 
 deals as (

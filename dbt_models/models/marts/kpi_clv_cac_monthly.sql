@@ -24,7 +24,7 @@ marketing_spend as (
 ),
 
 months as (
-    select * from {{ ref('int_kpi_months_listed') }}
+    select * from {{ ref('int_client_base_months_listed') }}
 ),
 
 client_months as (

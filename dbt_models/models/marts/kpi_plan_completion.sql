@@ -5,11 +5,42 @@
     kpi_pct is null with a reason: conflicting_rows (the plan's rows disagree: base and norm
     null, D86), unknown_kpi_code (kpi_code names no numeric scorecard
     column), no_scorecard_row (no scorecard row for that manager-month), no_fact (the measure is
-    null), norm_equals_base. The plannable columns are the scorecard's measures, listed once
-    in macros/aggregates.sql (scorecard_measures, from which both scorecard marts build their
-    measure columns), so a new scorecard column needs no change here. -#}
+    null), norm_equals_base. The plannable columns are the scorecard's measure columns, listed
+    below in the mart's order; tests/unit/test_dbt_structure.py fails when a measure column of
+    marts.kpi_manager_monthly is missing here (a new scorecard column is added to both). -#}
 
-{%- set kpi_columns = scorecard_kpi_columns() -%}
+{%- set kpi_columns = [
+    'deals_created',
+    'deals_won',
+    'deals_lost',
+    'revenue',
+    'avg_check',
+    'win_rate',
+    'lead_to_deal_conversion',
+    'sales_cycle_days',
+    'new_clients',
+    'repeat_client_share',
+    'productivity_per_day',
+    'calls_outbound',
+    'calls_inbound',
+    'successful_calls',
+    'talk_minutes',
+    'missed_call_rate',
+    'speed_to_lead_minutes',
+    'responded_within_1h_share',
+    'touches_to_close',
+    'requests',
+    'complaint_rate_pct',
+    'first_response_minutes',
+    'resolution_hours',
+    'first_call_resolution_rate',
+    'nps',
+    'nps_responses',
+    'csat_avg',
+    'csat_satisfied_share',
+    'overdue_tasks',
+    'open_deals_without_next_task',
+] -%}
 
 with
 

@@ -6,7 +6,7 @@
     (per segment) and kpi_clv_cac_monthly (churn per channel), so both use one definition.
 
     Active at t: a won deal with closed_at in (t - W, t], W = var churn_window_days. The start of m
-    and its end are int_kpi_months_listed's month_start_at / month_end_at (the end of the as-of
+    and its end are int_client_base_months_listed's month_start_at / month_end_at (the end of the as-of
     month is the as-of time). The state at a month boundary is cumulative over the client's won
     deals bucketed to the first boundary at or after their close (window functions, no range join
     over the whole history); revenue of the W days before the start is one range join bounded by W.
@@ -31,7 +31,7 @@ clients as (
 ),
 
 months as (
-    select * from {{ ref('int_kpi_months_listed') }}
+    select * from {{ ref('int_client_base_months_listed') }}
 ),
 
 month_range as (

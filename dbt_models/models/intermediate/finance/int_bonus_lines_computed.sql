@@ -6,8 +6,8 @@
     Lines: one per (month, manager_id, kpi_code) of a plan row (kpi_plan_completion) and one per
     KPI weighted > 0 for the manager's role that month without a plan row, for the manager-months
     that have a plan row or a bonus pool. The role (and so the weights) is the dim_managers
-    version valid at the month's end, as in kpi_manager_monthly (so are manager_name and team,
-    which the statements show).
+    version valid at the month's end, as in kpi_manager_monthly (one rule,
+    macros/managers.sql; so are manager_name and team, which the statements show).
 
     weight: dim_kpi_weights row of the role and kpi_code valid in the month (latest valid_from
     <= month); band: the dim_premium_bands band valid in the month with lower_pct <= kpi_pct <
@@ -50,48 +50,26 @@ premium_bands as (
 ),
 
 manager_months as (
-    select
-        month,
-        manager_id,
-        {{ business_month_start_at(dbt.dateadd('month', 1, 'month')) }} as month_end_at
-    from (
-        select month, manager_id from plan_completion
-        union
-        select month, manager_id from bonus_pools
-    ) as planned_or_pooled
+    select month, manager_id from plan_completion
+    union
+    select month, manager_id from bonus_pools
 ),
 
-versions_ranked as (
-    select
-        manager_months.month,
-        manager_months.manager_id,
-        managers.role,
-        managers.full_name,
-        managers.team,
-        row_number() over (
-            partition by manager_months.month, manager_months.manager_id
-            order by
-                case when managers.valid_from < manager_months.month_end_at then 0 else 1 end,
-                case when managers.valid_from < manager_months.month_end_at then managers.valid_from end desc,
-                managers.version_number
-        ) as version_rank
-    from manager_months
-    inner join managers
-        on manager_months.manager_id = managers.manager_id
-),
+-- the role (and so the weights), name and team: the manager's version at the month's end, as
+-- in kpi_manager_monthly (macros/managers.sql)
+{{ manager_versions_at_month_end(keys='manager_months', managers='managers') }},
 
 manager_roles as (
     select
         manager_months.month,
         manager_months.manager_id,
-        versions_ranked.role,
-        versions_ranked.full_name as manager_name,
-        versions_ranked.team
+        versions_at_month_end.role,
+        versions_at_month_end.full_name as manager_name,
+        versions_at_month_end.team
     from manager_months
-    left join versions_ranked
-        on manager_months.month = versions_ranked.month
-        and manager_months.manager_id = versions_ranked.manager_id
-        and versions_ranked.version_rank = 1
+    left join versions_at_month_end
+        on manager_months.month = versions_at_month_end.month
+        and manager_months.manager_id = versions_at_month_end.manager_id
 ),
 
 weights_of_month as (

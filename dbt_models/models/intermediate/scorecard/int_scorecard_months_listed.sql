@@ -1,8 +1,11 @@
-{#- One row per month of the scorecards (business time zone): from the month of the earliest
-    event in the data (deal created, call, activity created, request created, survey response)
-    to the as-of month. With the UTC instants where the month starts and ends (exclusive), the
-    snapshot time of CRM hygiene (the end of the month, or the as-of time for the current month)
-    and the month's working days (dim_dates: Mon-Fri less the holidays of the calendar seed). -#}
+{#- The months of the scorecards (marts.kpi_manager_monthly and marts.kpi_company_monthly and
+    their intermediates; the client-base KPIs have their own list,
+    int_client_base_months_listed, D132). One row per month (business time zone): from the
+    month of the earliest event in the data (deal created, call, activity created, request
+    created, survey response) to the as-of month. With the UTC instants where the month starts
+    and ends (exclusive), the snapshot time of CRM hygiene (the end of the month, or the as-of
+    time for the current month) and the month's working days (dim_dates: Mon-Fri less the
+    holidays of the calendar seed). -#}
 
 with
 

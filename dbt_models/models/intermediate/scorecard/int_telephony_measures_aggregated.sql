@@ -2,7 +2,8 @@
     month and manager_id: scope `manager` per manager credited through the extension
     (fct_calls.manager_id; calls of no manager left out), scope `company` (manager_id null) over
     all calls of all lines, with the service level (inbound answered within
-    var service_level_threshold_seconds of ring / inbound). Calls started by the as-of time. -#}
+    var service_level_threshold_seconds of ring, macros/kpi_math.sql is_answered_in_time /
+    inbound). Calls started by the as-of time. -#}
 
 {#- A table, not a view: its key test and the two scorecard marts read it, and as a view each
     of them computed it again (on the large demo ~3 s per reading). -#}
@@ -25,8 +26,8 @@ aggregated_{{ scope }} as (
         '{{ scope }}' as scope,
         call_month as month,
         {{ scope_key(scope, 'manager_id') }} as manager_id,
-        sum(case when direction = 'outbound' then 1 else 0 end) as calls_outbound,
-        sum(case when direction = 'inbound' then 1 else 0 end) as calls_inbound,
+        sum(case when is_outbound then 1 else 0 end) as calls_outbound,
+        sum(case when is_inbound then 1 else 0 end) as calls_inbound,
         sum(
             case
                 when is_answered and talk_seconds > {{ var('successful_call_min_seconds') }} then 1
@@ -34,15 +35,9 @@ aggregated_{{ scope }} as (
             end
         ) as successful_calls,
         sum(case when is_answered then talk_seconds else 0 end) / 60.0 as talk_minutes,
-        sum(case when direction = 'inbound' and not is_answered then 1 else 0 end) as missed_inbound,
-        sum(
-            case
-                when direction = 'inbound'
-                    and is_answered
-                    and ring_seconds <= {{ var('service_level_threshold_seconds') }} then 1
-                else 0
-            end
-        ) as inbound_answered_in_time
+        sum(case when is_inbound and not is_answered then 1 else 0 end) as missed_inbound,
+        -- macros/kpi_math.sql: the one "answered within the threshold" rule
+        sum(case when {{ is_answered_in_time() }} then 1 else 0 end) as inbound_answered_in_time
     from known_calls
     {%- if scope == 'manager' %}
     where manager_id is not null

@@ -1,8 +1,12 @@
-{#- One row per KPI month, from the first month of data (the earliest month of a deal's creation
-    or of a marketing spend row) to the as-of month, with the month's boundaries in UTC: its start
+{#- The months of the client-base KPIs (churn, lifecycle, CLV and CAC by channel: the marts
+    kpi_churn_monthly and kpi_clv_cac_monthly and int_client_months_classified), one row per
+    month from the first month of client-base data (the earliest month of a deal's creation or
+    of a marketing spend row) to the as-of month, with the month's boundaries in UTC: its start
     (the first midnight of the month in the business time zone) and its end (the next month's
     start, or the as-of time for the as-of month: a month in progress is measured up to as-of).
-    The churn and CLV marts read their months and "start of m" / "end of m" here. -#}
+    The scorecards have their own month list, int_scorecard_months_listed (from the first event
+    of any kind; the end of a month is always the next month's start, the as-of month's
+    snapshot is its snapshot_at): two purposes, two lists (D132). -#}
 
 with
 
