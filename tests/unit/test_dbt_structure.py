@@ -42,3 +42,18 @@ def test_inbox_staging_ranks_versions_with_the_one_macro():
         if "row_number()" in path.read_text()
     ]
     assert hand_written == []
+
+
+def test_each_yaml_file_documents_only_its_own_folder():
+    """A model's documentation and its unit tests sit in a YAML file of the model's own folder
+    (a core model's unit test in the core YAML, not in an intermediate one)."""
+    folders = _model_folders()
+    strays = []
+    for path in _yaml_files():
+        document = yaml.safe_load(path.read_text()) or {}
+        named = [(m["name"], "model") for m in document.get("models", [])]
+        named += [(t["model"], f"unit test {t['name']}") for t in document.get("unit_tests", [])]
+        for model, what in named:
+            if folders.get(model) != path.parent:
+                strays.append(f"{path.relative_to(MODELS)}: {what} of {model}")
+    assert strays == []
