@@ -57,3 +57,46 @@ def test_each_yaml_file_documents_only_its_own_folder():
             if folders.get(model) != path.parent:
                 strays.append(f"{path.relative_to(MODELS)}: {what} of {model}")
     assert strays == []
+
+
+def test_kpi_definitions_name_existing_models_macros_and_tests():
+    """docs/kpi-definitions.md's "computed in / dbt unit test / integration test" cells name
+    models, macros, dbt unit tests and pytest tests that exist (a rename must update the doc)."""
+    root = MODELS.parents[1]
+    doc = (root / "docs" / "kpi-definitions.md").read_text()
+    unit_tests = {
+        test["name"]
+        for path in _yaml_files()
+        for test in (yaml.safe_load(path.read_text()) or {}).get("unit_tests", [])
+    }
+    macros = {
+        name
+        for path in (root / "dbt_models" / "macros").glob("*.sql")
+        for name in re.findall(r"macro (\w+)\(", path.read_text())
+    }
+    names = set(_model_folders()) | unit_tests | macros
+    cells = [
+        cell
+        for line in doc.splitlines()
+        if line.startswith("| ") and line.count(" | ") >= 3
+        for cell in line.strip("|").split(" | ")[-3:]
+    ]
+    test_files = {path.name: path for path in (root / "tests").glob("*/**/test_*.py")}
+    unknown = []
+    for token in {t for cell in cells for t in re.findall(r"`([^`]+)`", cell)}:
+        if "::" in token:
+            file, test = token.split("::")
+            test = test.split("[")[0]
+            path = test_files.get(file)
+            if path is None or f"def {test}(" not in path.read_text():
+                unknown.append(token)
+        elif re.fullmatch(r"\w+", token) and token not in names and "_" in token:
+            unknown.append(token)
+        elif (
+            "/" in token
+            and not (root / token).exists()
+            and not (root / "dbt_models" / token).exists()
+        ):
+            unknown.append(token)
+    assert sorted(unknown) == []
+    assert "int_sales_measures_aggregated_closed_deals" in str(cells)

@@ -2,8 +2,8 @@
     (kpi-definitions: "with several KPIs compute each and add them"). Open months: from the lines
     the current data gives; closed months: the statements frozen by `voronka close-period`
     (finance_ledger.closed_bonus_statements), with closed_at. Name and team: the manager's
-    version at the month's end. An open month's statement with a held line (D86) has no
-    bonus_amount and says why in hold_reason. -#}
+    version at the month's end (int_bonus_lines_computed; macros/managers.sql). An open month's
+    statement with a held line (D86) has no bonus_amount and says why in hold_reason. -#}
 
 with
 

@@ -1,7 +1,8 @@
 {#- Churn, retention and lifecycle per month and client segment (kpi-definitions, "Clients, churn
     and lifecycle"): segment 'all' for the whole base plus each dim_clients.segment ('(none)' for
-    clients without one). Months from the first month of data to the as-of month; the as-of month
-    is measured up to the as-of time. Client-month states come from int_client_months_classified
+    clients without one). Months: the client-base months (int_client_base_months_listed: from the
+    first deal or spend month to the as-of month; the as-of month is measured up to the as-of
+    time). Client-month states come from int_client_months_classified
     (shared with kpi_clv_cac_monthly); potential clients (a deal, no won deal yet) are counted here
     from the first deal and first won deal of each client, cumulatively by month boundary. -#}
 

@@ -1,9 +1,9 @@
 {#- Acquisition cost and client value per month and acquisition channel (kpi-definitions,
     "Acquisition and value"). A client's channel is dim_clients.channel (acquisition_channel, else
     its first deal's channel); a lead's channel is the deal's channel; '(none)' when unknown.
-    Rows: every month (first month of data .. as-of month) of every channel from the first month
-    it has a lead, a spend row or a new client, so channels with spend and no leads and with leads
-    and no spend are both there. Churn per channel comes from int_client_months_classified, the
+    Rows: every client-base month (int_client_base_months_listed) of every channel from the first
+    month it has a lead, a spend row or a new client, so channels with spend and no leads and
+    with leads and no spend are both there. Churn per channel comes from int_client_months_classified, the
     same client-month states as kpi_churn_monthly. Money is RUB (spend and revenue in other
     currencies are left out until a rate table exists). A month and channel without a RUB spend
     row has marketing_spend, cost_per_lead and cac null (unknown), a spend row of 0 gives 0
