@@ -189,7 +189,9 @@ def dbt_breakdown(since: float) -> dict:
 
 def publish_seconds(log: Path) -> float | None:
     """The time the run took to publish the warehouse for readers (D80), from its summary."""
-    found = re.search(r"published for readers in ([0-9.]+) s", log.read_text(errors="replace"))
+    found = re.search(
+        r"published for readers in ([0-9.]+) s", log.read_text(errors="replace"), re.IGNORECASE
+    )
     return float(found.group(1)) if found else None
 
 

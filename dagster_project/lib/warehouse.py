@@ -23,7 +23,9 @@ state file `<dir>/.voronka/<stem>.state.json` remembers the published file as la
 - no working copy and a published file: the published file is adopted (copied);
 - the published file was replaced or changed by something else since: adopted again;
 - the published file was deleted after a publish: the working copy is discarded (a fresh start);
-- never published (a first run that crashed): the working copy is kept.
+- never published (a first run that crashed): the working copy is kept;
+- a publish killed before its rename leaves the published file as it was (its temporary copy is
+  removed by the next session); one killed after the rename counts as published (D111).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import getpass
+import glob
 import json
 import logging
 import os
@@ -234,10 +237,30 @@ def _copy_database(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def _leftover_copies(published: Path, work: Path) -> list[Path]:
+    """Temporary copies of a killed process: a publish's `.<name>.<pid>.publishing` beside the
+    published file, an adoption's `<work>.<pid>.tmp` beside the working copy (D111)."""
+    return sorted(
+        [
+            *published.parent.glob(f".{glob.escape(published.name)}.*.publishing"),
+            *work.parent.glob(f"{glob.escape(work.name)}.*.tmp"),
+        ]
+    )
+
+
 def _prepare_working_copy(published: Path, work: Path) -> str:
     """Make the working copy match the rules of the module docstring; returns what was done."""
+    # the lock is held: no other process is copying (D111)
+    for leftover in _leftover_copies(published, work):
+        log.warning("removing %s, left by a copy that was killed", leftover)
+        leftover.unlink(missing_ok=True)
     state = read_state(published)
     seen = _stat_record(published)
+    if seen is not None and state.get("publishing") == seen:
+        # killed after its rename and before its state was written: the publish completed, and
+        # the working copy is what it published (D111)
+        state = {"published": seen, "dirty": None}
+        _write_state(published, state)
     if seen is None:
         if work.exists() and state.get("published"):
             log.warning(
@@ -325,6 +348,9 @@ class Session:
             shutil.copyfile(self.path, tmp)
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
+            # the copy's identity (a rename keeps it): a run killed right after the rename is
+            # known to have published, not taken for a change made outside voronka (D111)
+            _write_state(target, {**read_state(target), "publishing": _stat_record(tmp)})
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)

@@ -211,3 +211,98 @@ def test_the_run_log_loses_stack_traces_not_messages():
         "12:00 - step - STEP_FAILURE\n\nValueError: bad\n"
         "  (the stack trace: voronka run --debug)\n12:01 - step - fine\n"
     )
+
+
+PUBLISH = """
+import os, signal, sys, time, duckdb
+from dagster_project.lib import warehouse as wh
+published, value, fault = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rename = os.replace
+def replace(source, target):  # the publish's rename, with a fault before or after it
+    publishing = str(source).endswith(".publishing")
+    if publishing and fault == "pause":
+        print("publishing", flush=True)
+        time.sleep(60)
+    if publishing and fault == "kill before rename":
+        os.kill(os.getpid(), signal.SIGKILL)
+    rename(source, target)
+    if publishing and fault == "kill after rename":
+        os.kill(os.getpid(), signal.SIGKILL)
+os.replace = replace
+with wh.session(published, "voronka run") as s:
+    s.mark_dirty()
+    con = duckdb.connect(str(s.path))
+    con.execute("create or replace table t as select ? as x", [value])
+    con.close()
+    s.publish()
+"""
+
+
+def publish_with(published: Path, value: int, fault: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", PUBLISH, str(published), str(value), fault],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def fresh_view(published: Path) -> str:
+    """What a new reader process sees (in this process DuckDB would share an open database)."""
+    seen = subprocess.run(
+        [sys.executable, "-c", READ, str(published)], capture_output=True, text=True
+    )
+    return seen.stdout.strip() or seen.stderr
+
+
+def test_a_publish_killed_or_busy_never_harms_readers_nor_the_next_run(tmp_path, caplog):
+    """SIGKILL of a run during its publish, before and after the rename, with a reader holding
+    the published file; a second run while the first is publishing (D111)."""
+    published = tmp_path / "wh.duckdb"
+    with wh.session(published, "voronka run") as s:
+        s.mark_dirty()
+        write(s.path, 1)
+        s.publish()
+    reader = duckdb.connect(str(published), read_only=True)  # a BI tool, held open throughout
+    try:
+        killed = publish_with(published, 2, "kill before rename")
+        assert killed.wait() == -signal.SIGKILL
+        assert fresh_view(published) == "[(1,)]"  # the last good warehouse, whole
+        assert len(list(tmp_path.glob(".wh.duckdb.*.publishing"))) == 1
+        # and what an adoption (a copy of the published file) killed halfway leaves
+        adopting = wh.working_path(published).with_name("wh.work.duckdb.999999.tmp")
+        adopting.write_bytes(b"half a copy")
+        with caplog.at_level(logging.WARNING, "voronka.warehouse"):
+            with wh.session(published, "voronka run") as s:
+                assert not list(tmp_path.glob(".*publishing"))  # the leftover copies removed
+                assert not adopting.exists()
+                assert table(s.path) == [(2,)] and s.dirty  # the killed run's work goes on
+                s.publish()
+        assert "left by a copy that was killed" in caplog.text
+        assert fresh_view(published) == "[(2,)]"
+
+        killed = publish_with(published, 3, "kill after rename")
+        assert killed.wait() == -signal.SIGKILL
+        assert fresh_view(published) == "[(3,)]"
+        work = wh.working_path(published)
+        before = work.stat().st_ino
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, "voronka.warehouse"):
+            with wh.session(published, "voronka run") as s:
+                # published, not "changed outside voronka": nothing adopted, nothing dirty
+                assert s.dirty is None and work.stat().st_ino == before
+                assert table(s.path) == [(3,)]
+        assert "changed outside" not in caplog.text
+
+        first = publish_with(published, 4, "pause")
+        try:
+            assert first.stdout.readline().strip() == "publishing"
+            with pytest.raises(wh.WarehouseBusy, match=f"pid {first.pid}"):
+                with wh.session(published, "voronka run"):
+                    pass
+        finally:
+            first.kill()
+            first.wait()
+        assert fresh_view(published) == "[(3,)]"
+        assert reader.execute("select x from t").fetchall() == [(1,)]  # its old, whole view
+    finally:
+        reader.close()
