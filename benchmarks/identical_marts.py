@@ -31,31 +31,33 @@ VORONKA = [sys.executable, "-m", "dagster_project.cli"]
 SCHEMAS = ("marts", "finance")
 
 
-def _relations(con, alias: str) -> dict[str, list[str]]:
+def _relations(con, alias: str, schemas: tuple[str, ...] = SCHEMAS) -> dict[str, list[str]]:
     """`schema.table` -> its columns (load metadata `_...` left out), in column order."""
     found: dict[str, list[str]] = {}
     for schema, table, column in con.execute(
         "select table_schema, table_name, column_name from information_schema.columns "
-        "where table_catalog = ? and table_schema in ('marts', 'finance') "
+        "where table_catalog = ? and list_contains(?, table_schema) "
         "and not starts_with(column_name, '_') "
         "order by table_schema, table_name, ordinal_position",
-        [alias],
+        [alias, list(schemas)],
     ).fetchall():
         found.setdefault(f"{schema}.{table}", []).append(column)
     return found
 
 
-def compare_warehouses(first: Path, second: Path) -> dict[str, dict]:
-    """Per table of marts and finance: rows on each side, rows found on one side only, and
-    whether the ordered CSV dumps are byte-identical. A table missing on one side counts all
-    its rows as differing."""
+def compare_warehouses(
+    first: Path, second: Path, schemas: tuple[str, ...] = SCHEMAS
+) -> dict[str, dict]:
+    """Per table of `schemas` (default marts and finance): rows on each side, rows found on one
+    side only, and whether the ordered CSV dumps are byte-identical. A table missing on one side
+    counts all its rows as differing."""
     import duckdb
 
     con = duckdb.connect()
     con.execute("set enable_progress_bar = false")
     con.execute(f"attach '{first}' as a (read_only)")
     con.execute(f"attach '{second}' as b (read_only)")
-    tables_a, tables_b = _relations(con, "a"), _relations(con, "b")
+    tables_a, tables_b = _relations(con, "a", schemas), _relations(con, "b", schemas)
     report: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for name in sorted(set(tables_a) | set(tables_b)):

@@ -3,7 +3,11 @@
 Per scale: generate the demo inbox; hold its last day back; run the pipeline on the rest (a
 full build); deliver the last day and run again (the incremental path: new files loaded, only
 changed hours and months of the marts rebuilt); run once more with nothing new. For each run,
-the dbt part is split by layer from dbt's run_results.json (the time the marts add).
+the dbt part is split by layer from dbt's run_results.json (the time the marts add), and the
+validation time and the publish time are read from the run's summary. Then the speed floor
+(`shared/floor/floor.py` next to the repository: the same work as one hand-written DuckDB
+script, a yardstick outside the project, issue 18) runs on the same inbox, and the table of
+issue 18's targets is printed (`--no-floor` leaves it out).
 
 Not a test: machines are shared and noisy, so compare figures from one run of this script.
 Each step runs as a subprocess; its peak memory is sampled from /proc every 0.2 s over the
@@ -195,11 +199,38 @@ def publish_seconds(log: Path) -> float | None:
     return float(found.group(1)) if found else None
 
 
+def validation_seconds(log: Path) -> float | None:
+    """The Great Expectations time of a run, from its summary ("X s of validation")."""
+    found = re.search(r"([0-9.]+) s of validation", log.read_text(errors="replace"))
+    return float(found.group(1)) if found else None
+
+
+def default_floor() -> Path | None:
+    """The floor script beside the repository (`../shared/floor/floor.py`, or one folder up
+    for a worktree), if there is one."""
+    for base in (ROOT.parent, ROOT.parent.parent):
+        path = base / "shared" / "floor" / "floor.py"
+        if path.exists():
+            return path
+    return None
+
+
+def run_floor(floor: Path, inbox: Path, workdir: Path, env: dict[str, str]) -> dict:
+    """The floor on the same inbox (the whole of it), timed like the runs."""
+    out = workdir / "floor.duckdb"
+    result = measure([sys.executable, str(floor), str(inbox), str(out)], env, workdir / "floor.log")
+    result["command"] = f"floor.py {inbox}"
+    for path in workdir.glob("floor.duckdb*"):
+        if path.is_file():
+            path.unlink()
+    return result
+
+
 def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def bench_scale(scale: str, workdir: Path, keep: bool) -> dict:
+def bench_scale(scale: str, workdir: Path, keep: bool, floor: Path | None) -> dict:
     inbox, warehouse = workdir / scale / "inbox", workdir / scale / "warehouse.duckdb"
     shutil.rmtree(workdir / scale, ignore_errors=True)
     inbox.parent.mkdir(parents=True)
@@ -219,8 +250,12 @@ def bench_scale(scale: str, workdir: Path, keep: bool) -> dict:
         result[step] = measure([*VORONKA, "run", "--quiet"], env, logs / f"{step}.log")
         result[step]["dbt_seconds"] = dbt_breakdown(started)
         result[step]["publish_seconds"] = publish_seconds(logs / f"{step}.log")
+        result[step]["validation_seconds"] = validation_seconds(logs / f"{step}.log")
         print(f"{scale} {step}: {json.dumps(result[step])}", flush=True)
     result["warehouse_mb"] = round(warehouse.stat().st_size / 2**20) if warehouse.exists() else 0
+    if floor is not None:
+        result["floor"] = run_floor(floor, inbox, logs, env)
+        print(f"{scale} floor: {json.dumps(result['floor'])}", flush=True)
     if not keep:
         shutil.rmtree(inbox, ignore_errors=True)
     return result
@@ -231,8 +266,16 @@ def main() -> int:
     parser.add_argument("--scales", nargs="+", default=["small", "medium"])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/voronka-bench"))
     parser.add_argument("--keep", action="store_true", help="keep the generated inboxes")
+    parser.add_argument(
+        "--floor",
+        type=Path,
+        default=default_floor(),
+        help="the floor script (default: ../shared/floor/floor.py beside the repository)",
+    )
+    parser.add_argument("--no-floor", action="store_true", help="do not run the floor")
     args = parser.parse_args()
-    results = [bench_scale(scale, args.workdir, args.keep) for scale in args.scales]
+    floor = None if args.no_floor else args.floor
+    results = [bench_scale(scale, args.workdir, args.keep, floor) for scale in args.scales]
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -244,12 +287,17 @@ def main() -> int:
         "results": results,
     }
     (out / f"{stamp}.json").write_text(json.dumps(payload, indent=2))
-    print("| scale | step | wall s | peak RSS MB | exit | dbt s | of which marts s | publish s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| scale | step | wall s | peak RSS MB | exit | dbt s | of which marts s | "
+        "validation s | publish s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        for step in ("demo", "run", "run_one_new_day", "rerun_unchanged"):
-            m = r[step]
-            dbt = m.get("dbt_seconds", {})
+        for step in ("demo", "run", "run_one_new_day", "rerun_unchanged", "floor"):
+            m = r.get(step)
+            if m is None:
+                continue
+            dbt = m.get("dbt_seconds") or {}
             row = (
                 r["scale"],
                 step,
@@ -258,12 +306,77 @@ def main() -> int:
                 m["exit_code"],
                 dbt.get("dbt_elapsed", ""),
                 dbt.get("marts", ""),
-                m.get("publish_seconds", ""),
+                m.get("validation_seconds") or "",
+                m.get("publish_seconds") or "",
             )
             print("| " + " | ".join(map(str, row)) + " |")
         sizes = f"{r['inbox_mb']} MB / {r['warehouse_mb']} MB"
         print(f"| {r['scale']} | inbox / warehouse size | {sizes} | | |")
+    print()
+    print_targets(results)
     return 0
+
+
+def print_targets(results: list[dict]) -> None:
+    """Issue 18's targets against this run's figures (large: absolute seconds and the floor;
+    medium and below: shares of the full run)."""
+    print("| scale | target | goal | measured | met |")
+    print("|---|---|---|---|---|")
+
+    def line(scale: str, target: str, goal: str, measured: str, met: bool | None) -> None:
+        verdict = "" if met is None else ("yes" if met else "NO")
+        print(f"| {scale} | {target} | {goal} | {measured} | {verdict} |")
+
+    for r in results:
+        scale, full = r["scale"], r["run"]["seconds"]
+        day, same = r["run_one_new_day"]["seconds"], r["rerun_unchanged"]["seconds"]
+        if scale == "large":
+            line(scale, "one new day", "<= 30 s", f"{day} s", day <= 30)
+            line(scale, "unchanged rerun", "<= 10 s", f"{same} s", same <= 10)
+            floor = r.get("floor")
+            if floor and floor["exit_code"] == 0:
+                ratio = full / floor["seconds"]
+                line(
+                    scale,
+                    "full run / floor",
+                    "<= 2",
+                    f"{full} / {floor['seconds']} s = {ratio:.2f}",
+                    ratio <= 2,
+                )
+            else:
+                line(scale, "full run / floor", "<= 2", "floor not run", None)
+        else:
+            line(
+                scale,
+                "one new day / full",
+                "<= 25 %",
+                f"{100 * day / full:.0f} %",
+                day <= 0.25 * full,
+            )
+            line(
+                scale,
+                "unchanged / full",
+                "<= 10 %",
+                f"{100 * same / full:.0f} %",
+                same <= 0.10 * full,
+            )
+            floor = r.get("floor")
+            if floor and floor["exit_code"] == 0:
+                line(
+                    scale,
+                    "full run / floor",
+                    "(large: <= 2)",
+                    f"{full / floor['seconds']:.2f}",
+                    None,
+                )
+        peak = max(
+            r[step]["peak_tree_rss_mb"] for step in ("run", "run_one_new_day", "rerun_unchanged")
+        )
+        line(scale, "peak RSS of the process tree", "< 3 584 MB", f"{peak} MB", peak < 3584)
+        for step in ("run", "run_one_new_day", "rerun_unchanged"):
+            m = r[step]
+            share = 100 * (m.get("validation_seconds") or 0.0) / m["seconds"]
+            line(scale, f"validation, {step}", "<= 15 %", f"{share:.0f} %", share <= 15)
 
 
 if __name__ == "__main__":

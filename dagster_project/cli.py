@@ -1,7 +1,7 @@
 """The `voronka` command line.
 
     voronka demo --out DIR [--scale small|medium|large] [--seed N] [--months N] [--no-defects]
-    voronka run [--inbox DIR] [--warehouse FILE] [--as-of TIMESTAMP] [--quiet]
+    voronka run [--inbox DIR] [--warehouse FILE] [--as-of TIMESTAMP] [--quiet] [--force]
     voronka load [--inbox DIR] [--warehouse FILE]          (extract only, no Dagster)
     voronka summary [--warehouse FILE]
     voronka forget-file PATH [--inbox DIR] [--warehouse FILE]
@@ -264,7 +264,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             log_level="WARNING" if args.quiet else "INFO",
             session=session,
             debug=args.debug,
+            force=args.force,
         )
+        if outcome.unchanged:
+            print(outcome.unchanged)
+            print(f"Checked in {outcome.seconds:.1f} s")
+            return EXIT_OK
         print_summary(settings, outcome, session.path)
     _print_outputs(settings, started)
     return EXIT_OK if outcome.success else EXIT_FAILED
@@ -539,6 +544,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             command.add_argument("--as-of", help="as-of timestamp, ISO 8601 (default: latest)")
             command.add_argument("--quiet", action="store_true", help="warnings only")
+            command.add_argument(
+                "--force",
+                action="store_true",
+                help="run even when the inbox, settings and code are those of the published run "
+                "(default: such a run is skipped, D150)",
+            )
         _wait_option(command)
         command.set_defaults(func=func)
 

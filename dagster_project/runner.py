@@ -41,6 +41,7 @@ class RunOutcome:
         seconds: wall time of the run.
         publish_seconds: time the publishing of the warehouse for readers took (D80); None when
             the run did not publish (it failed: readers keep the last published warehouse).
+        unchanged: why nothing was run (the inputs of the published run, D150), or None.
     """
 
     success: bool
@@ -49,6 +50,7 @@ class RunOutcome:
     skipped_steps: list[str] = field(default_factory=list)
     seconds: float = 0.0
     publish_seconds: float | None = None
+    unchanged: str | None = None
 
     @property
     def blocking_failures(self) -> list[CheckOutcome]:
@@ -65,6 +67,7 @@ def run_pipeline(
     log_level: str = "INFO",
     session: wh.Session | None = None,
     debug: bool = False,
+    force: bool = False,
 ) -> RunOutcome:
     """Materialize every asset and run every check, in one process, one step at a time, on the
     warehouse's working copy; publish it for readers when the run succeeds (D80).
@@ -80,12 +83,14 @@ def run_pipeline(
             by default the run takes one itself.
         debug: keep the stack traces in Dagster's log of failed steps (else each failure is
             logged with its error message only, D84).
+        force: run even when the inputs are those of the published run (else such a run is
+            skipped: `RunOutcome.unchanged` says why, D150).
 
     Raises:
         WarehouseBusy: another process holds the warehouse (after `settings.lock_wait`).
     """
     settings.export_env()
-    from dagster_project.lib import validation_report, validation_worker
+    from dagster_project.lib import run_inputs, validation_report, validation_worker
 
     hold = (
         contextlib.nullcontext(session)
@@ -98,12 +103,18 @@ def run_pipeline(
         )
     )
     with hold as held:
+        started = time.monotonic()
+        hashes = run_inputs.FileHashes(settings.warehouse)
+        inputs = run_inputs.current_inputs(settings, hashes) if held.owner else None
+        hashes.save()  # the loader reads what was hashed here (D151)
+        current = None if force else run_inputs.published_run_is_current(held, inputs)
+        if current:
+            return RunOutcome(success=True, seconds=time.monotonic() - started, unchanged=current)
         held.mark_dirty()
         validation_report.clear(settings.warehouse)  # the report shows this run's results only
         # GE validates in a worker process (D68): it imports GE while the extract runs, and on
         # large warehouses the dbt asset ends it before dbt starts
         validation_worker.enable()
-        started = time.monotonic()
         quiet_traces = contextlib.nullcontext() if debug else _without_stack_traces()
         try:
             with (
@@ -114,7 +125,8 @@ def run_pipeline(
         finally:
             validation_worker.disable()
         if outcome.success:
-            outcome.publish_seconds = held.publish()
+            record = run_inputs.record(inputs, settings.warehouse)
+            outcome.publish_seconds = held.publish(run_record=record)
         return outcome
 
 

@@ -40,12 +40,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from dagster_project.lib import csv_lines, csv_sniff, parsing
 from dagster_project.lib.contract import ENTITIES, ENTITY_BY_NAME, META_COLUMNS, Column, Entity
 from dagster_project.lib.settings import Settings
+
+if TYPE_CHECKING:
+    from dagster_project.lib.run_inputs import FileHashes
 
 log = logging.getLogger("voronka.loader")
 
@@ -509,11 +513,14 @@ class InboxLoader:
         inbox: Path,
         run_id: str | None = None,
         batch_bytes: int = BATCH_BYTES,
+        hashes: FileHashes | None = None,
     ):
         self.con = con
         self.inbox = Path(inbox)
         self.run_id = run_id or _new_id("run")
         self.batch_bytes = batch_bytes
+        # a file whose stat did not change since it was hashed is not read again (D151)
+        self.hashes = hashes
 
     # ---- public
 
@@ -663,7 +670,7 @@ class InboxLoader:
         started = _utcnow()
         batch_id = _new_id("batch")
         try:
-            sha = file_sha256(path)
+            sha = self.hashes.sha256(path) if self.hashes else file_sha256(path)
         except OSError as exc:
             message = f"cannot be read ({exc.strerror}); check that the file is readable"
             return self._fail(entity, rel, None, None, started, batch_id, message)

@@ -54,6 +54,8 @@ STATE_DIR = ".voronka"
 # the file dbt builds (dbt_models/profiles.yml): the working copy during a run
 WORKING_COPY_ENV = "VORONKA_WORKING_COPY"
 POLL_SECONDS = 0.5
+# the state file's record of the inputs of the run that published (lib/run_inputs.py, D150)
+RUN_RECORD_KEY = "run"
 
 
 class WarehouseError(Exception):
@@ -207,6 +209,9 @@ def _stat_record(path: Path) -> dict | None:
     return {"inode": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+stat_record = _stat_record  # what the state file keeps of the published file
+
+
 def read_state(published: Path | str) -> dict:
     try:
         return json.loads(state_path(published).read_text(encoding="utf-8"))
@@ -331,9 +336,13 @@ class Session:
         """Unpublished changes of the working copy: who made them and since when, or None."""
         return read_state(self.published).get("dirty") or None
 
-    def publish(self) -> float | None:
+    def publish(self, run_record: dict | None = None) -> float | None:
         """Publish the working copy over the published file; seconds it took, or None for a
-        nested session (its outermost session publishes) and when nothing changed."""
+        nested session (its outermost session publishes) and when nothing changed.
+
+        `run_record`: the inputs of the run that publishes (`lib/run_inputs.py`), kept in the
+        state file so that the next run with the same inputs is skipped (D150); any publish
+        without one drops the previous record."""
         if not self.owner or (not self.dirty and self.published.exists()):
             return None
         started = time.monotonic()
@@ -359,7 +368,10 @@ class Session:
             os.fsync(directory)
         finally:
             os.close(directory)
-        _write_state(self.published, {"published": _stat_record(target), "dirty": None})
+        state = {"published": _stat_record(target), "dirty": None}
+        if run_record is not None:
+            state[RUN_RECORD_KEY] = {**run_record, "published_at": _now()}
+        _write_state(self.published, state)
         self.publish_seconds = time.monotonic() - started
         log.info("published %s (%.2f s)", target, self.publish_seconds)
         return self.publish_seconds

@@ -84,11 +84,24 @@ def test_calls_resolve_managers_by_extension_history(built):
     assert managers["k3"] is None  # a missed inbound call nobody picked up
 
 
-def test_rerun_changes_nothing(built):
+def test_rerun_changes_nothing(built, capsys):
+    """Nothing new: the run is skipped and the published file is not replaced (D150); with
+    `--force` it runs and changes nothing."""
     inbox, warehouse, _ = built
     before = {m: query(warehouse, f"select count(*) from core.{m}") for m in EXPECTED_CORE_ROWS}
     raw_before = query(warehouse, "select count(*), max(_loaded_at) from raw.calls")
+    published = warehouse.stat()
+    capsys.readouterr()
     assert main(["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet"]) == 0
+    assert "Nothing changed since the run published at" in capsys.readouterr().out
+    assert (warehouse.stat().st_ino, warehouse.stat().st_mtime_ns) == (
+        published.st_ino,
+        published.st_mtime_ns,
+    )
+    args = ["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet", "--force"]
+    assert main(args) == 0
+    assert "Nothing changed" not in capsys.readouterr().out
+    assert warehouse.stat().st_ino != published.st_ino  # published again
     assert query(warehouse, "select count(*), max(_loaded_at) from raw.calls") == raw_before
     for model, rows in before.items():
         assert query(warehouse, f"select count(*) from core.{model}") == rows

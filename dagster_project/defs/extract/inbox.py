@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.contract import ENTITIES, Entity
 from dagster_project.lib.inbox_loader import EntityReport, FileReport, InboxLoader, inbox_problem
+from dagster_project.lib.run_inputs import FileHashes
 from dagster_project.lib.sources import configured_sources
 
 
@@ -87,13 +88,15 @@ def build_inbox_asset(entity: Entity) -> dg.AssetsDefinition:
                 )
 
         require_inbox(warehouse.inbox_path)
+        hashes = FileHashes(warehouse.published_path)  # what the run's start hashed (D151)
         con = warehouse.connect()
         try:
-            loader = InboxLoader(con, warehouse.inbox_path, run_id=context.run_id)
+            loader = InboxLoader(con, warehouse.inbox_path, run_id=context.run_id, hashes=hashes)
             report = loader.load_entity(entity, progress=progress)
             raw_rows = con.execute(f'select count(*) from raw."{entity.name}"').fetchone()[0]
         finally:
             con.close()
+            hashes.save()
         skipped = report.count("skipped_unchanged")
         if skipped:
             context.log.info(f"{entity.name}: {skipped} unchanged file(s) skipped")

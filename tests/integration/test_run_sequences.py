@@ -1,0 +1,107 @@
+"""After any sequence of `voronka run`s the core, marts and finance tables are those of a fresh
+full run of the same inbox, byte for byte (issue 18, D92, D150).
+
+The mini inbox is run, then changed twice and run after each change: late calls of an old month,
+a changed file (a deal's amount corrected in place) and a new manager version; then a deleted
+record and a new day. A last run with nothing new is skipped (D150). A fresh warehouse built from
+the final inbox in one run is the reference; every table of core, marts and finance must equal
+it (rows ordered by every column, as CSV; load-time columns `_...` left out).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks.identical_marts import compare_warehouses
+from dagster_project.cli import main
+from tests.conftest import FIXTURES, write_inbox
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DEALS_HEADER = (
+    "deal_id,client_id,manager_id,pipeline,stage,status,amount,currency,channel,created_at,"
+    "closed_at,loss_reason,updated_at"
+)
+LATE_CHANGED_NEW_VERSION = {
+    # late data for an old month: January calls arriving in March
+    "calls/2026-01-late.csv": (
+        "call_id,started_at,direction,client_phone,manager_extension,line,status,"
+        "ring_seconds,talk_seconds\n"
+        "k7,2026-01-21 14:00,outbound,+79161234567,101,74950000001,answered,4,240\n"
+        "k8,2026-01-22 09:10,inbound,+79035556677,103,74950000002,missed,25,0\n"
+    ),
+    # a new version of a manager: m1 moves to another team
+    "managers/2026-02-20-changes.csv": (
+        "manager_id,full_name,team,role,extension,email,hired_on,left_on,updated_at\n"
+        "m1,Анна Петрова,Москва-2,sales,101,anna@example.ru,2025-03-01,,"
+        "2026-02-20T09:00:00+03:00\n"
+    ),
+}
+DELETED_AND_NEW_DAY = {
+    # a deleted record: the lost deal d2 deleted in its source
+    "deals/deals-deleted.csv": (
+        DEALS_HEADER + ",deleted_at\n"
+        "d2,c2,m2,Продажи,Отказ,lost,250000,RUB,Выставка,2026-01-10 11:30,2026-01-31 23:30,"
+        "Дорого,2026-02-21 10:00,2026-02-21 10:00\n"
+    ),
+    # a new day
+    "calls/2026-02-27.csv": (
+        "call_id,started_at,direction,client_phone,manager_extension,line,status,"
+        "ring_seconds,talk_seconds\n"
+        "k9,2026-02-27 10:00,inbound,+79161234567,101,74950000002,answered,6,420\n"
+        "k10,2026-02-27 11:30,outbound,84952223344,104,74950000001,answered,3,95\n"
+    ),
+}
+
+
+def run(inbox: Path, warehouse: Path) -> int:
+    return main(["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet"])
+
+
+def change_a_file_in_place(inbox: Path) -> None:
+    """d1's amount corrected in deals.csv itself (the file is reloaded and replaces its rows)."""
+    path = inbox / "deals" / "deals.csv"
+    text = path.read_text(encoding="utf-8")
+    assert "100000.00" in text
+    path.write_text(text.replace("100000.00", "120000.00"), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def sequence(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sequence")
+    inbox, warehouse = root / "inbox", root / "warehouse.duckdb"
+    shutil.copytree(FIXTURES / "mini_inbox", inbox)
+    codes = [run(inbox, warehouse)]
+    write_inbox(inbox, LATE_CHANGED_NEW_VERSION)
+    change_a_file_in_place(inbox)
+    codes.append(run(inbox, warehouse))
+    write_inbox(inbox, DELETED_AND_NEW_DAY)
+    codes.append(run(inbox, warehouse))
+    published = warehouse.stat()
+    codes.append(run(inbox, warehouse))  # nothing new: skipped
+    skipped = warehouse.stat().st_ino == published.st_ino
+
+    fresh = root / "fresh"
+    shutil.copytree(inbox, fresh / "inbox")
+    codes.append(run(fresh / "inbox", fresh / "warehouse.duckdb"))
+    report = compare_warehouses(
+        fresh / "warehouse.duckdb", warehouse, schemas=("core", "marts", "finance")
+    )
+    return {"codes": codes, "skipped": skipped, "report": report}
+
+
+def test_every_run_succeeds_and_the_last_is_skipped(sequence):
+    assert sequence["codes"] == [0, 0, 0, 0, 0]
+    assert sequence["skipped"]
+
+
+def test_core_marts_and_finance_equal_a_fresh_full_run(sequence):
+    report = sequence["report"]
+    assert {"core.fct_calls", "core.dim_managers", "marts.kpi_manager_monthly"} <= set(report)
+    assert report["core.fct_calls"]["rows_a"] == 10  # the mini inbox's 6 and 4 new calls
+    assert report["core.dim_managers"]["rows_a"] == 5  # m1 in a second version
+    differing = {name: entry for name, entry in report.items() if not entry.get("identical")}
+    assert not differing, differing
