@@ -188,6 +188,10 @@ def dbt_breakdown(since: float) -> dict:
                     layer = label
         layers[layer] = round(layers.get(layer, 0.0) + item["execution_time"], 1)
     layers["dbt_elapsed"] = round(results.get("elapsed_time", 0.0), 1)
+    slowest = sorted(results["results"], key=lambda item: -item["execution_time"])[:8]
+    layers["slowest"] = {
+        item["unique_id"].split(".")[-1]: round(item["execution_time"], 1) for item in slowest
+    }
     return layers
 
 
@@ -197,6 +201,51 @@ def publish_seconds(log: Path) -> float | None:
         r"published for readers in ([0-9.]+) s", log.read_text(errors="replace"), re.IGNORECASE
     )
     return float(found.group(1)) if found else None
+
+
+def step_seconds(warehouse: Path, known_runs: int) -> dict[str, float]:
+    """Seconds per Dagster step of the newest run in the instance next to the warehouse (the
+    one `voronka run` records into, D107), slowest first; empty when no run was added since
+    `known_runs` (a skipped run, D150)."""
+    import dagster as dg
+
+    home = warehouse.resolve().parent / ".dagster"
+    if not home.exists():
+        return {}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        if len(runs) <= known_runs:
+            return {}
+        stats = instance.get_run_step_stats(runs[0].run_id)
+    found = {s.step_key: s.end_time - s.start_time for s in stats if s.end_time and s.start_time}
+    return {key: round(found[key], 1) for key in sorted(found, key=lambda k: -found[k])}
+
+
+def phases(steps: dict[str, float]) -> dict[str, float]:
+    """Step seconds summed by phase: loads, raw checks, dbt, the checks after dbt, the rest
+    (finance adjustments, report, exports, summary)."""
+    found: dict[str, float] = {}
+    for key, seconds in steps.items():
+        if key == "voronka_dbt_assets":
+            phase = "dbt"
+        elif "_ge_" in key:
+            phase = "raw checks" if key.startswith("inbox__") else "layer checks"
+        elif key.startswith("inbox__"):
+            phase = "load"
+        else:
+            phase = "finance, report, exports"
+        found[phase] = round(found.get(phase, 0.0) + seconds, 1)
+    return found
+
+
+def dagster_runs(warehouse: Path) -> int:
+    import dagster as dg
+
+    home = warehouse.resolve().parent / ".dagster"
+    if not home.exists():
+        return 0
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return len(instance.get_runs())
 
 
 def validation_seconds(log: Path) -> float | None:
@@ -246,9 +295,11 @@ def bench_scale(scale: str, workdir: Path, keep: bool, floor: Path | None) -> di
     for step in ("run", "run_one_new_day", "rerun_unchanged"):
         if step == "run_one_new_day":
             deliver(workdir / scale / "last-day", inbox)
-        started = time.time()
+        started, known_runs = time.time(), dagster_runs(warehouse)
         result[step] = measure([*VORONKA, "run", "--quiet"], env, logs / f"{step}.log")
-        result[step]["dbt_seconds"] = dbt_breakdown(started)
+        result[step]["steps"] = step_seconds(warehouse, known_runs)
+        result[step]["phases"] = phases(result[step]["steps"])
+        result[step]["dbt_seconds"] = dbt_breakdown(started) if result[step]["steps"] else {}
         result[step]["publish_seconds"] = publish_seconds(logs / f"{step}.log")
         result[step]["validation_seconds"] = validation_seconds(logs / f"{step}.log")
         print(f"{scale} {step}: {json.dumps(result[step])}", flush=True)
@@ -313,8 +364,30 @@ def main() -> int:
         sizes = f"{r['inbox_mb']} MB / {r['warehouse_mb']} MB"
         print(f"| {r['scale']} | inbox / warehouse size | {sizes} | | |")
     print()
+    print_phases(results)
+    print()
     print_targets(results)
     return 0
+
+
+def print_phases(results: list[dict]) -> None:
+    """Where each run's time went: Dagster's steps by phase, the publish, the rest (start-up,
+    the check for changes, the summary) as the remainder of the command's wall time."""
+    names = ["load", "raw checks", "dbt", "layer checks", "finance, report, exports"]
+    print("| scale | step | wall s | " + " | ".join(names) + " | publish | rest |")
+    print("|---|---|---|" + "---|" * (len(names) + 2))
+    for r in results:
+        for step in ("run", "run_one_new_day", "rerun_unchanged"):
+            m = r[step]
+            found = m.get("phases") or {}
+            publish = m.get("publish_seconds") or 0.0
+            rest = m["seconds"] - sum(found.values()) - publish
+            cells = [str(found.get(name, "")) for name in names]
+            print(
+                f"| {r['scale']} | {step} | {m['seconds']} | "
+                + " | ".join(cells)
+                + f" | {publish or ''} | {rest:.1f} |"
+            )
 
 
 def print_targets(results: list[dict]) -> None:
