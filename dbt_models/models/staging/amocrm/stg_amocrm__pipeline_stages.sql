@@ -18,10 +18,7 @@ pipelines_source as (
 statuses_ranked as (
     select
         *,
-        row_number() over (
-            partition by pipeline_id, id
-            order by _loaded_at desc, _batch_id desc
-        ) as snapshot_rank
+        {{ newest_version_rank(partition_by='pipeline_id, id', load_order=['_loaded_at', '_batch_id']) }}
     from statuses_source
 ),
 
@@ -29,7 +26,7 @@ pipelines_ranked as (
     select
         id,
         name,
-        row_number() over (partition by id order by _loaded_at desc, _batch_id desc) as snapshot_rank
+        {{ newest_version_rank(partition_by='id', load_order=['_loaded_at', '_batch_id']) }}
     from pipelines_source
 ),
 
@@ -54,8 +51,8 @@ final as (
     from statuses_ranked as statuses
     left join pipelines_ranked as pipelines
         on statuses.pipeline_id = pipelines.id
-        and pipelines.snapshot_rank = 1
-    where statuses.snapshot_rank = 1
+        and pipelines.version_rank = 1
+    where statuses.version_rank = 1
 )
 
 select * from final

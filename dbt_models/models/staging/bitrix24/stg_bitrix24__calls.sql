@@ -28,7 +28,7 @@ users as (
     select
         id,
         uf_phone_inner,
-        row_number() over (partition by id order by _loaded_at desc, _batch_id desc) as snapshot_rank
+        {{ newest_version_rank(partition_by='id', load_order=['_loaded_at', '_batch_id']) }}
     from users_source
 ),
 
@@ -53,7 +53,7 @@ classified as (
     from first_loaded
     left join users
         on first_loaded.portal_user_id = users.id
-        and users.snapshot_rank = 1
+        and users.version_rank = 1
     where first_loaded.load_rank = 1
         -- 5 (informational robot call) and unknown types are no manager's call (D104)
         and first_loaded.call_type in ('1', '2', '3', '4')

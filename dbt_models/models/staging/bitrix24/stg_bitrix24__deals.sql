@@ -63,7 +63,7 @@ lead_sources as (
     select
         status_id,
         name,
-        row_number() over (partition by id order by _loaded_at desc, _batch_id desc) as snapshot_rank
+        {{ newest_version_rank(partition_by='id', load_order=['_loaded_at', '_batch_id']) }}
     from sources_source
     where entity_id = 'SOURCE'
 ),
@@ -132,7 +132,7 @@ renamed as (
     {%- if channel_field %}
     left join lead_sources
         on ranked.channel_code = lead_sources.status_id
-        and lead_sources.snapshot_rank = 1
+        and lead_sources.version_rank = 1
     {%- else %}
     left join lead_sources
         on 1 = 0

@@ -20,7 +20,7 @@ categories_source as (
 statuses_ranked as (
     select
         *,
-        row_number() over (partition by id order by _loaded_at desc, _batch_id desc) as snapshot_rank
+        {{ newest_version_rank(partition_by='id', load_order=['_loaded_at', '_batch_id']) }}
     from statuses_source
     where entity_id = 'DEAL_STAGE' or entity_id like 'DEAL_STAGE\_%' escape '\'
 ),
@@ -29,7 +29,7 @@ categories_ranked as (
     select
         id,
         name,
-        row_number() over (partition by id order by _loaded_at desc, _batch_id desc) as snapshot_rank
+        {{ newest_version_rank(partition_by='id', load_order=['_loaded_at', '_batch_id']) }}
     from categories_source
 ),
 
@@ -50,7 +50,7 @@ stages as (
         _loaded_at,
         _batch_id
     from statuses_ranked
-    where snapshot_rank = 1
+    where version_rank = 1
 ),
 
 final as (
@@ -69,7 +69,7 @@ final as (
     from stages
     left join categories_ranked as categories
         on stages.category_id = categories.id
-        and categories.snapshot_rank = 1
+        and categories.version_rank = 1
 )
 
 select * from final
