@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {#- One row per lowercased e-mail: the client a survey response with that e-mail belongs to (the
     earliest created client, then the smallest client_id, when several share it).
     A table, not a view: its key tests would each redo the ranking over every client.

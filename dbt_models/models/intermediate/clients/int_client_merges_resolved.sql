@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {#- One row per client any source knows: the client it counts as (kpi-definitions, "Deleted
     records"; D85). counted_client_id: itself while it lives; the client it was merged into,
     followed along a chain of merges (a into b, b into c: c), when merged; null when deleted, when

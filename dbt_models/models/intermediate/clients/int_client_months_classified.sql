@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {#- One row per client that has a won deal (by the as-of time) and KPI month, from the month before
     the client first becomes active to the as-of month: the client's state at the start and at the
     end of the month (kpi-definitions, "Clients, churn and lifecycle"). Read by kpi_churn_monthly

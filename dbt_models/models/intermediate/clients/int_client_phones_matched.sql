@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {#- One row per normalised phone: the client a call, request or survey response with that phone
     belongs to. When several clients share a phone, the earliest created one (then the smallest
     client_id) gets it, so a phone never matches two clients.

@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {#- Who was responsible for a deal when (kpi-definitions, "Attribution"): the manager_id of the
     deal's latest stage change at or before t that carries one, otherwise deals.manager_id.
     One row per deal and period [valid_from, valid_to): period 0 runs from always (valid_from

@@ -10,9 +10,6 @@
       still in the stage. Stage changes at the same instant are ordered by change_id.
     Stages unknown to dim_pipeline_stages are ignored. -#}
 
-{#- A table: the marts and its tests read it several times per run -#}
-{{ config(materialized='table') }}
-
 with
 
 deals as (

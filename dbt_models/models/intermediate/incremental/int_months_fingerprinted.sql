@@ -9,8 +9,6 @@
     timestamps): a business month differs from it by at most one month, which the marts absorb
     by rebuilding from two months before the first changed one. A table, built once per run. -#}
 
-{{ config(materialized='table') }}
-
 with
 
 deals as (

@@ -1,5 +1,3 @@
-{{ config(materialized='table') }}
-
 {#- The run's as-of time, one row (read through the macro as_of()). var as_of when set (ISO 8601;
     naive = business time zone), otherwise the latest event timestamp in the data: the latest of
     deals created/closed/updated, calls started, stage changes, activities and requests created,

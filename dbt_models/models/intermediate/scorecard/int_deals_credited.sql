@@ -6,9 +6,6 @@
     two won deals closed by the end of the month of close. Events after the as-of time do not
     exist yet. -#}
 
-{#- A table: the marts and its tests read it several times per run -#}
-{{ config(materialized='table') }}
-
 with
 
 -- not materialized: read more than once; DuckDB (and PostgreSQL) would otherwise copy the

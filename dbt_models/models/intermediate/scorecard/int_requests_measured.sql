@@ -5,10 +5,6 @@
     with no known client: calls with its normalised phone). A resolved request with at most one
     such call is a first-call resolution. -#}
 
-{#- A table, not a view: its key test and int_service_measures_aggregated read it, and as a
-    view each computed it again (on the large demo ~2.3 s per reading). -#}
-{{ config(materialized='table') }}
-
 with
 
 requests as (
