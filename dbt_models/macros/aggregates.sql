@@ -55,22 +55,10 @@
 {%- endmacro %}
 
 
-{#- The scorecard measures are computed once for two scopes: `manager` (grouped by month and
-    the credited manager; events credited to no manager left out) and `company` (grouped by
-    month over all events). scope_key(scope, column) is the manager_id of a scope's rows. -#}
-{% macro scope_key(scope, column) -%}
-    {%- if scope == 'manager' -%}
-        {{ column }}
-    {%- else -%}
-        cast(null as {{ dbt.type_string() }})
-    {%- endif -%}
-{%- endmacro %}
-
-
-{#- The rows of several partial aggregates of one scope (each a CTE with month, manager_id and
-    some of the measures), merged into one row per month and manager_id: a measure comes from
-    the one branch that computes it (max() of one non-null value). branches: a list of
-    (cte name, [measures]) pairs. -#}
+{#- The rows of several partial aggregates of the scorecard intermediates (each a CTE with
+    scope, month, manager_id and some of the measures), merged into one row per scope, month and
+    manager_id: a measure comes from the one branch that computes it (max() of one non-null
+    value). branches: a list of (cte name, [measures]) pairs. -#}
 {% macro merge_measure_branches(branches) -%}
     {%- set all_measures = [] -%}
     {%- for branch in branches -%}

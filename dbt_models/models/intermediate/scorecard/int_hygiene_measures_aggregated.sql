@@ -7,13 +7,6 @@
     responsible for the deal at that time (int_deal_manager_periods), with no activity on the
     deal that existed then, was not completed then and is due after then. -#}
 
-{#- A table, not a view: its key test and the two scorecard marts read it, and as a view each
-    of them computed it again (on the large demo ~3 s per reading). -#}
-{{ config(materialized='table') }}
-
-{%- set overdue_measures = ['overdue_tasks'] -%}
-{%- set open_deal_measures = ['open_deals_without_next_task'] -%}
-
 with
 
 activities as (
@@ -80,43 +73,35 @@ open_deals_without_task as (
     where deals_with_next_task.deal_id is null
 ),
 
-{% for scope in ['manager', 'company'] %}
-overdue_{{ scope }} as (
+-- counted per manager and for the company in one pass (grouping sets)
+overdue_measures as (
     select
-        '{{ scope }}' as scope,
+        case when grouping(manager_id) = 0 then 'manager' else 'company' end as scope,
         month,
-        {{ scope_key(scope, 'manager_id') }} as manager_id,
+        manager_id,
         count(*) as overdue_tasks
     from overdue_activities
-    {%- if scope == 'manager' %}
-    where manager_id is not null
-    {%- endif %}
-    group by 1, 2, 3
+    group by grouping sets ((month, manager_id), (month))
+    -- events of no manager count for the company only
+    having grouping(manager_id) = 1 or manager_id is not null
 ),
 
-open_deals_{{ scope }} as (
+open_deal_measures as (
     select
-        '{{ scope }}' as scope,
+        case when grouping(manager_id) = 0 then 'manager' else 'company' end as scope,
         month,
-        {{ scope_key(scope, 'manager_id') }} as manager_id,
+        manager_id,
         count(*) as open_deals_without_next_task
     from open_deals_without_task
-    {%- if scope == 'manager' %}
-    where manager_id is not null
-    {%- endif %}
-    group by 1, 2, 3
+    group by grouping sets ((month, manager_id), (month))
+    -- events of no manager count for the company only
+    having grouping(manager_id) = 1 or manager_id is not null
 ),
-{% endfor %}
 
 final as (
     {{ merge_measure_branches([
-        ('overdue_manager', overdue_measures),
-        ('open_deals_manager', open_deal_measures),
-    ]) }}
-    union all
-    {{ merge_measure_branches([
-        ('overdue_company', overdue_measures),
-        ('open_deals_company', open_deal_measures),
+        ('overdue_measures', ['overdue_tasks']),
+        ('open_deal_measures', ['open_deals_without_next_task']),
     ]) }}
 )
 

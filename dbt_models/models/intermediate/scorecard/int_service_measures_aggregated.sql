@@ -4,15 +4,9 @@
     `company` (manager_id null) over all requests and responses, those credited to no one too.
     Requests by the month they were created (requests, complaint_rate_pct,
     first_response_minutes) or resolved (resolution_hours, first_call_resolution_rate);
-    responses by the month of responded_at. Events by the as-of time. -#}
-
-{#- A table, not a view: its key test and the two scorecard marts read it, and as a view each
-    of them computed it again (on the large demo ~3 s per reading). -#}
-{{ config(materialized='table') }}
-
-{%- set created_measures = ['requests', 'complaint_rate_pct', 'first_response_minutes'] -%}
-{%- set resolved_measures = ['resolution_hours', 'first_call_resolution_rate'] -%}
-{%- set survey_measures = ['nps', 'nps_responses', 'csat_avg', 'csat_satisfied_share'] -%}
+    responses by the month of responded_at. Events by the as-of time. Each formula is written
+    once below for both scopes: the counts are grouped by month and manager and by month alone
+    in one pass (grouping sets). -#}
 
 with
 
@@ -37,10 +31,10 @@ known_responses as (
     where responded_at <= {{ as_of() }}
 ),
 
-{% for scope in ['manager', 'company'] %}
-created_{{ scope }} as (
+-- requests by the month they were created, per assigned manager and for the company
+created_measures as (
     select
-        '{{ scope }}' as scope,
+        scope,
         month,
         manager_id,
         requests,
@@ -49,45 +43,45 @@ created_{{ scope }} as (
         cast(first_response_minutes as decimal(18,6)) as first_response_minutes
     from (
         select
+            case when grouping(manager_id) = 0 then 'manager' else 'company' end as scope,
             created_month as month,
-            {{ scope_key(scope, 'manager_id') }} as manager_id,
+            manager_id,
             count(*) as requests,
             count(distinct case when is_complaint then client_key end) as complaining_clients,
             {{ exact_median('first_response_minutes') }} as first_response_minutes
         from requests
-        {%- if scope == 'manager' %}
-        where manager_id is not null
-        {%- endif %}
-        group by 1, 2
+        group by grouping sets ((created_month, manager_id), (created_month))
     ) as created_aggregates
+    where scope = 'company' or manager_id is not null
 ),
 
-resolved_{{ scope }} as (
+-- requests by the month they were resolved
+resolved_measures as (
     select
-        '{{ scope }}' as scope,
+        scope,
         month,
         manager_id,
         cast(resolution_hours as decimal(18,6)) as resolution_hours,
         {{ safe_ratio('first_call_resolutions', 'requests_resolved') }} as first_call_resolution_rate
     from (
         select
+            case when grouping(manager_id) = 0 then 'manager' else 'company' end as scope,
             resolved_month as month,
-            {{ scope_key(scope, 'manager_id') }} as manager_id,
+            manager_id,
             count(*) as requests_resolved,
             {{ exact_median('resolution_hours') }} as resolution_hours,
             sum(case when is_first_call_resolution then 1 else 0 end) as first_call_resolutions
         from requests
         where resolved_month is not null
-            {%- if scope == 'manager' %}
-            and manager_id is not null
-            {%- endif %}
-        group by 1, 2
+        group by grouping sets ((resolved_month, manager_id), (resolved_month))
     ) as resolved_aggregates
+    where scope = 'company' or manager_id is not null
 ),
 
-surveys_{{ scope }} as (
+-- survey responses by the month of responded_at, per credited manager
+survey_measures as (
     select
-        '{{ scope }}' as scope,
+        scope,
         month,
         manager_id,
         {{ safe_ratio('100 * (promoters - detractors)', 'nps_responses') }} as nps,
@@ -96,8 +90,9 @@ surveys_{{ scope }} as (
         {{ safe_ratio('csat_satisfied', 'csat_responses') }} as csat_satisfied_share
     from (
         select
+            case when grouping(credited_manager_id) = 0 then 'manager' else 'company' end as scope,
             responded_month as month,
-            {{ scope_key(scope, 'credited_manager_id') }} as manager_id,
+            credited_manager_id as manager_id,
             sum(case when survey_type = 'nps' then 1 else 0 end) as nps_responses,
             sum(case when survey_type = 'nps' and is_promoter then 1 else 0 end) as promoters,
             sum(case when survey_type = 'nps' and is_detractor then 1 else 0 end) as detractors,
@@ -105,25 +100,16 @@ surveys_{{ scope }} as (
             sum(case when survey_type = 'csat' then score else 0 end) as csat_score_sum,
             sum(case when survey_type = 'csat' and is_satisfied then 1 else 0 end) as csat_satisfied
         from known_responses
-        {%- if scope == 'manager' %}
-        where credited_manager_id is not null
-        {%- endif %}
-        group by 1, 2
+        group by grouping sets ((responded_month, credited_manager_id), (responded_month))
     ) as survey_aggregates
+    where scope = 'company' or manager_id is not null
 ),
-{% endfor %}
 
 final as (
     {{ merge_measure_branches([
-        ('created_manager', created_measures),
-        ('resolved_manager', resolved_measures),
-        ('surveys_manager', survey_measures),
-    ]) }}
-    union all
-    {{ merge_measure_branches([
-        ('created_company', created_measures),
-        ('resolved_company', resolved_measures),
-        ('surveys_company', survey_measures),
+        ('created_measures', ['requests', 'complaint_rate_pct', 'first_response_minutes']),
+        ('resolved_measures', ['resolution_hours', 'first_call_resolution_rate']),
+        ('survey_measures', ['nps', 'nps_responses', 'csat_avg', 'csat_satisfied_share']),
     ]) }}
 )
 

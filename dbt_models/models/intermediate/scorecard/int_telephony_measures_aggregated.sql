@@ -5,10 +5,6 @@
     var service_level_threshold_seconds of ring, macros/kpi_math.sql is_answered_in_time /
     inbound). Calls started by the as-of time. -#}
 
-{#- A table, not a view: its key test and the two scorecard marts read it, and as a view each
-    of them computed it again (on the large demo ~3 s per reading). -#}
-{{ config(materialized='table') }}
-
 with
 
 calls as (
@@ -20,12 +16,12 @@ known_calls as (
     where started_at <= {{ as_of() }}
 ),
 
-{% for scope in ['manager', 'company'] %}
-aggregated_{{ scope }} as (
+-- one pass, grouped by month and manager and by month alone (grouping sets)
+aggregated as (
     select
-        '{{ scope }}' as scope,
+        case when grouping(manager_id) = 0 then 'manager' else 'company' end as scope,
         call_month as month,
-        {{ scope_key(scope, 'manager_id') }} as manager_id,
+        manager_id,
         sum(case when is_outbound then 1 else 0 end) as calls_outbound,
         sum(case when is_inbound then 1 else 0 end) as calls_inbound,
         sum(
@@ -39,17 +35,7 @@ aggregated_{{ scope }} as (
         -- macros/kpi_math.sql: the one "answered within the threshold" rule
         sum(case when {{ is_answered_in_time() }} then 1 else 0 end) as inbound_answered_in_time
     from known_calls
-    {%- if scope == 'manager' %}
-    where manager_id is not null
-    {%- endif %}
-    group by 1, 2, 3
-),
-{% endfor %}
-
-unioned as (
-    select * from aggregated_manager
-    union all
-    select * from aggregated_company
+    group by grouping sets ((call_month, manager_id), (call_month))
 ),
 
 final as (
@@ -63,7 +49,9 @@ final as (
         cast(talk_minutes as decimal(18,6)) as talk_minutes,
         {{ safe_ratio('missed_inbound', 'calls_inbound') }} as missed_call_rate,
         {{ safe_ratio('inbound_answered_in_time', 'calls_inbound') }} as service_level
-    from unioned
+    from aggregated
+    -- calls of no manager count for the company only
+    where scope = 'company' or manager_id is not null
 )
 
 select * from final
