@@ -1,5 +1,7 @@
-{#- Month-boundary helpers of the churn and CLV marts (DuckDB and PostgreSQL alike). Ratios,
-    medians and durations use macros/aggregates.sql (safe_ratio, exact_median, seconds_between). -#}
+{#- KPI rules read by more than one model (DuckDB and PostgreSQL alike): the month boundaries of
+    the churn and CLV marts, the marketing spend in RUB, "answered within the threshold". Ratios,
+    medians and durations use macros/aggregates.sql (safe_ratio, exact_median, seconds_between);
+    where each KPI's formula is: docs/kpi-definitions.md. -#}
 
 
 {#- The first instant (UTC) of a business-time-zone month given as a date. -#}
