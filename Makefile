@@ -43,14 +43,19 @@ dev: $(VENV)/.installed
 		DAGSTER_HOME=$(DAGSTER_HOME) sh -c 'mkdir -p "$$DAGSTER_HOME" && \
 		$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000'
 
-## lint: ruff on the Python code
-lint: $(VENV)/.installed
-	$(BIN)/ruff check dagster_project tests benchmarks
-	$(BIN)/ruff format --check dagster_project tests benchmarks
+PY_PATHS := dagster_project tests benchmarks dbt_models/lint
 
+## lint: ruff (style and complexity) on the Python code, sqlfluff on the dbt project (D140)
+lint: $(VENV)/.installed
+	$(BIN)/ruff check $(PY_PATHS)
+	$(BIN)/ruff format --check $(PY_PATHS)
+	cd dbt_models && ../$(BIN)/sqlfluff lint .
+
+## format: what ruff and sqlfluff can fix themselves (read the diff before committing it)
 format: $(VENV)/.installed
-	$(BIN)/ruff format dagster_project tests benchmarks
-	$(BIN)/ruff check --fix dagster_project tests benchmarks
+	$(BIN)/ruff format $(PY_PATHS)
+	$(BIN)/ruff check --fix $(PY_PATHS)
+	cd dbt_models && ../$(BIN)/sqlfluff fix .
 
 ## docs: the dbt docs (every model and column) served on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C ends);
 ## built in dbt_models/target/docs, apart from the pipeline's manifest, from the pipeline's

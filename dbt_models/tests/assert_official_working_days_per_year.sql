@@ -8,9 +8,10 @@ dates as (
 ),
 
 published as (
-    select 2024 as calendar_year, 248 as working_days
-    union all select 2025, 247
-    union all select 2026, 247
+    select
+        decrees.calendar_year,
+        decrees.working_days
+    from (values (2024, 248), (2025, 247), (2026, 247)) as decrees (calendar_year, working_days)
 ),
 
 counted as (

@@ -13,9 +13,8 @@ calendar_exceptions as (
 ),
 
 digits as (
-    select 0 as digit union all select 1 union all select 2 union all select 3
-    union all select 4 union all select 5 union all select 6 union all select 7
-    union all select 8 union all select 9
+    select digit_values.digit
+    from (values (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) as digit_values (digit)
 ),
 
 day_numbers as (
@@ -52,20 +51,27 @@ covered_years as (
 
 fixed_holidays as (
     -- Labour Code art. 112: used only for the years the seed does not cover
-    select 1 as holiday_month, 1 as holiday_day, 'Новогодние каникулы' as holiday_name
-    union all select 1, 2, 'Новогодние каникулы'
-    union all select 1, 3, 'Новогодние каникулы'
-    union all select 1, 4, 'Новогодние каникулы'
-    union all select 1, 5, 'Новогодние каникулы'
-    union all select 1, 6, 'Новогодние каникулы'
-    union all select 1, 7, 'Рождество Христово'
-    union all select 1, 8, 'Новогодние каникулы'
-    union all select 2, 23, 'День защитника Отечества'
-    union all select 3, 8, 'Международный женский день'
-    union all select 5, 1, 'Праздник Весны и Труда'
-    union all select 5, 9, 'День Победы'
-    union all select 6, 12, 'День России'
-    union all select 11, 4, 'День народного единства'
+    select
+        labour_code_holidays.holiday_month,
+        labour_code_holidays.holiday_day,
+        labour_code_holidays.holiday_name
+    from (
+        values
+        (1, 1, 'Новогодние каникулы'),
+        (1, 2, 'Новогодние каникулы'),
+        (1, 3, 'Новогодние каникулы'),
+        (1, 4, 'Новогодние каникулы'),
+        (1, 5, 'Новогодние каникулы'),
+        (1, 6, 'Новогодние каникулы'),
+        (1, 7, 'Рождество Христово'),
+        (1, 8, 'Новогодние каникулы'),
+        (2, 23, 'День защитника Отечества'),
+        (3, 8, 'Международный женский день'),
+        (5, 1, 'Праздник Весны и Труда'),
+        (5, 9, 'День Победы'),
+        (6, 12, 'День России'),
+        (11, 4, 'День народного единства')
+    ) as labour_code_holidays (holiday_month, holiday_day, holiday_name)
 ),
 
 date_parts as (

@@ -33,9 +33,9 @@ version_starts as (
         *,
         case
             when previous_updated_at is null then 1
-            when team is distinct from previous_team then 1
-            when role is distinct from previous_role then 1
-            when extension is distinct from previous_extension then 1
+            when (team is distinct from previous_team) then 1
+            when (role is distinct from previous_role) then 1
+            when (extension is distinct from previous_extension) then 1
             else 0
         end as is_version_start
     from previous_values
@@ -95,9 +95,10 @@ latest_attributes as (
 final as (
     select
         ---------- ids
-        validity_ranges.manager_id
+        (
+            validity_ranges.manager_id
             || '#' || cast(validity_ranges.version_number as {{ dbt.type_string() }})
-            as manager_version_id,
+        ) as manager_version_id,
         validity_ranges.manager_id,
         -- inbox, amocrm or bitrix24
         latest_attributes.source_system,

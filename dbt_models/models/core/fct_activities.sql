@@ -18,7 +18,7 @@ client_merges as (
 
 -- deals deleted in their source: an activity names none (D85)
 deleted_deals as (
-    select deal_id from {{ ref('int_deals__unioned') }} as unioned
+    select unioned.deal_id from {{ ref('int_deals__unioned') }} as unioned
     where not {{ is_live('unioned') }}
 ),
 

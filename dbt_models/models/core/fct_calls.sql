@@ -52,7 +52,10 @@ manager_versions as (
 {%- set recompute_all = lacks_columns(['source_system']) %}
 {%- set inputs_changed = loaded_since([ref('int_clients__unioned'), ref('int_managers__unioned')], watermark) %}
 changed_clients as (
-    select client_id, phone from clients
+    select
+        client_id,
+        phone
+    from clients
     where _loaded_at > {{ watermark }}
 ),
 
@@ -80,13 +83,13 @@ new_calls as (
     select * from calls
     where {{ is_live('calls') }}
     {% if is_incremental() and not recompute_all %}
-        and (
-            _last_loaded_at > {{ watermark }}
-            {% if inputs_changed %}
-            or client_phone in (select phone from changed_phones)
-            or manager_extension in (select extension from changed_extensions)
-            {% endif %}
-        )
+    and (
+        calls._last_loaded_at > {{ watermark }}
+        {% if inputs_changed %}
+        or calls.client_phone in (select phone from changed_phones)
+        or calls.manager_extension in (select extension from changed_extensions)
+        {% endif %}
+    )
     {% endif %}
 ),
 

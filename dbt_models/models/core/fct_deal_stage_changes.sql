@@ -37,7 +37,7 @@ pipeline_stages as (
 {% endif %}
 
 deleted_deals as (
-    select deal_id from deals
+    select deals.deal_id from deals
     where not {{ is_live('deals') }}
 ),
 

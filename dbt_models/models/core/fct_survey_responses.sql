@@ -64,12 +64,12 @@ stage_changes as (
 
 -- deals and requests deleted in their source: a response names neither (D85)
 deleted_deals as (
-    select deal_id from staged_deals
+    select staged_deals.deal_id from staged_deals
     where not {{ is_live('staged_deals') }}
 ),
 
 deleted_requests as (
-    select request_id from requests
+    select requests.request_id from requests
     where not {{ is_live('requests') }}
 ),
 
@@ -81,10 +81,15 @@ deleted_requests as (
     watermark
 ) %}
 changed_deals as (
-    select deal_id, client_id from staged_deals
+    select
+        deal_id,
+        client_id
+    from staged_deals
     where _loaded_at > {{ watermark }}
     union
-    select staged_deals.deal_id, staged_deals.client_id
+    select
+        staged_deals.deal_id,
+        staged_deals.client_id
     from stage_changes
     inner join staged_deals
         on stage_changes.deal_id = staged_deals.deal_id
@@ -119,7 +124,7 @@ previously_matched as (
 new_responses as (
     select * from survey_responses
     {% if is_incremental() and not recompute_all %}
-    where
+    where (
         _last_loaded_at > {{ watermark }}
         {% if inputs_changed %}
         or deal_id in (select deal_id from changed_deals)
@@ -132,6 +137,7 @@ new_responses as (
         or client_email in (select email from changed_clients)
         or response_id in (select response_id from previously_matched)
         {% endif %}
+    )
     {% endif %}
 ),
 

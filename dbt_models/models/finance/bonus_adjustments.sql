@@ -19,9 +19,9 @@ final as (
         cast(manager_id as {{ dbt.type_string() }}) as manager_id,
         cast(kpi_code as {{ dbt.type_string() }}) as kpi_code,
         cast(detected_at as {{ dbt.type_timestamp() }}) as detected_at,
-        cast(paid_amount as decimal(18,2)) as paid_amount,
-        cast(recomputed_amount as decimal(18,2)) as recomputed_amount,
-        cast(delta as decimal(18,2)) as delta,
+        cast(paid_amount as decimal(18, 2)) as paid_amount,
+        cast(recomputed_amount as decimal(18, 2)) as recomputed_amount,
+        cast(delta as decimal(18, 2)) as delta,
         cast(payable_month as date) as payable_month
     from adjustments
 )

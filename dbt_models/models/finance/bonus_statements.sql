@@ -79,7 +79,7 @@ final as (
         cast(manager_name as {{ dbt.type_string() }}) as manager_name,
         cast(team as {{ dbt.type_string() }}) as team,
         cast(lines as {{ dbt.type_int() }}) as lines,
-        cast(bonus_amount as decimal(18,2)) as bonus_amount,
+        cast(bonus_amount as decimal(18, 2)) as bonus_amount,
         cast(period_status as {{ dbt.type_string() }}) as period_status,
         cast(closed_at as {{ dbt.type_timestamp() }}) as closed_at,
         cast(hold_reason as {{ dbt.type_string() }}) as hold_reason

@@ -50,7 +50,12 @@ calls as not materialized (
 new_calls as (
     -- the calls loaded since, and the calls deleted since (D85): a deleted call has left
     -- fct_calls, but the hours it counted in, and the missed calls it called back, change
-    select call_date, direction, client_phone, started_at from calls
+    select
+        call_date,
+        direction,
+        client_phone,
+        started_at
+    from calls
     where _last_loaded_at > {{ watermark }}
     union all
     select
@@ -75,8 +80,10 @@ changed_dates as (
         and missed_calls.direction = 'inbound'
         and not missed_calls.is_answered
         and missed_calls.ring_ended_at < new_calls.started_at
-        and new_calls.started_at
+        and (
+            new_calls.started_at
             <= {{ dbt.dateadd('minute', var('callback_window_minutes'), 'missed_calls.ring_ended_at') }}
+        )
 ),
 {% endif %}
 
@@ -137,8 +144,10 @@ called_back as (
     select call_id
     from next_outbound
     where direction = 'inbound'
-        and next_outbound_at
+        and (
+            next_outbound_at
             <= {{ dbt.dateadd('minute', var('callback_window_minutes'), 'event_at') }}
+        )
 ),
 
 classified as (
@@ -189,8 +198,8 @@ final as (
         cast(missed as {{ dbt.type_int() }}) as missed,
         ---------- rates and durations
         {{ safe_ratio('answered_in_time', 'offered') }} as service_level,
-        cast(avg_ring_seconds as decimal(18,6)) as avg_ring_seconds,
-        cast(talk_minutes as decimal(18,6)) as talk_minutes,
+        cast(avg_ring_seconds as decimal(18, 6)) as avg_ring_seconds,
+        cast(talk_minutes as decimal(18, 6)) as talk_minutes,
         {{ safe_ratio('called_back', 'missed') }} as callback_within_1h_rate,
         ---------- load metadata: the newest load of the hour's calls (the incremental watermark)
         cast(_last_loaded_at as {{ dbt.type_timestamp() }}) as _last_loaded_at

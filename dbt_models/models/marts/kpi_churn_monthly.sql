@@ -79,9 +79,17 @@ potential_per_boundary as (
 ),
 
 potential_segmented as (
-    select segment, boundary_month, potential_delta from potential_per_boundary
+    select
+        segment,
+        boundary_month,
+        potential_delta
+    from potential_per_boundary
     union all
-    select 'all' as segment, boundary_month, potential_delta from potential_per_boundary
+    select
+        'all' as segment,
+        boundary_month,
+        potential_delta
+    from potential_per_boundary
 ),
 
 segments as (
@@ -111,12 +119,28 @@ potential_at_end as (
 ),
 
 client_months_segmented as (
-    select month, segment, is_active_start, is_active_end, is_churned, is_new, is_reactivated,
-        lifecycle_phase_end, revenue_window_start
+    select
+        month,
+        segment,
+        is_active_start,
+        is_active_end,
+        is_churned,
+        is_new,
+        is_reactivated,
+        lifecycle_phase_end,
+        revenue_window_start
     from client_months
     union all
-    select month, 'all' as segment, is_active_start, is_active_end, is_churned, is_new, is_reactivated,
-        lifecycle_phase_end, revenue_window_start
+    select
+        month,
+        'all' as segment,
+        is_active_start,
+        is_active_end,
+        is_churned,
+        is_new,
+        is_reactivated,
+        lifecycle_phase_end,
+        revenue_window_start
     from client_months
 ),
 
@@ -168,7 +192,7 @@ final as (
         cast(clients_active_start as {{ dbt.type_int() }}) as clients_active_start,
         cast(clients_churned as {{ dbt.type_int() }}) as clients_churned,
         {{ safe_ratio('clients_churned', 'clients_active_start') }} as churn_rate,
-        cast(1 - {{ safe_ratio('clients_churned', 'clients_active_start') }} as decimal(18,6)) as retention_rate,
+        cast(1 - {{ safe_ratio('clients_churned', 'clients_active_start') }} as decimal(18, 6)) as retention_rate,
         cast(clients_new as {{ dbt.type_int() }}) as clients_new,
         cast(clients_reactivated as {{ dbt.type_int() }}) as clients_reactivated,
         {{ safe_ratio('revenue_churned', 'revenue_active_start') }} as revenue_churn_rate,

@@ -125,8 +125,10 @@ channel_churn as (
     select
         month,
         channel,
-        1.0 * sum(case when is_churned then 1 else 0 end)
-            / sum(case when is_active_start then 1 else 0 end) as churn_rate
+        (
+            1.0 * sum(case when is_churned then 1 else 0 end)
+            / sum(case when is_active_start then 1 else 0 end)
+        ) as churn_rate
     from client_months
     group by 1, 2
     having sum(case when is_active_start then 1 else 0 end) > 0
@@ -162,11 +164,20 @@ lifetimes as (
 ),
 
 channel_months as (
-    select month, channel from leads
+    select
+        month,
+        channel
+    from leads
     union
-    select month, channel from spend
+    select
+        month,
+        channel
+    from spend
     union
-    select month, channel from cohorts
+    select
+        month,
+        channel
+    from cohorts
 ),
 
 channel_first_months as (
@@ -226,9 +237,11 @@ measures as (
     select
         *,
         1.0 * marketing_spend / nullif(new_clients, 0) as cac_value,
-        1.0 * revenue_12m / nullif(won_deals_12m, 0)
+        (
+            1.0 * revenue_12m / nullif(won_deals_12m, 0)
             * won_deals_12m / nullif(buying_clients_12m, 0)
-            * expected_lifetime_years as clv_value
+            * expected_lifetime_years
+        ) as clv_value
     from joined
 ),
 
@@ -239,15 +252,15 @@ final as (
         cast(channel as {{ dbt.type_string() }}) as channel,
         ---------- acquisition
         cast(leads as {{ dbt.type_int() }}) as leads,
-        cast(marketing_spend as decimal(18,2)) as marketing_spend,
+        cast(marketing_spend as decimal(18, 2)) as marketing_spend,
         {{ safe_ratio("marketing_spend", "leads", "decimal(18,2)") }} as cost_per_lead,
         cast(new_clients as {{ dbt.type_int() }}) as new_clients,
-        cast(cac_value as decimal(18,2)) as cac,
+        cast(cac_value as decimal(18, 2)) as cac,
         ---------- value over the 12 months ending with m
         {{ safe_ratio('revenue_12m', 'won_deals_12m', 'decimal(18,2)') }} as avg_check_12m,
         {{ safe_ratio('won_deals_12m', 'buying_clients_12m') }} as purchases_per_client_12m,
-        cast(expected_lifetime_years as decimal(18,6)) as expected_lifetime_years,
-        cast(clv_value as decimal(18,2)) as clv,
+        cast(expected_lifetime_years as decimal(18, 6)) as expected_lifetime_years,
+        cast(clv_value as decimal(18, 2)) as clv,
         {{ safe_ratio('cohort_revenue_to_date', 'new_clients', 'decimal(18,2)') }} as clv_historical,
         {{ safe_ratio('clv_value', 'cac_value') }} as clv_to_cac
     from measures

@@ -36,32 +36,27 @@ months as (
 
 sales as (
     select * from {{ ref('int_sales_measures_aggregated') }}
-    where scope = 'company'
-        {{ rebuilt_months_filter('month', rebuild_from) }}
+    where scope = 'company' {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 telephony as (
     select * from {{ ref('int_telephony_measures_aggregated') }}
-    where scope = 'company'
-        {{ rebuilt_months_filter('month', rebuild_from) }}
+    where scope = 'company' {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 service as (
     select * from {{ ref('int_service_measures_aggregated') }}
-    where scope = 'company'
-        {{ rebuilt_months_filter('month', rebuild_from) }}
+    where scope = 'company' {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 hygiene as (
     select * from {{ ref('int_hygiene_measures_aggregated') }}
-    where scope = 'company'
-        {{ rebuilt_months_filter('month', rebuild_from) }}
+    where scope = 'company' {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 churn as (
     select * from {{ ref('kpi_churn_monthly') }}
-    where segment = 'all'
-        {{ rebuilt_months_filter('month', rebuild_from) }}
+    where segment = 'all' {{ rebuilt_months_filter('month', rebuild_from) }}
 ),
 
 marketing_spend as (
@@ -85,41 +80,41 @@ final as (
         cast(coalesce(sales.deals_created, 0) as bigint) as deals_created,
         cast(coalesce(sales.deals_won, 0) as bigint) as deals_won,
         cast(coalesce(sales.deals_lost, 0) as bigint) as deals_lost,
-        cast(coalesce(sales.revenue, 0) as decimal(18,2)) as revenue,
-        cast(sales.avg_check as decimal(18,2)) as avg_check,
-        cast(sales.win_rate as decimal(18,6)) as win_rate,
-        cast(sales.lead_to_deal_conversion as decimal(18,6)) as lead_to_deal_conversion,
-        cast(sales.sales_cycle_days as decimal(18,6)) as sales_cycle_days,
+        cast(coalesce(sales.revenue, 0) as decimal(18, 2)) as revenue,
+        cast(sales.avg_check as decimal(18, 2)) as avg_check,
+        cast(sales.win_rate as decimal(18, 6)) as win_rate,
+        cast(sales.lead_to_deal_conversion as decimal(18, 6)) as lead_to_deal_conversion,
+        cast(sales.sales_cycle_days as decimal(18, 6)) as sales_cycle_days,
         cast(coalesce(sales.new_clients, 0) as bigint) as new_clients,
-        cast(sales.repeat_client_share as decimal(18,6)) as repeat_client_share,
-        cast(coalesce(sales.productivity_per_day, 0) as decimal(18,2)) as productivity_per_day,
+        cast(sales.repeat_client_share as decimal(18, 6)) as repeat_client_share,
+        cast(coalesce(sales.productivity_per_day, 0) as decimal(18, 2)) as productivity_per_day,
         ---------- telephony
         cast(coalesce(telephony.calls_outbound, 0) as bigint) as calls_outbound,
         cast(coalesce(telephony.calls_inbound, 0) as bigint) as calls_inbound,
         cast(coalesce(telephony.successful_calls, 0) as bigint) as successful_calls,
-        cast(coalesce(telephony.talk_minutes, 0) as decimal(18,6)) as talk_minutes,
-        cast(telephony.missed_call_rate as decimal(18,6)) as missed_call_rate,
+        cast(coalesce(telephony.talk_minutes, 0) as decimal(18, 6)) as talk_minutes,
+        cast(telephony.missed_call_rate as decimal(18, 6)) as missed_call_rate,
         ---------- speed to lead and touches
-        cast(sales.speed_to_lead_minutes as decimal(18,6)) as speed_to_lead_minutes,
-        cast(sales.responded_within_1h_share as decimal(18,6)) as responded_within_1h_share,
-        cast(sales.touches_to_close as decimal(18,6)) as touches_to_close,
+        cast(sales.speed_to_lead_minutes as decimal(18, 6)) as speed_to_lead_minutes,
+        cast(sales.responded_within_1h_share as decimal(18, 6)) as responded_within_1h_share,
+        cast(sales.touches_to_close as decimal(18, 6)) as touches_to_close,
         ---------- service and surveys
         cast(coalesce(service.requests, 0) as bigint) as requests,
-        cast(service.complaint_rate_pct as decimal(18,6)) as complaint_rate_pct,
-        cast(service.first_response_minutes as decimal(18,6)) as first_response_minutes,
-        cast(service.resolution_hours as decimal(18,6)) as resolution_hours,
-        cast(service.first_call_resolution_rate as decimal(18,6)) as first_call_resolution_rate,
-        cast(service.nps as decimal(18,6)) as nps,
+        cast(service.complaint_rate_pct as decimal(18, 6)) as complaint_rate_pct,
+        cast(service.first_response_minutes as decimal(18, 6)) as first_response_minutes,
+        cast(service.resolution_hours as decimal(18, 6)) as resolution_hours,
+        cast(service.first_call_resolution_rate as decimal(18, 6)) as first_call_resolution_rate,
+        cast(service.nps as decimal(18, 6)) as nps,
         cast(coalesce(service.nps_responses, 0) as bigint) as nps_responses,
-        cast(service.csat_avg as decimal(18,6)) as csat_avg,
-        cast(service.csat_satisfied_share as decimal(18,6)) as csat_satisfied_share,
+        cast(service.csat_avg as decimal(18, 6)) as csat_avg,
+        cast(service.csat_satisfied_share as decimal(18, 6)) as csat_satisfied_share,
         ---------- CRM hygiene
         cast(coalesce(hygiene.overdue_tasks, 0) as bigint) as overdue_tasks,
         cast(coalesce(hygiene.open_deals_without_next_task, 0) as bigint) as open_deals_without_next_task,
         ---------- company only
-        cast(churn.churn_rate as decimal(18,6)) as churn_rate,
-        cast(telephony.service_level as decimal(18,6)) as service_level,
-        {{ safe_ratio('monthly_spend.marketing_spend', 'sales.new_clients', 'decimal(18,2)') }} as cac
+        cast(churn.churn_rate as decimal(18, 6)) as churn_rate,
+        cast(telephony.service_level as decimal(18, 6)) as service_level,
+        {{ safe_ratio('monthly_spend.marketing_spend', 'sales.new_clients', 'decimal(18, 2)') }} as cac
     from months
     left join sales
         on months.month = sales.month

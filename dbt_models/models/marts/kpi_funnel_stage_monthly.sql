@@ -48,8 +48,8 @@ cohort_deals as (
     from deals
     cross join as_of
     where deals.created_at <= as_of.as_of_at
-        and deals.pipeline in (select pipeline from pipeline_stages)
         {{ rebuilt_months_filter('deals.created_month', rebuild_from) }}
+        and deals.pipeline in (select pipeline from pipeline_stages)
 ),
 
 deal_reach as (
@@ -150,8 +150,8 @@ final as (
         {{ safe_ratio('reach_counts.deals_reached_next', 'reach_counts.deals_reached') }} as conversion_to_next,
         {{ safe_ratio('reach_counts.deals_won', 'reach_counts.deals_reached') }} as conversion_to_won,
         ---------- time in stage (days)
-        cast(stage_durations.avg_days_in_stage as decimal(18,6)) as avg_days_in_stage,
-        cast(stage_durations.median_days_in_stage as decimal(18,6)) as median_days_in_stage
+        cast(stage_durations.avg_days_in_stage as decimal(18, 6)) as avg_days_in_stage,
+        cast(stage_durations.median_days_in_stage as decimal(18, 6)) as median_days_in_stage
     from reach_counts
     left join stage_durations
         on reach_counts.pipeline = stage_durations.pipeline

@@ -65,7 +65,7 @@ facts_looked_up as (
         sales_plans.kpi_code in ('{{ kpi_columns | join("', '") }}') as is_known_kpi_code,
         case sales_plans.kpi_code
             {%- for column in kpi_columns %}
-            when '{{ column }}' then cast(scorecard.{{ column }} as decimal(24,6))
+            when '{{ column }}' then cast(scorecard.{{ column }} as decimal(24, 6))
             {%- endfor %}
         end as fact
         {%- else -%}
@@ -96,12 +96,12 @@ final as (
         month,
         manager_id,
         kpi_code,
-        cast(base as decimal(18,4)) as base,
-        cast(norm as decimal(18,4)) as norm,
+        cast(base as decimal(18, 4)) as base,
+        cast(norm as decimal(18, 4)) as norm,
         case when is_known_kpi_code and has_scorecard_row then fact end as fact,
         case
             when reason is null
-                then cast(100.0 * (fact - base) / (norm - base) as decimal(18,6))
+                then cast(100.0 * (fact - base) / (norm - base) as decimal(18, 6))
         end as kpi_pct,
         reason
     from reasons

@@ -196,9 +196,11 @@ final as (
         client_months.is_active_end,
         client_months.is_active_start and not client_months.is_active_end as is_churned,
         {{ business_month('client_months.first_won_at') }} = client_months.month as is_new,
-        client_months.is_active_end
+        (
+            client_months.is_active_end
             and not client_months.is_active_start
-            and client_months.won_deals_start > 0 as is_reactivated,
+            and client_months.won_deals_start > 0
+        ) as is_reactivated,
         client_months.won_deals_start,
         client_months.won_deals_end,
         client_months.last_won_at_end,

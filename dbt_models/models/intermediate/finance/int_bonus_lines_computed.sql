@@ -50,9 +50,15 @@ premium_bands as (
 ),
 
 manager_months as (
-    select month, manager_id from plan_completion
+    select
+        month,
+        manager_id
+    from plan_completion
     union
-    select month, manager_id from bonus_pools
+    select
+        month,
+        manager_id
+    from bonus_pools
 ),
 
 -- the role (and so the weights), name and team: the manager's version at the month's end, as
@@ -152,7 +158,8 @@ lines_priced as (
         bands_matched.upper_pct as band_upper_pct,
         coalesce(bands_matched.coefficient, 0) as premium_coefficient,
         bonus_pools.pool_amount,
-        nullif(concat_ws(' | ',
+        nullif(concat_ws(
+            ' | ',
             sales_plans.hold_reason,
             bonus_pools.hold_reason,
             lines_keyed.weight_hold_reason,
@@ -196,15 +203,15 @@ final as (
         manager_id,
         kpi_code,
         cast(role as {{ dbt.type_string() }}) as role,
-        cast(fact as decimal(24,6)) as fact,
-        cast(base as decimal(18,4)) as base,
-        cast(norm as decimal(18,4)) as norm,
-        cast(kpi_pct as decimal(18,6)) as kpi_pct,
-        cast(band_lower_pct as decimal(18,4)) as band_lower_pct,
-        cast(band_upper_pct as decimal(18,4)) as band_upper_pct,
-        cast(premium_coefficient as decimal(18,4)) as premium_coefficient,
-        cast(weight as decimal(18,4)) as weight,
-        cast(pool_amount as decimal(18,2)) as pool_amount,
+        cast(fact as decimal(24, 6)) as fact,
+        cast(base as decimal(18, 4)) as base,
+        cast(norm as decimal(18, 4)) as norm,
+        cast(kpi_pct as decimal(18, 6)) as kpi_pct,
+        cast(band_lower_pct as decimal(18, 4)) as band_lower_pct,
+        cast(band_upper_pct as decimal(18, 4)) as band_upper_pct,
+        cast(premium_coefficient as decimal(18, 4)) as premium_coefficient,
+        cast(weight as decimal(18, 4)) as weight,
+        cast(pool_amount as decimal(18, 2)) as pool_amount,
         -- decimals all the way: round() on a decimal rounds half away from zero (on a double
         -- it would be binary-inexact); a missing plan, weight or pool pays 0
         cast(
@@ -212,14 +219,15 @@ final as (
                 -- held: not paid from a guess (D86)
                 when reason = 'conflicting_rows' then null
                 when reason in ('missing_plan', 'missing_weight', 'missing_pool') then 0
-                else round(
-                    cast(pool_amount as decimal(38,2))
-                    * cast(weight as decimal(18,4))
-                    * cast(premium_coefficient as decimal(18,4)),
-                    2
-                )
+                else
+                    round(
+                        cast(pool_amount as decimal(38, 2))
+                        * cast(weight as decimal(18, 4))
+                        * cast(premium_coefficient as decimal(18, 4)),
+                        2
+                    )
             end
-            as decimal(18,2)
+            as decimal(18, 2)
         ) as bonus_amount,
         cast(reason as {{ dbt.type_string() }}) as reason,
         cast(hold_reason as {{ dbt.type_string() }}) as hold_reason,

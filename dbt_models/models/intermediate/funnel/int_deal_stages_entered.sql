@@ -40,7 +40,9 @@ changes_ranked as (
 ),
 
 first_stages as (
-    select pipeline, stage
+    select
+        pipeline,
+        stage
     from pipeline_stages
     where is_first_stage
 ),

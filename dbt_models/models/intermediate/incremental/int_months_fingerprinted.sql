@@ -69,38 +69,72 @@ stage_change_rows as (
 ),
 
 attributed as (
-    select {{ utc_month('created_at') }} as month, row_hash from deal_rows
+    select
+        {{ utc_month('created_at') }} as month,
+        row_hash
+    from deal_rows
     union all
-    select {{ utc_month('closed_at') }}, row_hash from deal_rows
+    select
+        {{ utc_month('closed_at') }},
+        row_hash
+    from deal_rows
     where closed_at is not null
     union all
-    select {{ utc_month('changed_at') }}, row_hash from stage_change_rows
+    select
+        {{ utc_month('changed_at') }},
+        row_hash
+    from stage_change_rows
     union all
     -- the deal's creation month: funnel cohorts count a stage in the month the deal was created
-    select {{ utc_month('deal_rows.created_at') }}, stage_change_rows.row_hash
+    select
+        {{ utc_month('deal_rows.created_at') }},
+        stage_change_rows.row_hash
     from stage_change_rows
     inner join deal_rows
         on stage_change_rows.deal_id = deal_rows.deal_id
     union all
-    select {{ utc_month('started_at') }}, {{ row_hash('calls') }} from calls
+    select
+        {{ utc_month('started_at') }},
+        {{ row_hash('calls') }}
+    from calls
     union all
-    select {{ utc_month('created_at') }}, {{ row_hash('activities') }} from activities
+    select
+        {{ utc_month('created_at') }},
+        {{ row_hash('activities') }}
+    from activities
     union all
-    select {{ utc_month('due_at') }}, {{ row_hash('activities') }} from activities
+    select
+        {{ utc_month('due_at') }},
+        {{ row_hash('activities') }}
+    from activities
     where due_at is not null
     union all
-    select {{ utc_month('completed_at') }}, {{ row_hash('activities') }} from activities
+    select
+        {{ utc_month('completed_at') }},
+        {{ row_hash('activities') }}
+    from activities
     where completed_at is not null
     union all
-    select {{ utc_month('created_at') }}, {{ row_hash('requests') }} from requests
+    select
+        {{ utc_month('created_at') }},
+        {{ row_hash('requests') }}
+    from requests
     union all
-    select {{ utc_month('first_response_at') }}, {{ row_hash('requests') }} from requests
+    select
+        {{ utc_month('first_response_at') }},
+        {{ row_hash('requests') }}
+    from requests
     where first_response_at is not null
     union all
-    select {{ utc_month('resolved_at') }}, {{ row_hash('requests') }} from requests
+    select
+        {{ utc_month('resolved_at') }},
+        {{ row_hash('requests') }}
+    from requests
     where resolved_at is not null
     union all
-    select {{ utc_month('responded_at') }}, {{ row_hash('survey_responses') }}
+    select
+        {{ utc_month('responded_at') }},
+        {{ row_hash('survey_responses') }}
     from survey_responses
 ),
 
@@ -115,16 +149,26 @@ monthly as (
 ),
 
 dimensions as (
-    select 'managers' as dimension, {{ row_hash('managers') }} as row_hash from managers
+    select
+        'managers' as dimension,
+        {{ row_hash('managers') }} as row_hash
+    from managers
     union all
-    select 'pipeline_stages', {{ row_hash('pipeline_stages') }} from pipeline_stages
+    select
+        'pipeline_stages' as dimension,
+        {{ row_hash('pipeline_stages') }} as row_hash
+    from pipeline_stages
     union all
-    select 'dates', {{ row_hash('dates') }} from dates
+    select
+        'dates' as dimension,
+        {{ row_hash('dates') }} as row_hash
+    from dates
 ),
 
 shared as (
     select
-        md5(concat_ws('|',
+        md5(concat_ws(
+            '|',
             -- the settings every mart reads
             '{{ var("business_timezone") }}',
             '{{ var("as_of", "") }}',
@@ -164,7 +208,8 @@ months as (
 final as (
     select
         months.month,
-        md5(concat_ws('|',
+        md5(concat_ws(
+            '|',
             shared.fingerprint,
             cast(coalesce(monthly.row_count, 0) as {{ dbt.type_string() }}),
             cast(coalesce(monthly.hash_sum, 0) as {{ dbt.type_string() }}),

@@ -60,9 +60,10 @@ final as (
             when created_deals.is_won and created_deals.currency = 'RUB' then created_deals.amount
         end as won_amount,
         created_deals.client_won_deal_number = 1 as is_first_won_deal,
-        second_won_deals.second_won_month is not null
+        (
+            second_won_deals.second_won_month is not null
             and second_won_deals.second_won_month <= created_deals.closed_month
-            as is_repeat_client_at_close,
+        ) as is_repeat_client_at_close,
         case
             when created_deals.is_won
                 then {{ seconds_between('created_deals.created_at', 'created_deals.closed_at') }} / 86400.0

@@ -39,7 +39,7 @@ created_measures as (
         manager_id,
         deals_created,
         {{ safe_ratio('deals_won_by_as_of', 'deals_created') }} as lead_to_deal_conversion,
-        cast(speed_to_lead_minutes as decimal(18,6)) as speed_to_lead_minutes,
+        cast(speed_to_lead_minutes as decimal(18, 6)) as speed_to_lead_minutes,
         {{ safe_ratio('responded_within_1h', 'deals_created') }} as responded_within_1h_share
     from created_counts
 ),
@@ -71,13 +71,13 @@ closed_measures as (
         manager_id,
         deals_won,
         deals_lost,
-        cast(revenue as decimal(18,2)) as revenue,
-        {{ safe_ratio('revenue', 'deals_won', 'decimal(18,2)') }} as avg_check,
+        cast(revenue as decimal(18, 2)) as revenue,
+        {{ safe_ratio('revenue', 'deals_won', 'decimal(18, 2)') }} as avg_check,
         {{ safe_ratio('deals_won', 'deals_won + deals_lost') }} as win_rate,
-        cast(sales_cycle_days as decimal(18,6)) as sales_cycle_days,
+        cast(sales_cycle_days as decimal(18, 6)) as sales_cycle_days,
         new_clients,
         {{ safe_ratio('repeat_clients', 'clients_won') }} as repeat_client_share,
-        cast(touches_to_close as decimal(18,6)) as touches_to_close
+        cast(touches_to_close as decimal(18, 6)) as touches_to_close
     from closed_counts
 ),
 
@@ -110,7 +110,7 @@ final as (
     select
         merged.*,
         -- revenue per working day of the month (Mon-Fri less the calendar seed's holidays)
-        {{ safe_ratio('coalesce(merged.revenue, 0)', 'months.working_days_in_month', 'decimal(18,2)') }}
+        {{ safe_ratio('coalesce(merged.revenue, 0)', 'months.working_days_in_month', 'decimal(18, 2)') }}
             as productivity_per_day
     from merged
     inner join months

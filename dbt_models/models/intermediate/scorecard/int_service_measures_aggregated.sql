@@ -40,7 +40,7 @@ created_measures as (
         requests,
         -- clients over requests, as the source states it ([003:L39]; kpi-definitions decision)
         {{ safe_ratio('100 * complaining_clients', 'requests') }} as complaint_rate_pct,
-        cast(first_response_minutes as decimal(18,6)) as first_response_minutes
+        cast(first_response_minutes as decimal(18, 6)) as first_response_minutes
     from (
         select
             case when grouping(manager_id) = 0 then 'manager' else 'company' end as scope,
@@ -61,7 +61,7 @@ resolved_measures as (
         scope,
         month,
         manager_id,
-        cast(resolution_hours as decimal(18,6)) as resolution_hours,
+        cast(resolution_hours as decimal(18, 6)) as resolution_hours,
         {{ safe_ratio('first_call_resolutions', 'requests_resolved') }} as first_call_resolution_rate
     from (
         select

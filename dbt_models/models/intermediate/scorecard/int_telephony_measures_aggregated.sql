@@ -46,7 +46,7 @@ final as (
         calls_outbound,
         calls_inbound,
         successful_calls,
-        cast(talk_minutes as decimal(18,6)) as talk_minutes,
+        cast(talk_minutes as decimal(18, 6)) as talk_minutes,
         {{ safe_ratio('missed_inbound', 'calls_inbound') }} as missed_call_rate,
         {{ safe_ratio('inbound_answered_in_time', 'calls_inbound') }} as service_level
     from aggregated

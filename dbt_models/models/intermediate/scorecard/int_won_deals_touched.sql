@@ -76,8 +76,10 @@ final as (
         won_deals.deal_id,
         coalesce(call_touches.call_touches, 0) as call_touches,
         coalesce(activity_touches.activity_touches, 0) as activity_touches,
-        coalesce(call_touches.call_touches, 0)
-            + coalesce(activity_touches.activity_touches, 0) as touches
+        (
+            coalesce(call_touches.call_touches, 0)
+            + coalesce(activity_touches.activity_touches, 0)
+        ) as touches
     from won_deals
     left join call_touches
         on won_deals.deal_id = call_touches.deal_id

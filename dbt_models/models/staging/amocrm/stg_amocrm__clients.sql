@@ -20,9 +20,17 @@ companies as (
 {{ crm_client_channel_sources('amocrm') }},
 
 versions as (
-    select 'contact' as entity_type, 'person' as client_type, contacts.* from contacts
+    select
+        'contact' as entity_type,
+        'person' as client_type,
+        contacts.*
+    from contacts
     union all
-    select 'company' as entity_type, 'company' as client_type, companies.* from companies
+    select
+        'company' as entity_type,
+        'company' as client_type,
+        companies.*
+    from companies
 ),
 
 events as (

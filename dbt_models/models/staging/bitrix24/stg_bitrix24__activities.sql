@@ -33,7 +33,7 @@ final as (
             'bitrix24', 'owner_type_id', 'owner_id', {'deal': '2', 'contact': '3', 'company': '4'}
         ) }},
         ---------- attributes
-        case type_id
+        case ranked.type_id
             when '1' then 'meeting'
             when '2' then 'call'
             when '4' then 'email'
@@ -43,7 +43,7 @@ final as (
         ---------- timestamps
         {{ parse_timestamp_utc('created') }} as created_at,
         {{ parse_timestamp_utc('deadline') }} as due_at,
-        case when completed = 'Y' then {{ parse_timestamp_utc('last_updated') }} end as completed_at,
+        case when ranked.completed = 'Y' then {{ parse_timestamp_utc('last_updated') }} end as completed_at,
         {{ parse_timestamp_utc('ranked.last_updated') }} as updated_at,
         ---------- deletion (D85): the live-id pass's (D100)
         deletion_events.deleted_at,

@@ -23,10 +23,14 @@ companies as (
 {{ crm_client_channel_sources('bitrix24') }},
 
 deletion_events as (
-    select 'contact' as entity_type, contact_events.*
+    select
+        'contact' as entity_type,
+        contact_events.*
     from ({{ bitrix24_deletion_events('contacts') }}) as contact_events
     union all
-    select 'company' as entity_type, company_events.*
+    select
+        'company' as entity_type,
+        company_events.*
     from ({{ bitrix24_deletion_events('companies') }}) as company_events
 ),
 
