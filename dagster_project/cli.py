@@ -513,7 +513,8 @@ def _wait_option(command: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# complexity (PLR0915): a flat list of every subcommand's arguments, read top to bottom
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--debug", action="store_true", help="show the traceback of an unexpected error"

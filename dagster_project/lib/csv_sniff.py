@@ -170,6 +170,24 @@ def trailing_blank_lines(path: Path, lines: int) -> int:
     return min(blank, max(0, lines - 1))
 
 
+def _bom_encoding(first_chunk: bytes) -> str:
+    """The encoding a file's byte order mark names; UTF-8 without one."""
+    if first_chunk.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if first_chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return "utf-8"
+
+
+def _ends_whole(decoder: codecs.IncrementalDecoder) -> bool:
+    """Whether the bytes fed to a UTF-8 decoder end with a whole character."""
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> FileScan:
     """Read a file once: sha256 (unless given), size, encoding and (unless UTF-16) its line
     counts.
@@ -186,11 +204,8 @@ def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> Fil
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             if not size:
-                if chunk.startswith(codecs.BOM_UTF8):
-                    encoding = "utf-8-sig"
-                elif chunk.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                    encoding = "utf-16"
-                    utf8 = False
+                encoding = _bom_encoding(chunk)
+                utf8 = encoding != "utf-16"
             size += len(chunk)
             if digest:
                 digest.update(chunk)
@@ -209,12 +224,7 @@ def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> Fil
                 counter.feed(chunk)
     if not size:
         raise UnreadableFile(f"{path.name}: the file is empty (a header row is required)")
-    if utf8 and encoding != "utf-16":
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            utf8 = False
-    if not utf8 and encoding != "utf-16":
+    if encoding != "utf-16" and not (utf8 and _ends_whole(decoder)):
         encoding = single_byte_encoding(path)
     counts = counter.result() if count_lines and encoding != "utf-16" else None
     return FileScan(digest.hexdigest() if digest else sha256, size, encoding, counts)

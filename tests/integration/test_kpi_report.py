@@ -69,7 +69,8 @@ def test_the_run_writes_the_report_of_the_latest_full_month(built):
             assert values and any(v is not None for v in values), (key, trace.get("name"))
 
 
-def test_every_figure_equals_its_mart(built):
+# complexity (PLR0915): one reading of the page, figure after figure
+def test_every_figure_equals_its_mart(built):  # noqa: PLR0915
     warehouse, _ = built
     shown = charts(report_path(warehouse))
     m = f"date '{MONTH}'"

@@ -50,7 +50,9 @@ def _choose(rng, pool: np.ndarray, fallback: np.ndarray, n: int, p_pool: float) 
     return out
 
 
-def generate_requests(w: World, m: int) -> None:
+# complexity (PLR0915): one month of a simulation drawing from one seeded stream in order (see
+# generate_deals)
+def generate_requests(w: World, m: int) -> None:  # noqa: PLR0915
     """Requests of month `m`: channel, assignee, first response, resolution, complaints; the
     inbound call that opened a phone request, follow-up calls, and the CSAT survey."""
     rng = w.rng("requests", m)

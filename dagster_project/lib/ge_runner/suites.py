@@ -139,7 +139,9 @@ def expectations_root(root: Path | str | None = None) -> Path:
 _SUITE_FILE_CACHE: dict[tuple[Path, int], SuiteFile] = {}
 
 
-def read_suite_file(path: Path | str) -> SuiteFile:
+# complexity (C901, PLR0912): a list of independent checks of a suite file's shape, each with its
+# own message
+def read_suite_file(path: Path | str) -> SuiteFile:  # noqa: C901, PLR0912
     """Read and check one suite file (cached until the file changes).
 
     Raises:

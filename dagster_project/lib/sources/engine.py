@@ -93,6 +93,26 @@ class ObjectReport:
 FetchPage = Callable[[Run, Any], Page]
 
 
+def _window_from(
+    hwm: float | None, incremental: bool, overlap_seconds: float, initial_from: float | None
+) -> float | None:
+    """Where a new run's window starts: the high-water mark less the overlap, else the first
+    run's start; a snapshot object has no window."""
+    if not incremental:
+        return None
+    return hwm - overlap_seconds if hwm is not None else initial_from
+
+
+def _next_hwm(run: Run, previous_hwm: float | None) -> float | None:
+    """The high-water mark after a complete run: the newest version seen, but never past the
+    run's start; a run that saw nothing keeps the previous one (or its window's start)."""
+    if run.max_seen is not None:
+        return min(run.max_seen, run.run_started_at)
+    if previous_hwm is None and run.window_from is not None:
+        return run.window_from
+    return previous_hwm
+
+
 def extract_object(
     writer: RawWriter,
     obj: str,
@@ -125,8 +145,8 @@ def extract_object(
         writer.ensure_empty_table(spec)
     state = writer.get_state(obj) or {}
     report = ObjectReport(writer.source, obj)
-    if state.get("status") == "in_progress":
-        report.resumed = True
+    report.resumed = state.get("status") == "in_progress"
+    if report.resumed:
         run = Run(
             window_from=state.get("window_from"),
             run_started_at=state["run_started_at"],
@@ -137,10 +157,7 @@ def extract_object(
         )
         log.info("%s %s: resuming after page %s", writer.source, obj, run.pages)
     else:
-        hwm = state.get("hwm")
-        window_from = None
-        if incremental:
-            window_from = hwm - overlap_seconds if hwm is not None else initial_from
+        window_from = _window_from(state.get("hwm"), incremental, overlap_seconds, initial_from)
         run = Run(window_from=window_from, run_started_at=clock(), carry=state.get("carry") or {})
     report.window_from = run.window_from
     previous_hwm = state.get("hwm")
@@ -167,10 +184,7 @@ def extract_object(
             "hwm": previous_hwm,
         }
         if done and incremental:
-            if run.max_seen is not None:
-                new_state["hwm"] = min(run.max_seen, run.run_started_at)
-            elif previous_hwm is None and run.window_from is not None:
-                new_state["hwm"] = run.window_from
+            new_state["hwm"] = _next_hwm(run, previous_hwm)
         results = writer.write(obj, page.tables, specs, new_state, endpoint)
         for name, result in results.items():
             report.received[name] = report.received.get(name, 0) + result.received

@@ -253,7 +253,9 @@ class HttpClient:
 
     # ------------------------------------------------------------------ the one request loop
 
-    def request(
+    # complexity (C901, PLR0912, PLR0915): the one request loop (rate limit, back-off, Retry-After,
+    # refresh on 401, redacted errors, D9, D98): its order is the protocol
+    def request(  # noqa: C901, PLR0912, PLR0915
         self,
         method: str,
         url: str,

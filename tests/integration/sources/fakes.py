@@ -417,29 +417,12 @@ class FakeAmoCrm(FakeServer):
 
     def _hal(self, request: Request, key: str, records: list[dict], paged: bool = True):
         params = request.params
-        rows = list(records)
 
         def one(name):
             values = params.get(name)
             return values[0] if values else None
 
-        if one("filter[updated_at][from]") is not None:
-            rows = [
-                r for r in rows if r.get("updated_at", 0) >= int(one("filter[updated_at][from]"))
-            ]
-        if one("filter[updated_at][to]") is not None:
-            rows = [r for r in rows if r.get("updated_at", 0) <= int(one("filter[updated_at][to]"))]
-        if params.get("filter[entity][]"):
-            rows = [r for r in rows if r.get("entity_type") in params["filter[entity][]"]]
-        if one("filter[created_at][from]") is not None:
-            rows = [r for r in rows if r["created_at"] >= int(one("filter[created_at][from]"))]
-        if one("filter[created_at][to]") is not None:
-            rows = [r for r in rows if r["created_at"] <= int(one("filter[created_at][to]"))]
-        if one("filter[type]"):
-            types = one("filter[type]").split(",")
-            rows = [r for r in rows if r["type"] in types]
-        if params.get("filter[note_type][]"):
-            rows = [r for r in rows if r["note_type"] in params["filter[note_type][]"]]
+        rows = _amo_filtered(list(records), params, one)
         if one("order[id]") == "asc":
             rows.sort(key=lambda r: r["id"])
         if one("order[updated_at]") == "asc":
@@ -458,6 +441,26 @@ class FakeAmoCrm(FakeServer):
             links["next"] = {"href": f"{self.url}{request.path}?page={page + 1}&{query}"}
         body = {"_page": page, "_links": links, "_embedded": {key: chunk}}
         return self.json_response(200, body, "application/hal+json")
+
+
+def _amo_filtered(rows: list[dict], params: dict, one) -> list[dict]:
+    """The rows an amoCRM list's `filter[...]` parameters keep."""
+    if one("filter[updated_at][from]") is not None:
+        rows = [r for r in rows if r.get("updated_at", 0) >= int(one("filter[updated_at][from]"))]
+    if one("filter[updated_at][to]") is not None:
+        rows = [r for r in rows if r.get("updated_at", 0) <= int(one("filter[updated_at][to]"))]
+    if params.get("filter[entity][]"):
+        rows = [r for r in rows if r.get("entity_type") in params["filter[entity][]"]]
+    if one("filter[created_at][from]") is not None:
+        rows = [r for r in rows if r["created_at"] >= int(one("filter[created_at][from]"))]
+    if one("filter[created_at][to]") is not None:
+        rows = [r for r in rows if r["created_at"] <= int(one("filter[created_at][to]"))]
+    if one("filter[type]"):
+        types = one("filter[type]").split(",")
+        rows = [r for r in rows if r["type"] in types]
+    if params.get("filter[note_type][]"):
+        rows = [r for r in rows if r["note_type"] in params["filter[note_type][]"]]
+    return rows
 
 
 # ------------------------------------------------------------------------------- Bitrix24
@@ -740,48 +743,14 @@ class FakeBitrix24(FakeServer):
             return {"error": "ERROR_METHOD_NOT_FOUND", "error_description": "Method not found!"}
         flt = dict(params.get("filter") or params.get("FILTER") or {})
         start = int(params.get("start") or 0)
-        if method == "crm.status.list":
-            rows = sorted(self.data[method], key=lambda r: int(r["SORT"]))
-        elif method == "crm.category.list":
-            rows = list(self.data[method])
-        else:
-            rows = self._sorted(method)
-            after = flt.pop(">ID", None)
-            if after not in (None, ""):
-                ids = self._sorted_ids[method]
-                rows = rows[bisect.bisect_right(ids, int(float(after))) :]
+        rows = self._listed(method, flt)
         conditions = []
         for key, value in flt.items():
             m = re.fullmatch(r"(>=|<=|>|<|=)?(.+)", key)
             conditions.append((m.group(2), m.group(1) or "=", value))
-
-        def keep(row):
-            return all(_compare(row.get(f), op, v) for f, op, v in conditions)
-
-        if start < 0:  # no total count: stop at one page
-            page = []
-            for row in rows:
-                if keep(row):
-                    page.append(row)
-                    if len(page) == 50:
-                        break
-        else:
-            rows = [r for r in rows if keep(r)]
-            page = rows[start : start + 50]
+        rows, page = _filtered_page(rows, conditions, start)
         if method.startswith("crm.") and params.get("select"):
-            select = params["select"]
-            select = set(select.values() if isinstance(select, dict) else select)
-            multiple = self.multiple_fields(method)
-
-            def selected(name: str) -> bool:
-                if name in select:
-                    return True
-                if name in multiple:
-                    return False
-                user = name.startswith("UF_")
-                return ("UF_*" if user else "*") in select
-
-            page = [{k: v for k, v in r.items() if selected(k)} for r in page]
+            page = self._selected(method, params["select"], page)
         result: Any = page
         if method == "crm.stagehistory.list":
             result = {"items": page}
@@ -795,6 +764,35 @@ class FakeBitrix24(FakeServer):
         else:
             out["total"] = 0
         return out
+
+    def _listed(self, method: str, flt: dict) -> list[dict]:
+        """The method's rows in its order, after `>ID` (popped from `flt`)."""
+        if method == "crm.status.list":
+            return sorted(self.data[method], key=lambda r: int(r["SORT"]))
+        if method == "crm.category.list":
+            return list(self.data[method])
+        rows = self._sorted(method)
+        after = flt.pop(">ID", None)
+        if after not in (None, ""):
+            ids = self._sorted_ids[method]
+            rows = rows[bisect.bisect_right(ids, int(float(after))) :]
+        return rows
+
+    def _selected(self, method: str, select, page: list[dict]) -> list[dict]:
+        """The page's rows with the fields `select` names (`*` and `UF_*` leave out multiple
+        user fields, as Bitrix24 documents)."""
+        select = set(select.values() if isinstance(select, dict) else select)
+        multiple = self.multiple_fields(method)
+
+        def selected(name: str) -> bool:
+            if name in select:
+                return True
+            if name in multiple:
+                return False
+            user = name.startswith("UF_")
+            return ("UF_*" if user else "*") in select
+
+        return [{k: v for k, v in r.items() if selected(k)} for r in page]
 
     def _batch(self, params: dict) -> dict:
         commands = params.get("cmd") or {}
@@ -963,3 +961,22 @@ class FakeMango(FakeServer):
             ]
             return self.json_response(200, {"users": users})
         return self.json_response(404, {"result": 4001, "message": "unknown command"})
+
+
+def _filtered_page(rows: list[dict], conditions: list, start: int) -> tuple[list[dict], list[dict]]:
+    """The rows that meet every condition and the page of 50 from `start`; with `start` < 0
+    (no total count) the first 50 only, without filtering the rest."""
+
+    def keep(row):
+        return all(_compare(row.get(f), op, v) for f, op, v in conditions)
+
+    if start < 0:
+        page = []
+        for row in rows:
+            if keep(row):
+                page.append(row)
+                if len(page) == 50:
+                    break
+        return rows, page
+    rows = [r for r in rows if keep(r)]
+    return rows, rows[start : start + 50]
