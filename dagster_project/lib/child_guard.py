@@ -1,7 +1,7 @@
 """Child processes end with the process that started them (D83).
 
-A `voronka run` killed with SIGKILL cannot end its children: its validation worker (~260 MB,
-D68) and its `dbt build` went on as orphans, and the orphaned dbt kept the working copy locked
+A `voronka run` killed with SIGKILL cannot end its children: its validation worker (D68)
+and its `dbt build` went on as orphans, and the orphaned dbt kept the working copy locked
 against the next run. Two guards:
 
 - :func:`watch_parent` (the validation worker's initializer): a daemon thread that ends the

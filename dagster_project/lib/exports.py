@@ -214,9 +214,9 @@ def _export_xlsx(
     """One sheet per table, by XlsxWriter, row by row in constant memory.
 
     Cells keep their types (numbers, dates) with a number format per column; text is never read
-    as a formula or a link. XlsxWriter writes the 80 k finance rows of the large demo in 8-13 s,
-    openpyxl's write-only cells took 30 s (D67). Sheets: `SHEET_ORDER` first; each with a frozen
-    header row, filters on every column and widths from the longest value.
+    as a formula or a link. XlsxWriter, not openpyxl's write-only cells: several times faster on
+    the large demo's finance workbook (D67, docs/performance.md). Sheets: `SHEET_ORDER` first;
+    each with a frozen header row, filters on every column and widths from the longest value.
     """
     import xlsxwriter
 

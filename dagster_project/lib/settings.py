@@ -14,9 +14,9 @@ from dagster_project.lib.text import DEFAULT_LANGUAGE
 DEFAULT_INBOX = Path("data/inbox")
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
 DEFAULT_TIMEZONE = "Europe/Moscow"
-# DuckDB of loads and dbt. With one dbt thread at large (D67) the full build took 397 s at 2750MB
-# (437 s at 3GB, on slightly older code: no slowdown seen) and the tree peaked at 3 835 MiB; at
-# 2.5GB with two threads two marts spilled until the disk was full (D65)
+# DuckDB of loads and dbt. With one dbt thread at large (D67) 2750MB built faster than 3GB and
+# kept the run's process tree under 4 GB; at 2.5GB with two threads two marts spilled until the
+# disk was full (D65). Figures: docs/performance.md, D65 and D67
 DEFAULT_MEMORY_LIMIT = "2750MB"
 
 

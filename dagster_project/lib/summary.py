@@ -20,8 +20,8 @@ class WarehouseSummary:
         rows_per_layer: schema -> total rows of its tables (internal `_` tables aside).
         tables_per_layer: schema -> number of tables.
         views_per_layer: schema -> number of views. Their rows are not counted: counting a
-            view runs its query (a staging view deduplicates every raw row; at the large scale
-            counting them took about 80 s and peaked at 5.9 GB, D64).
+            view runs its query (a staging view deduplicates every raw row: at the large scale
+            the slowest step after the pipeline and the run's memory peak, D64).
         quarantine: entity -> quarantined rows.
         failed_files: (entity, file, reason) of inbox entries not loaded: files that could not
             be read, and entries ignored (an unknown folder, a workbook; entity empty at the

@@ -1,11 +1,11 @@
 """Great Expectations validations in a child process during `voronka run` (D68).
 
-In one process, GE's modules (~165 MB) and what its pandas and Arrow chunks leave in the heap
-(~150 MB after the raw suites of the large demo; `malloc_trim` returns none of it) stayed in the
-run process while `dbt build` ran beside it: ~0.7 GB of the run's peak was that process. With
+In one process, GE's modules and what its pandas and Arrow chunks leave in the heap
+(`malloc_trim` returns none of it) stayed in the run process while `dbt build` ran beside it, a
+good part of the run's peak (D68; figures in docs/performance.md). With
 the worker, the run process holds no GE at all. On large warehouses (the dbt asset decides:
 20 M raw rows or more) `release` ends the worker before dbt starts, and with it everything GE
-left behind; the checks after dbt start a new one (GE's start-up again, ~3 s at medium). On
+left behind; the checks after dbt start a new one (GE's start-up again). On
 smaller ones the worker stays through dbt.
 
 The worker is spawned (not forked: the run process has threads), imports GE and builds its

@@ -67,7 +67,7 @@ def prepare_manifest() -> Path:
     with other vars than this run's.
 
     The parse gets the run's vars (`dbt_vars`), so that `dbt build` can reuse its partial-parse
-    state: with other vars dbt parses the whole project again (~10 s, D67).
+    state: with other vars dbt parses the whole project again (D67).
     """
     vars_json = json.dumps(dbt_vars(Settings.from_env()))
     parsed_vars = dbt_project.project_dir / dbt_project.target_path / _PARSED_VARS
@@ -141,7 +141,7 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
     time (if set).
 
     `business_fixed_offset` hands dbt what the macro `business_fixed_offset` would otherwise
-    sample from the tz database at every call (about 3 s of every parse), computed once by its
+    sample from the tz database at every call (seconds of every parse), computed once by its
     Python twin; the macro uses it only when `zone` is the run's business_timezone.
     """
     zone = settings.business_timezone
@@ -160,11 +160,10 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
 
 
 # dbt threads on DuckDB by the size of the raw layer (D67). Two models at once share DuckDB's
-# two cores and its memory limit: on the large demo (70 M raw rows) `dbt build` took 521 s with
-# 2 threads and 437 s with 1 (each big query already uses both cores; `fct_calls` took 165 s
-# beside another model, 77 s alone); on the medium demo (6.6 M) 2 threads are faster, 54 s
-# against 66 s (dbt's own work per node overlaps). The switch sits between the two measured
-# scales, not measured in between.
+# two cores and its memory limit: on the large demo (70 M raw rows) one thread built faster (each
+# big query already uses both cores); on the medium demo (6.6 M) two are faster (dbt's own work
+# per node overlaps). The switch sits between the two measured scales, not measured in between.
+# Figures: docs/performance.md, D67.
 DBT_SINGLE_THREAD_RAW_ROWS = 20_000_000
 
 
@@ -232,7 +231,7 @@ def voronka_dbt_assets(
     large = _is_large(settings)  # one look at the raw layer for both decisions
     if large:
         # the raw checks are done: their worker's memory goes before dbt's arrives (D68); on
-        # smaller warehouses it stays, and the checks after dbt skip GE's start-up (~3 s)
+        # smaller warehouses it stays, and the checks after dbt skip GE's start-up
         validation_worker.release()
     args = dbt_build_args(settings, large)
     if "--threads" in args:

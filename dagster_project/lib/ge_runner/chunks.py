@@ -277,8 +277,8 @@ def validate_chunks(  # noqa: C901
                 run(prepared.rows, df)
             if len(df) >= _COLLECT_AFTER_ROWS:
                 # what a validation leaves in reference cycles (GE's metric results, pandas'
-                # intermediate frames) waits for a full collection otherwise: raw.calls at large
-                # peaked at 4.7 GB without this, 2.7 GB with it (D63)
+                # intermediate frames) waits for a full collection otherwise: at large it set
+                # raw.calls' peak (D63; docs/performance.md)
                 del df
                 gc.collect()
     finally:

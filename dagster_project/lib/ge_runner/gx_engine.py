@@ -64,7 +64,7 @@ def context() -> Any:
             from great_expectations.execution_engine import pandas_execution_engine
 
             # GE fingerprints every DataFrame under 1 GB by hashing all of it, twice per
-            # validation (about 2.5 s per million rows of text); the fingerprint is a batch
+            # validation (seconds per million rows of text); the fingerprint is a batch
             # marker nothing here reads.
             pandas_execution_engine.HASH_THRESHOLD = 0
             _memoize_row_conditions(pandas_execution_engine.PandasExecutionEngine)
@@ -150,7 +150,7 @@ def _memoize_row_conditions(engine_class: Any) -> None:
 
 
 def warm_up() -> threading.Thread:
-    """Import GE and build its context in a background thread (about 5-8 s of CPU, mostly
+    """Import GE and build its context in a background thread (seconds of CPU, mostly
     imports), so that the first check does not wait for it: ``voronka run`` starts this before
     the extract, whose DuckDB work leaves the interpreter idle. Idempotent; returns the thread."""
 
@@ -169,8 +169,8 @@ def batch_definition() -> Any:
     """The whole-DataFrame batch definition every suite validates through (created once).
 
     One data asset for all suites: the suite is an argument of each validation, and GE saves its
-    whole project configuration each time an asset is added (about 0.8 s for the 60 suites and
-    query parts of a run, growing with their number; D66)."""
+    whole project configuration each time an asset is added (a cost growing with their number;
+    D66)."""
     with _LOCK:
         if "batch_definition" not in _GX:
             context()
