@@ -9,7 +9,7 @@ DOCS_PORT ?= 8080
 # one Dagster instance (runs, check history) next to the warehouse, for `make run` and `make dev`
 DAGSTER_HOME ?= $(abspath $(dir $(WAREHOUSE)))/.dagster
 
-.PHONY: run test test-quick dev lint format docs demo clean
+.PHONY: run test test-quick snapshot dev lint format docs demo clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -36,6 +36,10 @@ test: $(VENV)/.installed
 ## test-quick: the tests not marked slow
 test-quick: $(VENV)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"
+
+## snapshot: rewrite tests/snapshots/asset_graph.txt from the current asset graph (review the diff)
+snapshot: $(VENV)/.installed
+	VORONKA_UPDATE_SNAPSHOT=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/integration/test_asset_graph.py
 
 ## dev: the Dagster UI on the same definitions and instance as `make run` (http://127.0.0.1:3000)
 dev: $(VENV)/.installed

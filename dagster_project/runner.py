@@ -90,7 +90,7 @@ def run_pipeline(
         WarehouseBusy: another process holds the warehouse (after `settings.lock_wait`).
     """
     settings.export_env()
-    from dagster_project.lib import run_inputs, validation_report, validation_worker
+    from dagster_project.lib import run_inputs, validation_report
 
     hold = (
         contextlib.nullcontext(session)
@@ -112,18 +112,12 @@ def run_pipeline(
             return RunOutcome(success=True, seconds=time.monotonic() - started, unchanged=current)
         held.mark_dirty()
         validation_report.clear(settings.warehouse)  # the report shows this run's results only
-        # GE validates in a worker process (D68): it imports GE while the extract runs, and on
-        # large warehouses the dbt asset ends it before dbt starts
-        validation_worker.enable()
         quiet_traces = contextlib.nullcontext() if debug else _without_stack_traces()
-        try:
-            with (
-                quiet_traces,
-                dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance,
-            ):
-                outcome = _outcome(_materialize(instance, settings, log_level), started)
-        finally:
-            validation_worker.disable()
+        with (
+            quiet_traces,
+            dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance,
+        ):
+            outcome = _outcome(_materialize(instance, settings, log_level), started)
         if outcome.success:
             record = run_inputs.record(inputs, settings.warehouse)
             outcome.publish_seconds = held.publish(run_record=record)
@@ -174,32 +168,14 @@ def _without_stack_traces():
 def _materialize(
     instance: dg.DagsterInstance, settings: Settings, log_level: str
 ) -> dg.ExecuteInProcessResult:
-    from dagster_project.defs.extract.amocrm import enabled_amocrm_assets
-    from dagster_project.defs.extract.bitrix24 import enabled_bitrix24_assets
-    from dagster_project.defs.extract.inbox import inbox_assets
-    from dagster_project.defs.extract.surveys import enabled_survey_assets
-    from dagster_project.defs.extract.telephony import enabled_telephony_assets
-    from dagster_project.defs.finance import finance_assets
-    from dagster_project.defs.quality.checks import layer_asset_checks, raw_asset_checks
-    from dagster_project.defs.reports import report_assets
-    from dagster_project.defs.resources import warehouse_from_settings
-    from dagster_project.defs.transform.dbt import dbt_resource, voronka_dbt_assets
+    from dagster_project.defs.build import build_definitions
 
+    # the definitions the UI loads, with the checks validating in a worker process that the run
+    # starts and ends (the `validation` resource, D68, D121)
+    definitions = build_definitions(settings, validate_in_worker=True)
     return dg.materialize(
-        [
-            *inbox_assets,
-            # the API and file sources whose settings are present (README, "Connecting ...")
-            *enabled_amocrm_assets(),
-            *enabled_bitrix24_assets(),
-            *enabled_telephony_assets(),
-            *enabled_survey_assets(),
-            voronka_dbt_assets,
-            *finance_assets,
-            *report_assets,
-            *raw_asset_checks,
-            *layer_asset_checks,
-        ],
-        resources={"warehouse": warehouse_from_settings(settings), "dbt": dbt_resource()},
+        [*definitions.assets, *definitions.asset_checks],
+        resources=definitions.resources,
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},

@@ -13,26 +13,20 @@ Each reads the run's working copy read-only (D80: what the run is about to publi
 replaces its files next to the published warehouse whole (a reader never sees half).
 """
 
+from collections.abc import Iterable
+
 import dagster as dg
 
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.defs.transform.dbt import voronka_dbt_assets
 from dagster_project.lib.settings import Settings
 
 GROUP = "reports"
-
-# the marts and finance tables the outputs read, as the dbt assets name them
-_READS = sorted(
-    (key for key in voronka_dbt_assets.keys if key.path[0] in ("marts", "finance")),
-    key=lambda key: key.to_user_string(),
-)
 _FINANCE_DETECTION = dg.AssetKey(["finance", "adjustment_detection"])
 
 
 @dg.asset(
     key=[GROUP, "kpi_report"],
     group_name=GROUP,
-    deps=_READS,
     kinds={"html"},
     description=(
         "The KPI report: one self-contained HTML page (plotly.js inlined, nothing loaded from the "
@@ -71,7 +65,6 @@ def kpi_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 @dg.asset(
     key=[GROUP, "finance_exports"],
     group_name=GROUP,
-    deps=[key for key in _READS if key.path[0] == "finance"] + [_FINANCE_DETECTION],
     kinds={"csv", "xlsx"},
     description=(
         "The finance tables for a controller: `<warehouse dir>/exports/finance.<table>.csv` "
@@ -104,7 +97,6 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 @dg.asset(
     key=[GROUP, "run_summary"],
     group_name=GROUP,
-    deps=_READS,
     kinds={"text"},
     description=(
         "What `voronka run` prints at the end: rows per layer, quarantined rows per entity, the "
@@ -129,4 +121,21 @@ def run_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     )
 
 
-report_assets = [kpi_report, finance_exports, run_summary]
+def build_report_assets(dbt_keys: Iterable[dg.AssetKey]) -> list[dg.AssetsDefinition]:
+    """The report assets, downstream of the marts and finance tables among ``dbt_keys`` (the dbt
+    assets' keys, which the definitions builder passes: D121)."""
+    # the marts and finance tables the outputs read, as the dbt assets name them
+    reads = sorted(
+        (key for key in dbt_keys if key.path[0] in ("marts", "finance")),
+        key=lambda key: key.to_user_string(),
+    )
+    finance = [key for key in reads if key.path[0] == "finance"] + [_FINANCE_DETECTION]
+
+    def reading(asset: dg.AssetsDefinition, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
+        return asset.map_asset_specs(lambda spec: spec.replace_attributes(deps=deps))
+
+    return [
+        reading(kpi_report, reads),
+        reading(finance_exports, finance),
+        reading(run_summary, reads),
+    ]

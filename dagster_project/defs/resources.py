@@ -1,8 +1,10 @@
-"""The warehouse resource: where the inbox and the DuckDB file are, and how to open it."""
+"""The resources: the warehouse (where the inbox and the DuckDB file are, and how to open it) and
+the validation (where the Great Expectations checks run)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -10,6 +12,9 @@ from pydantic import PrivateAttr
 
 from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import DEFAULT_MEMORY_LIMIT, Settings
+
+if TYPE_CHECKING:
+    from dagster_project.lib.ge_runner.results import SuiteResult
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -94,3 +99,54 @@ def warehouse_from_settings(settings: Settings | None = None) -> WarehouseResour
         memory_limit=settings.memory_limit,
         wait_seconds=settings.lock_wait,
     )
+
+
+class ValidationResource(dg.ConfigurableResource):
+    """Where the asset checks' Great Expectations validations run (D68, D123).
+
+    With ``in_worker`` (``voronka run``), a run starts one worker process when its resources are
+    set up, so that GE imports on the other core while the extract runs, and ends it when the
+    run ends; the dbt asset may ``release`` it before dbt starts (large warehouses), and the
+    next check starts a new one. Without (the default: the Dagster UI, the schedule, the tests of
+    single checks), validations run in the step's process.
+    """
+
+    in_worker: bool = False
+
+    _worker: object = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.in_worker:
+            from dagster_project.lib.validation_worker import ValidationWorker
+
+            self._worker = ValidationWorker()
+            self._worker.start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
+
+    def validate(
+        self,
+        warehouse: Path | str,
+        suite: str,
+        *,
+        as_of: str | None = None,
+        business_timezone: str | None = None,
+        root: Path | str | None = None,
+    ) -> SuiteResult:
+        """Validate one suite (e.g. ``raw.calls``) of a warehouse opened read-only: in the
+        worker when there is one, else here (``lib.validation_worker.validate_here``)."""
+        from dagster_project.lib import validation_worker
+
+        kwargs = {"as_of": as_of, "business_timezone": business_timezone, "root": root}
+        if self._worker is not None:
+            return self._worker.validate(warehouse, suite, **kwargs)
+        return validation_worker.validate_here(warehouse, suite, **kwargs)
+
+    def release(self) -> None:
+        """End the worker process, if one runs (its memory goes with it): before dbt on large
+        warehouses. The next validation starts a new one."""
+        if self._worker is not None:
+            self._worker.release()

@@ -1,4 +1,4 @@
-"""Great Expectations validations in a child process during `voronka run` (D68).
+"""Great Expectations validations in a child process during `voronka run` (D68, D123).
 
 In one process, GE's modules and what its pandas and Arrow chunks leave in the heap
 (`malloc_trim` returns none of it) stayed in the run process while `dbt build` ran beside it, a
@@ -13,8 +13,10 @@ context on another core while the extract runs, and validates one suite at a tim
 in-process executor runs the checks. Each task carries the caller's `VORONKA_*` settings, so a
 setting changed after the worker started still applies.
 
-Outside `voronka run` (`enable` not called: the Dagster UI, the tests of single checks,
-`voronka validate`) validations run in the calling process, as before.
+A :class:`ValidationWorker` is owned by whoever starts it: the Dagster resource
+`defs.resources.ValidationResource` starts one when a run starts (`voronka run` configures it
+with `in_worker=True`) and closes it when the run ends. Elsewhere (the Dagster UI, the tests of
+single checks, `voronka validate`) :func:`validate_here` validates in the calling process.
 """
 
 from __future__ import annotations
@@ -39,42 +41,89 @@ log = logging.getLogger(__name__)
 
 _ENV_PREFIX = "VORONKA_"
 
-_lock = threading.Lock()
-_state: dict[str, object] = {"enabled": False, "pool": None}
+
+class ValidationWorker:
+    """One worker process for validations: started by :meth:`start`, ended by :meth:`release`
+    (the next validation starts a new one) or for good by :meth:`close`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start the worker now (GE's import begins at once, not awaited: the first validation
+        waits for it if it must)."""
+        with self._lock:
+            self._submit(_warm_up)
+
+    def release(self) -> None:
+        """End the worker process, if one runs (its memory goes with it); the next validation
+        starts one."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+            log.debug("validation worker ended")
+
+    def close(self) -> None:
+        """End the worker for good: later validations run in the calling process."""
+        self.release()
+        with self._lock:
+            self._closed = True
+
+    def is_running(self) -> bool:
+        """Whether a worker pool is open: its process started, or starts with the next
+        validation (a process killed since is only noticed then). For tests and logs."""
+        with self._lock:
+            return self._pool is not None
+
+    def validate(
+        self,
+        warehouse: Path | str,
+        suite: str,
+        *,
+        as_of: str | None = None,
+        business_timezone: str | None = None,
+        root: Path | str | None = None,
+    ) -> SuiteResult:
+        """Validate one suite (e.g. ``raw.calls``) of a warehouse opened read-only, in the worker
+        (in this process once closed). Same arguments and result as :func:`validate_here`."""
+        args = (str(warehouse), suite, as_of, business_timezone, str(root) if root else None)
+        env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
+        try:
+            # submitted with the lock held: a concurrent `release` cannot shut the pool between
+            with self._lock:
+                future = None if self._closed else self._submit(_validate_in_worker, env, *args)
+            if future is not None:
+                return future.result()
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            self.release()
+            raise RuntimeError(
+                f"the validation worker process ended while validating {suite} (killed, e.g. by "
+                "the system when memory ran out); the next check starts a new worker"
+            ) from exc
+        return _validate(*args)
+
+    def _submit(self, fn, *args) -> concurrent.futures.Future:
+        """Submit a task to the worker (started here if need be); call with `_lock` held."""
+        with _main_module_hidden():
+            return self._open_pool().submit(fn, *args)
+
+    def _open_pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        """The worker pool (one process), created on first use; call with `_lock` held."""
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                # the worker ends with the run process, even a killed one (D83)
+                initializer=child_guard.watch_parent,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
 
 
-def enable() -> None:
-    """Validate in a worker process from now on, and start it (GE's import begins at once)."""
-    with _lock:
-        _state["enabled"] = True
-        _submit(_warm_up)  # not awaited: the first validation waits for it if it must
-
-
-def disable() -> None:
-    """End the worker and validate in the calling process again."""
-    release()
-    with _lock:
-        _state["enabled"] = False
-
-
-def release() -> None:
-    """End the worker, if one runs (its memory goes with it); the next validation starts one."""
-    with _lock:
-        pool = _state["pool"]
-        _state["pool"] = None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
-        log.debug("validation worker ended")
-
-
-def is_running() -> bool:
-    """Whether a worker pool is open: its process started, or starts with the next validation
-    (a process killed since is only noticed then). For tests and logs."""
-    with _lock:
-        return _state["pool"] is not None
-
-
-def validate(
+def validate_here(
     warehouse: Path | str,
     suite: str,
     *,
@@ -82,29 +131,9 @@ def validate(
     business_timezone: str | None = None,
     root: Path | str | None = None,
 ) -> SuiteResult:
-    """Validate one suite (e.g. ``raw.calls``) of a warehouse opened read-only: in the worker
-    when enabled, else here. Same arguments and result as :func:`validate_suite`."""
-    args = (str(warehouse), suite, as_of, business_timezone, str(root) if root else None)
-    env = {k: v for k, v in os.environ.items() if k.startswith(_ENV_PREFIX)}
-    try:
-        # submitted with the lock held: a concurrent `release` cannot shut the pool in between
-        with _lock:
-            future = _submit(_validate_in_worker, env, *args) if _state["enabled"] else None
-        if future is not None:
-            return future.result()
-    except concurrent.futures.process.BrokenProcessPool as exc:
-        release()
-        raise RuntimeError(
-            f"the validation worker process ended while validating {suite} (killed, e.g. by "
-            "the system when memory ran out); the next check starts a new worker"
-        ) from exc
-    return _validate(*args)
-
-
-def _submit(fn, *args) -> concurrent.futures.Future:
-    """Submit a task to the worker (started here if need be); call with `_lock` held."""
-    with _main_module_hidden():
-        return _pool().submit(fn, *args)
+    """Validate one suite of a warehouse opened read-only, in this process: the same arguments
+    and result as :func:`ge_runner.run.validate_suite`."""
+    return _validate(str(warehouse), suite, as_of, business_timezone, str(root) if root else None)
 
 
 @contextlib.contextmanager
@@ -128,21 +157,6 @@ def _main_module_hidden() -> Iterator[None]:
         yield
     finally:
         vars(main).update(saved)
-
-
-def _pool() -> concurrent.futures.ProcessPoolExecutor:
-    """The worker pool (one process), created on first use; call with `_lock` held."""
-    pool = _state["pool"]
-    if pool is None:
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=multiprocessing.get_context("spawn"),
-            # the worker ends with the run process, even a killed one (D83)
-            initializer=child_guard.watch_parent,
-            initargs=(os.getpid(),),
-        )
-        _state["pool"] = pool
-    return pool  # type: ignore[return-value]
 
 
 def _validate(

@@ -1,13 +1,20 @@
 """The Dagster definitions load, with every inbox asset, the dbt assets and the raw checks."""
 
 import dagster as dg
+import pytest
 
 from dagster_project.lib.contract import ENTITIES
 
 
-def test_definitions_load():
+@pytest.fixture(scope="module")
+def defs() -> dg.Definitions:
+    """What Dagster loads: the lazy `defs` of definitions.py, called (D122)."""
     from dagster_project.definitions import defs
 
+    return defs()
+
+
+def test_definitions_load(defs: dg.Definitions):
     repo = defs.get_repository_def()
     keys = set(repo.asset_graph.get_all_asset_keys())
     for entity in ENTITIES:
@@ -19,9 +26,7 @@ def test_definitions_load():
     assert any(name.startswith("ge_raw_") for name in checks)
 
 
-def test_dbt_sources_are_the_extract_assets():
-    from dagster_project.definitions import defs
-
+def test_dbt_sources_are_the_extract_assets(defs: dg.Definitions):
     graph = defs.get_repository_def().asset_graph
     staging = next(k for k in graph.get_all_asset_keys() if k.path[-1] == "stg_inbox__calls")
     assert dg.AssetKey(["inbox", "calls"]) in graph.get(staging).parent_keys
@@ -80,13 +85,12 @@ def test_dbt_threads_follow_the_raw_layer_size(tmp_path, monkeypatch):
             dbt_module.dbt_threads(settings)
 
 
-def test_the_graph_has_no_placeholder_and_every_dbt_test_is_a_check():
+def test_the_graph_has_no_placeholder_and_every_dbt_test_is_a_check(defs: dg.Definitions):
     """Switched-off sources are not in the graph (no amoCRM settings here), the finance ledger
     is a described external asset, every asset has a group other than `default`, and every dbt
     data test is an asset check (a test of several models names its model, D108)."""
     import json
 
-    from dagster_project.definitions import defs
     from dagster_project.defs.transform.dbt import dbt_project
 
     graph = defs.get_repository_def().asset_graph

@@ -17,9 +17,9 @@ from dagster import (
     materialize,
 )
 
-from dagster_project.defs.quality.checks import build_layer_check, layer_asset_checks
-from dagster_project.defs.resources import warehouse_from_settings
-from dagster_project.defs.transform.dbt import voronka_dbt_assets
+from dagster_project.defs.quality.checks import build_layer_asset_checks, build_layer_check
+from dagster_project.defs.resources import ValidationResource, warehouse_from_settings
+from dagster_project.defs.transform.dbt import build_dbt_assets
 from dagster_project.lib.ge_runner.suites import discover_suites, get_suite_file
 from tests.unit.test_layer_suites import BANDS, bonus_lines, calls_hourly, scratch, statements
 
@@ -84,13 +84,14 @@ def run_finance() -> ExecuteInProcessResult:
             check_of("finance.bonus_lines"),
             check_of("finance.bonus_statements"),
         ],
-        resources={"warehouse": warehouse_from_settings()},
+        resources={"warehouse": warehouse_from_settings(), "validation": ValidationResource()},
         raise_on_error=False,
     )
 
 
 def test_one_check_per_suite_on_the_dbt_asset_of_its_table():
-    dbt_keys = set(voronka_dbt_assets.keys)
+    dbt_keys = set(build_dbt_assets().keys)
+    layer_asset_checks = build_layer_asset_checks(dbt_keys)
     specs = {spec.asset_key: spec for check in layer_asset_checks for spec in check.check_specs}
     expected = {
         AssetKey([s.layer, s.table])
@@ -165,7 +166,7 @@ def test_mart_ratio_above_one_is_an_error_that_does_not_block(warehouse: Path):
     scratch(warehouse, {"marts.kpi_calls_hourly": calls_hourly(1.25)})
     result = materialize(
         [calls_hourly_stand_in, calls_dashboard_extract, check_of("marts.kpi_calls_hourly")],
-        resources={"warehouse": warehouse_from_settings()},
+        resources={"warehouse": warehouse_from_settings(), "validation": ValidationResource()},
         raise_on_error=False,
     )
     assert evaluations(result) == {"ge_marts_kpi_calls_hourly": (False, AssetCheckSeverity.ERROR)}

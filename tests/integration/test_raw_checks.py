@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from dagster_project.defs.quality.checks import check_result, raw_asset_checks
-from dagster_project.defs.resources import warehouse_from_settings
+from dagster_project.defs.resources import ValidationResource, warehouse_from_settings
 from dagster_project.lib import contract
 from dagster_project.lib.ge_runner.batches import record_validated
 from dagster_project.lib.ge_runner.reading import read_only_warehouse
@@ -134,10 +134,13 @@ def the_check() -> AssetsDefinition:
     return check
 
 
-def run() -> ExecuteInProcessResult:
+def run(validation: ValidationResource | None = None) -> ExecuteInProcessResult:
     return materialize(
         [survey_responses_stand_in, nps_mart, the_check()],
-        resources={"warehouse": warehouse_from_settings()},
+        resources={
+            "warehouse": warehouse_from_settings(),
+            "validation": validation or ValidationResource(),
+        },
         raise_on_error=False,
     )
 
@@ -327,11 +330,12 @@ def test_validate_layer_on_another_layer_reads_whole_tables(tmp_path: Path):
 
 @pytest.fixture
 def worker():
-    from dagster_project.lib import validation_worker
+    from dagster_project.lib.validation_worker import ValidationWorker
 
-    validation_worker.enable()
-    yield validation_worker
-    validation_worker.disable()
+    worker = ValidationWorker()
+    worker.start()
+    yield worker
+    worker.close()
 
 
 def test_the_worker_gives_the_checks_the_same_results(warehouse: Path, worker):
@@ -345,12 +349,43 @@ def test_the_worker_gives_the_checks_the_same_results(warehouse: Path, worker):
         (e.type, e.column, e.success, e.unexpected_count) for e in here.expectations
     ]
     # and through the asset check: the blocking failure and its sample come back from the worker
-    result = run()
+    result = run(ValidationResource(in_worker=True))
     [evaluation] = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
     [failure] = evaluation.metadata["failed_expectations"].value
     assert failure["sample"][0]["response_id"] == "r3"
     assert AssetKey("nps_mart") not in materialized(result)
+
+
+def test_the_validation_resource_starts_a_worker_with_the_run_and_ends_it_with_the_run(
+    warehouse: Path,
+):
+    """`ValidationResource(in_worker=True)` (voronka run) starts one worker process when the run
+    sets up its resources and ends it when the run ends (D123); the default validates in the
+    step's process and starts none."""
+    import multiprocessing
+
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    seen: dict[str, object] = {}
+
+    @asset(deps=[KEY])
+    def probe(validation: ValidationResource) -> None:
+        seen["worker"] = validation._worker is not None and validation._worker.is_running()
+        seen["children"] = len(multiprocessing.active_children())
+
+    for in_worker in (True, False):
+        before = set(multiprocessing.active_children())
+        result = materialize(
+            [survey_responses_stand_in, the_check(), probe],
+            resources={
+                "warehouse": warehouse_from_settings(),
+                "validation": ValidationResource(in_worker=in_worker),
+            },
+        )
+        assert result.success
+        assert seen["worker"] is in_worker
+        assert seen["children"] == len(before) + (1 if in_worker else 0)
+        assert set(multiprocessing.active_children()) == before  # ended with the run
 
 
 def test_the_worker_takes_settings_changed_after_it_started(
@@ -372,10 +407,10 @@ def test_release_ends_the_worker_and_the_next_validation_starts_one(warehouse: P
     assert not worker.is_running()
     assert worker.validate(warehouse, "raw.survey_responses").success
     assert worker.is_running()
-    worker.disable()
+    worker.close()
     assert not worker.is_running()
     assert worker.validate(warehouse, "raw.survey_responses").success
-    assert not worker.is_running()  # disabled: validated in this process
+    assert not worker.is_running()  # closed: validated in this process
 
 
 def test_a_killed_worker_fails_its_check_with_a_clear_error_and_the_next_starts_anew(
@@ -385,7 +420,7 @@ def test_a_killed_worker_fails_its_check_with_a_clear_error_and_the_next_starts_
 
     build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
     worker.validate(warehouse, "raw.survey_responses")
-    [process] = worker._state["pool"]._processes.values()
+    [process] = worker._pool._processes.values()
     os.kill(process.pid, signal.SIGKILL)
     process.join(timeout=10)
     with pytest.raises(RuntimeError, match="validation worker process ended"):
@@ -396,13 +431,14 @@ def test_a_killed_worker_fails_its_check_with_a_clear_error_and_the_next_starts_
 UNGUARDED_SCRIPT = """
 import sys
 
-from dagster_project.lib import validation_worker
+from dagster_project.lib.validation_worker import ValidationWorker
 
 # at the top level, without `if __name__ == "__main__":`: spawn used to run this again in the
 # worker, which then started a worker of its own and died before its first task
-validation_worker.enable()
-result = validation_worker.validate(sys.argv[1], "raw.survey_responses")
-validation_worker.disable()
+worker = ValidationWorker()
+worker.start()
+result = worker.validate(sys.argv[1], "raw.survey_responses")
+worker.close()
 print("validated", result.rows_validated, result.success)
 """
 

@@ -12,8 +12,9 @@ The checks are generated from the suite files (add a file, get a check) and targ
 assets by key only, ``["inbox", <entity>]``, so this module loads whatever module defines those
 assets. Each check opens the warehouse read-only (``VORONKA_WAREHOUSE``), validates the batch
 that the suite's ``meta.batch`` selects with :mod:`dagster_project.lib.ge_runner` and closes the
-connection before returning. During ``voronka run`` that happens in a worker process
-(:mod:`dagster_project.lib.validation_worker`, D68), so that GE's memory is not held while dbt runs.
+connection before returning, through the ``validation`` resource (``ValidationResource``): during
+``voronka run`` in a worker process (:mod:`dagster_project.lib.validation_worker`, D68, D123), so
+that GE's memory is not held while dbt runs.
 
 Severity and blocking (Dagster 1.13, ``dagster/_core/execution/plan/execute_step.py``): a step
 fails, and the assets downstream of the checked asset are not executed, only when a
@@ -26,9 +27,9 @@ fails, and the assets downstream of the checked asset are not executed, only whe
 - the raw table of a required entity does not exist: ``passed=False, severity=ERROR``.
 
 The checks read the run's working copy of the warehouse (the ``warehouse`` resource, D80) and
-record the loaded batches they validated (``ge_runner.batches.record_validated``, D82): the next run
-validates only the batches no check has validated yet, so a batch loaded by ``voronka load``
-or by a run killed before its checks is validated by the next run.
+record the loaded batches they validated (``ge_runner.batches.record_validated``, D82): the
+next run validates only the batches no check has validated yet, so a batch loaded by
+``voronka load`` or by a run killed before its checks is validated by the next run.
 
 DuckDB admits one writer process: run the checks after the writers (the open is retried for a
 minute while a writer holds the lock, see ``ge_runner.reading.read_only_warehouse``).
@@ -48,8 +49,8 @@ from dagster import (
     asset_check,
 )
 
-from dagster_project.defs.resources import WarehouseResource
-from dagster_project.lib import validation_report, validation_worker
+from dagster_project.defs.resources import ValidationResource, WarehouseResource
+from dagster_project.lib import validation_report
 from dagster_project.lib.ge_runner.batches import record_validated
 from dagster_project.lib.ge_runner.results import ExpectationResult, SuiteResult
 from dagster_project.lib.ge_runner.suites import BLOCKING_LAYERS, LAYERS, SuiteFile, discover_suites
@@ -188,11 +189,13 @@ def build_raw_check(suite: SuiteFile) -> AssetChecksDefinition:
         metadata={"suite_file": f"{suite.layer}/{suite.path.name}", "batch": suite.batch},
     )
     def _raw_check(
-        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+        context: AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        validation: ValidationResource,
     ) -> AssetCheckResult:
         """Validate the new batches of raw.<entity> with its suite (UI text: `description`)."""
         settings = Settings.from_env()
-        result = validation_worker.validate(
+        result = validation.validate(
             warehouse.warehouse_path,
             suite.name,
             as_of=settings.as_of,
@@ -241,11 +244,13 @@ def build_layer_check(suite: SuiteFile, asset_key: AssetKey | None = None) -> As
         metadata={"suite_file": f"{suite.layer}/{suite.path.name}", "batch": suite.batch},
     )
     def _layer_check(
-        context: AssetCheckExecutionContext, warehouse: WarehouseResource
+        context: AssetCheckExecutionContext,
+        warehouse: WarehouseResource,
+        validation: ValidationResource,
     ) -> AssetCheckResult:
         """Validate the table's batch and query-defined batches with its suite."""
         settings = Settings.from_env()
-        result = validation_worker.validate(
+        result = validation.validate(
             warehouse.warehouse_path,
             suite.name,
             as_of=settings.as_of,
@@ -281,12 +286,3 @@ def build_layer_asset_checks(
         for suite in discover_suites(layer, root)
         if AssetKey([suite.layer, suite.table]) in keys
     ]
-
-
-def _dbt_asset_keys() -> list[AssetKey]:
-    from dagster_project.defs.transform.dbt import voronka_dbt_assets
-
-    return list(voronka_dbt_assets.keys)
-
-
-layer_asset_checks: list[AssetChecksDefinition] = build_layer_asset_checks(_dbt_asset_keys())

@@ -1,14 +1,16 @@
-"""The dbt project as Dagster assets: one `@dbt_assets` streaming `dbt build`.
+"""The dbt project as Dagster assets: one `@dbt_assets` streaming `dbt build`, built on first use
+(`build_dbt_assets`: importing this module parses nothing and starts no dbt, D122).
 
 dbt tests appear as asset checks; the translator only sets each model's group from its folder
 (staging, intermediate, core, marts, finance). dbt sources `inbox.<entity>` map to the extract
 assets `[inbox, <entity>]` by dagster-dbt's default keys.
 """
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +24,7 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from dagster_project.defs.resources import WarehouseResource
-from dagster_project.lib import validation_worker
+from dagster_project.defs.resources import ValidationResource, WarehouseResource
 from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.timestamps import fixed_offset_since
@@ -31,10 +32,9 @@ from dagster_project.lib.timestamps import fixed_offset_since
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_models"
 
 # dbt is installed next to this interpreter (the project's venv), which need not be on PATH
-# when `voronka` is called by its full path: dagster-dbt looks the executable up on PATH.
+# when `voronka` is called by its full path: the runs start it by its path (`dbt_resource`),
+# and the parse that prepares the manifest finds it on PATH (`_dbt_on_path`).
 _BIN = str(Path(sys.executable).parent)
-if _BIN not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 # dbt is started through a launcher that has it killed with the process that started it (D83)
 GUARDED_DBT = Path(__file__).resolve().parents[2] / "bin" / "dbt"
@@ -75,12 +75,28 @@ def prepare_manifest() -> Path:
     if _manifest_is_stale() or not same_vars:
         # parsed with the profile of the run's build (its working copy, D80): dbt reuses its
         # partial parse only when the rendered profile matches (D69)
-        with wh.dbt_target(wh.working_path(Settings.from_env().warehouse)):
+        with wh.dbt_target(wh.working_path(Settings.from_env().warehouse)), _dbt_on_path():
             DagsterDbtProjectPreparer(["parse", "--quiet", "--vars", vars_json]).prepare(
                 dbt_project
             )
         parsed_vars.write_text(vars_json)
     return dbt_project.manifest_path
+
+
+@contextlib.contextmanager
+def _dbt_on_path() -> Iterator[None]:
+    """This interpreter's folder (where dbt is installed) first on PATH while dagster-dbt's
+    preparer starts `dbt parse` (it looks `dbt` up on PATH); PATH as it was afterwards."""
+    before = os.environ.get("PATH")
+    if _BIN not in (before or "").split(os.pathsep):
+        os.environ["PATH"] = _BIN + os.pathsep + (before or "")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = before
 
 
 # The sources of the API and file extractors (README, "Connecting ..."): on only when their
@@ -217,13 +233,33 @@ def dbt_build_args(settings: Settings, large: bool | None = None) -> list[str]:
     return args
 
 
-@dbt_assets(
-    manifest=prepare_manifest(),
-    project=dbt_project,
-    dagster_dbt_translator=VoronkaDbtTranslator(enabled_source_keys()),
-)
-def voronka_dbt_assets(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+_DBT_ASSETS: dict[tuple, dg.AssetsDefinition] = {}
+
+
+def build_dbt_assets() -> dg.AssetsDefinition:
+    """The dbt project as one `@dbt_assets` definition, built on first use, not at import (D122):
+    the manifest is prepared first (`prepare_manifest`: parsed when stale or parsed with other
+    vars), and the dependencies on switched-off sources are dropped (`enabled_source_keys`).
+    Built once per manifest version and set of enabled sources."""
+    manifest = prepare_manifest()
+    enabled = frozenset(enabled_source_keys())
+    key = (manifest.stat().st_mtime_ns, enabled)
+    if key not in _DBT_ASSETS:
+        _DBT_ASSETS.clear()
+        _DBT_ASSETS[key] = dbt_assets(
+            manifest=manifest,
+            project=dbt_project,
+            dagster_dbt_translator=VoronkaDbtTranslator(set(enabled)),
+            name="voronka_dbt_assets",
+        )(_dbt_build)
+    return _DBT_ASSETS[key]
+
+
+def _dbt_build(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    validation: ValidationResource,
 ):
     """Staging, core, marts and finance: `dbt build` of the selected models, tests included."""
     settings = Settings.from_env()
@@ -232,7 +268,7 @@ def voronka_dbt_assets(
     if large:
         # the raw checks are done: their worker's memory goes before dbt's arrives (D68); on
         # smaller warehouses it stays, and the checks after dbt skip GE's start-up
-        validation_worker.release()
+        validation.release()
     args = dbt_build_args(settings, large)
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
@@ -249,7 +285,7 @@ EXTERNAL_SOURCE_GROUPS = {"finance_ledger": "finance"}
 def external_source_specs() -> list[dg.AssetSpec]:
     """The dbt sources that no asset materializes, as described external assets in their group
     (else Dagster shows them as bare placeholders in group `default`)."""
-    manifest = json.loads(dbt_project.manifest_path.read_text(encoding="utf-8"))
+    manifest = json.loads(prepare_manifest().read_text(encoding="utf-8"))
     translator = VoronkaDbtTranslator()
     specs = []
     for unique_id, source in sorted(manifest["sources"].items()):
