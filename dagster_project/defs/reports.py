@@ -23,17 +23,25 @@ from dagster_project.lib.settings import Settings
 GROUP = "reports"
 _FINANCE_DETECTION = dg.AssetKey(["finance", "adjustment_detection"])
 
-
-@dg.asset(
-    key=[GROUP, "kpi_report"],
-    group_name=GROUP,
-    kinds={"html"},
-    description=(
-        "The KPI report: one self-contained HTML page (plotly.js inlined, nothing loaded from the "
-        "network) of the latest full month and the 12 months ending with it, read from the marts "
-        "and finance; at `<warehouse dir>/report/index.html`. Labels in VORONKA_LANGUAGE."
-    ),
+_KPI_REPORT_DESCRIPTION = (
+    "The KPI report: one self-contained HTML page (plotly.js inlined, nothing loaded from the "
+    "network) of the latest full month and the 12 months ending with it, read from the marts "
+    "and finance; at `<warehouse dir>/report/index.html`. Labels in VORONKA_LANGUAGE."
 )
+
+_FINANCE_EXPORTS_DESCRIPTION = (
+    "The finance tables for a controller: `<warehouse dir>/exports/finance.<table>.csv` "
+    "(`;`-separated, UTF-8 with BOM, decimal comma: Excel in a Russian locale opens them as "
+    "they are) and `finance.xlsx` (statements first, headers in VORONKA_LANGUAGE)."
+)
+
+_RUN_SUMMARY_DESCRIPTION = (
+    "What `voronka run` prints at the end: rows per layer, quarantined rows per entity, the "
+    "KPI summary of the latest full month and the managers ranked by the bonus scheme; at "
+    "`<warehouse dir>/summary.txt`."
+)
+
+
 def kpi_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from dagster_project.lib.kpi_report import ReportError, write_report
     from dagster_project.lib.text import parse_language
@@ -62,16 +70,6 @@ def kpi_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     )
 
 
-@dg.asset(
-    key=[GROUP, "finance_exports"],
-    group_name=GROUP,
-    kinds={"csv", "xlsx"},
-    description=(
-        "The finance tables for a controller: `<warehouse dir>/exports/finance.<table>.csv` "
-        "(`;`-separated, UTF-8 with BOM, decimal comma: Excel in a Russian locale opens them as "
-        "they are) and `finance.xlsx` (statements first, headers in VORONKA_LANGUAGE)."
-    ),
-)
 def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from dagster_project.lib.exports import export_schema
     from dagster_project.lib.text import parse_language
@@ -94,16 +92,6 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     )
 
 
-@dg.asset(
-    key=[GROUP, "run_summary"],
-    group_name=GROUP,
-    kinds={"text"},
-    description=(
-        "What `voronka run` prints at the end: rows per layer, quarantined rows per entity, the "
-        "KPI summary of the latest full month and the managers ranked by the bonus scheme; at "
-        "`<warehouse dir>/summary.txt`."
-    ),
-)
 def run_summary(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     from dagster_project.lib.summary import summary_lines, write_summary
 
@@ -129,13 +117,26 @@ def build_report_assets(dbt_keys: Iterable[dg.AssetKey]) -> list[dg.AssetsDefini
         (key for key in dbt_keys if key.path[0] in ("marts", "finance")),
         key=lambda key: key.to_user_string(),
     )
-    finance = [key for key in reads if key.path[0] == "finance"] + [_FINANCE_DETECTION]
-
-    def reading(asset: dg.AssetsDefinition, deps: list[dg.AssetKey]) -> dg.AssetsDefinition:
-        return asset.map_asset_specs(lambda spec: spec.replace_attributes(deps=deps))
-
     return [
-        reading(kpi_report, reads),
-        reading(finance_exports, finance),
-        reading(run_summary, reads),
+        dg.asset(
+            key=[GROUP, "kpi_report"],
+            group_name=GROUP,
+            deps=reads,
+            kinds={"html"},
+            description=_KPI_REPORT_DESCRIPTION,
+        )(kpi_report),
+        dg.asset(
+            key=[GROUP, "finance_exports"],
+            group_name=GROUP,
+            deps=[key for key in reads if key.path[0] == "finance"] + [_FINANCE_DETECTION],
+            kinds={"csv", "xlsx"},
+            description=_FINANCE_EXPORTS_DESCRIPTION,
+        )(finance_exports),
+        dg.asset(
+            key=[GROUP, "run_summary"],
+            group_name=GROUP,
+            deps=reads,
+            kinds={"text"},
+            description=_RUN_SUMMARY_DESCRIPTION,
+        )(run_summary),
     ]

@@ -128,3 +128,32 @@ def test_a_missing_or_empty_inbox_fails_the_run_naming_the_folder(tmp_path):
         [failure] = [e for e in result.all_events if e.is_step_failure]
         message = failure.step_failure_data.user_failure_data.description
         assert str(inbox) in message and words in message
+
+
+def test_every_asset_dependency_orders_the_steps(defs: dg.Definitions):
+    """An asset's step runs after the steps of the assets it depends on: every dependency in the
+    graph (what the UI and the snapshot show) is also an execution dependency of the job. Deps
+    patched onto built assets' specs show in the graph without ordering the steps (D121)."""
+    job = defs.resolve_implicit_global_asset_job_def()
+    layer = job.asset_layer
+    structure = job.graph.dependency_structure
+
+    def upstream(node: str) -> set[str]:
+        seen, todo = set(), [node]
+        while todo:
+            for output in structure.all_upstream_outputs_from_node(todo.pop()):
+                if output.node_name not in seen:
+                    seen.add(output.node_name)
+                    todo.append(output.node_name)
+        return seen
+
+    executable = set(layer.executable_asset_keys)
+    unordered = []
+    for key in sorted(executable, key=lambda k: k.to_user_string()):
+        node = layer.get_op_output_handle(key).node_handle.name
+        before = upstream(node)
+        for parent in layer.asset_graph.get(key).parent_keys & executable:
+            parent_node = layer.get_op_output_handle(parent).node_handle.name
+            if parent_node != node and parent_node not in before:
+                unordered.append((key.to_user_string(), parent.to_user_string()))
+    assert unordered == []
