@@ -246,6 +246,7 @@ def _initdb(bindir: Path, data: Path, pwfile: Path, uid, gid) -> None:
             "--auth-host=scram-sha-256",
             "--encoding=UTF8",
             "--locale=C",
+            "--lc-ctype=C.UTF-8",  # lower() and upper() of Cyrillic (D169)
             "--no-instructions",
             "--no-sync",
         ],

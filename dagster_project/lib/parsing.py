@@ -343,20 +343,125 @@ def out_of_range_sql(type_: str, v: str) -> str | None:
     return None
 
 
+# ----------------------------------------------------------------------- PostgreSQL side (D167)
+#
+# The same rules as PostgreSQL expressions for the dbt macros' postgres__ versions. PostgreSQL has
+# no safe cast, so no cast may meet a value it cannot hold: every cast runs inside a CASE (whose
+# branches PostgreSQL evaluates in order) after the tests that make it safe: the pattern, the
+# length (`numeric` takes 16 383 digits after the point), the day of the month, the bound.
+
+# a text longer than this is no number of ours (and could overflow `numeric` itself)
+PG_MAX_NUMBER_LENGTH = 1000
+
+
+def _pg_matches(v: str, pattern: str) -> str:
+    return f"({v} ~ {_lit(pattern)})"
+
+
+def _pg_number_text(v: str) -> str:
+    """The number in text `v` written with `.` and no separators, null when it is none (the twin
+    of decimal_text)."""
+    s = _strip_sql(v)
+    return (
+        f"case when {_pg_matches(s, DECIMAL_PATTERNS['plain'])} then replace({s}, ',', '.')"
+        f" when {_pg_matches(s, DECIMAL_PATTERNS['dot_groups'])}"
+        f" then replace(replace({s}, '.', ''), ',', '.')"
+        f" when {_pg_matches(s, DECIMAL_PATTERNS['comma_groups'])} then replace({s}, ',', '') end"
+    )
+
+
+def pg_decimal_sql(v: str, scale: int | str, result_type: str) -> str:
+    """PostgreSQL: the text `v` as `result_type` (decimal(18, scale)), null when it is no number
+    or its value rounded to `scale` is 10^(18 - 4 - scale) or more (D76). `scale` may be a
+    placeholder: the bound is then computed in SQL."""
+    number = f"({_pg_number_text(v)})"
+    bound = f"power(10::numeric, {DECIMAL_PRECISION - DECIMAL_HEADROOM_DIGITS} - {scale})"
+    return (
+        f"case when length({number}) <= {PG_MAX_NUMBER_LENGTH} then"
+        f" case when abs(round(cast({number} as numeric), {scale})) < {bound}"
+        f" then cast(cast({number} as numeric) as {result_type}) end end"
+    )
+
+
+def pg_integer_sql(v: str) -> str:
+    """PostgreSQL: the text `v` as bigint, null when it is no whole number or out of range."""
+    s = _strip_sql(v)
+    return (
+        f"case when {_pg_matches(s, INTEGER_PATTERN)} then"
+        f" case when length({s}) <= {PG_MAX_NUMBER_LENGTH} then"
+        f" case when cast({s} as numeric) between {INTEGER_MIN} and {INTEGER_MAX}"
+        f" then cast({s} as {INTEGER_SQL_TYPE}) end end end"
+    )
+
+
+def _pg_lower_words(v: str, words: tuple[str, ...]) -> str:
+    """`v` lowercased as Python's str.lower() lowercases it, for comparing with `words`: ASCII by
+    lower() (any locale does that), the other letters of `words` by translate(), since lower()
+    leaves Cyrillic as it is in a database of the C locale."""
+    letters = sorted({c for w in words for c in w if not c.isascii() and c.upper() != c})
+    if not letters:
+        return f"lower({v})"
+    upper = "".join(c.upper() for c in letters)
+    return f"lower(translate({v}, {_lit(upper)}, {_lit(''.join(letters))}))"
+
+
+def pg_boolean_sql(v: str) -> str:
+    word = _pg_lower_words(v, TRUE_WORDS + FALSE_WORDS)
+    true = ", ".join(_lit(w) for w in TRUE_WORDS)
+    false = ", ".join(_lit(w) for w in FALSE_WORDS)
+    return f"case when {word} in ({true}) then true when {word} in ({false}) then false end"
+
+
+def _pg_day_exists(v: str) -> str:
+    """True when the day of the date at the start of `v` (of DATE_PATTERN's shape) exists."""
+    month_start = f"cast(substr({v}, 1, 7) || '-01' as date)"
+    last_day = f"extract(day from {month_start} + interval '1 month' - interval '1 day')"
+    return f"cast(substr({v}, 9, 2) as integer) <= {last_day}"
+
+
+def pg_date_sql(v: str) -> str:
+    return (
+        f"case when {_pg_matches(v, DATE_PATTERN)} then"
+        f" case when {_pg_day_exists(v)} then cast({v} as date) end end"
+    )
+
+
+def pg_period_sql(v: str) -> str:
+    return f"case when {_pg_matches(v, PERIOD_PATTERN)} then cast({v} || '-01' as date) end"
+
+
+def _pg_timestamp_parts(v: str, validated: bool = False) -> tuple[str, str, str]:
+    """(head, wall, tail) as _timestamp_parts, for PostgreSQL."""
+    has_offset = f"({v} like '%Z' or {v} like '%+%' or substr({v}, 11) like '%-%')"
+    instant = f"cast(regexp_replace({v}, ' +(Z|[+-])', {_lit(chr(92) + '1')}) as timestamptz)"
+    head = f"case when {has_offset} then cast({instant} at time zone 'UTC' as timestamp) else "
+    wall = f"cast({v} as timestamp)"
+    if validated:
+        return head, wall, " end"
+    head = (
+        f"case when {_pg_matches(v, TIMESTAMP_PATTERN)} then"
+        f" case when {_pg_day_exists(v)} then {head}"
+    )
+    return head, wall, " end end end"
+
+
 # ------------------------------------------------------------------------------- dbt's copy
 
 DBT_RULES_PATH = Path(__file__).resolve().parents[2] / "dbt_models" / "macros" / "parse_rules.sql"
 _VALUE = "__value__"
 _TYPE = "__type__"
 _PARSE_TYPE = "__parse_type__"
+_SCALE = "__scale__"
 
 
 def dbt_rules() -> dict:
-    """What the dbt macros read: the constants, and the DuckDB expressions with `__value__` (and
-    `__parse_type__` and `__type__` for decimals: the bounding and the staging type) standing for
-    the column."""
+    """What the dbt macros read: the constants, and the DuckDB and PostgreSQL expressions with
+    `__value__` (and for decimals `__parse_type__` and `__type__`, the bounding and the staging
+    type, and on PostgreSQL `__scale__`) standing for the column."""
     head, wall, tail = _timestamp_parts(_VALUE)
     valid_head, _, valid_tail = _timestamp_parts(_VALUE, validated=True)
+    pg_head, pg_wall, pg_tail = _pg_timestamp_parts(_VALUE)
+    pg_valid_head, _, pg_valid_tail = _pg_timestamp_parts(_VALUE, validated=True)
     return {
         "group_separators": list(GROUP_SEPARATORS),
         "minus_signs": list(MINUS_SIGNS),
@@ -382,6 +487,18 @@ def dbt_rules() -> dict:
             "timestamp_tail": tail,
             "timestamp_validated_head": valid_head,
             "timestamp_validated_tail": valid_tail,
+        },
+        "postgres": {
+            "decimal": pg_decimal_sql(_VALUE, _SCALE, _TYPE),
+            "integer": pg_integer_sql(_VALUE),
+            "boolean": pg_boolean_sql(_VALUE),
+            "date": pg_date_sql(_VALUE),
+            "period": pg_period_sql(_VALUE),
+            "timestamp_head": pg_head,
+            "timestamp_wall": pg_wall,
+            "timestamp_tail": pg_tail,
+            "timestamp_validated_head": pg_valid_head,
+            "timestamp_validated_tail": pg_valid_tail,
         },
     }
 

@@ -8,7 +8,7 @@
     {{ return(adapter.dispatch('exact_median', 'voronka')(expr)) }}
 {%- endmacro %}
 
-{% macro default__exact_median(expr) -%}
+{% macro postgres__exact_median(expr) -%}
     percentile_cont(0.5) within group (order by cast({{ expr }} as double precision))
 {%- endmacro %}
 
@@ -46,7 +46,7 @@
     {{ return(adapter.dispatch('seconds_between', 'voronka')(start_at, end_at)) }}
 {%- endmacro %}
 
-{% macro default__seconds_between(start_at, end_at) -%}
+{% macro postgres__seconds_between(start_at, end_at) -%}
     extract(epoch from (({{ end_at }}) - ({{ start_at }})))
 {%- endmacro %}
 
@@ -78,7 +78,7 @@
             month,
             manager_id,
             {%- for measure in all_measures %}
-            {% if measure in branch[1] %}{{ measure }}{% else %}null{% endif %} as {{ measure }}{{ "," if not loop.last }}
+            {% if measure in branch[1] %}{{ measure }}{% else %}{{ measure_null() }}{% endif %} as {{ measure }}{{ "," if not loop.last }}
             {%- endfor %}
         from {{ branch[0] }}
         {%- if not loop.last %}
@@ -87,4 +87,21 @@
         {%- endfor %}
     ) as branches
     group by 1, 2, 3
+{%- endmacro %}
+
+
+{#- The null of a measure in a branch of merge_measure_branches, whose other branches give the
+    column its type. DuckDB types an untyped null by the other branches (no decimal widened);
+    PostgreSQL types two untyped nulls met first as text, then refuses the numbers (D166): there
+    it is a numeric null (every measure is a number; numeric meets bigint, numeric and double). -#}
+{% macro measure_null() -%}
+    {{ return(adapter.dispatch('measure_null', 'voronka')()) }}
+{%- endmacro %}
+
+{% macro duckdb__measure_null() -%}
+    null
+{%- endmacro %}
+
+{% macro postgres__measure_null() -%}
+    cast(null as numeric)
 {%- endmacro %}

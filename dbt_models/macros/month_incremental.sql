@@ -149,7 +149,7 @@
     {{ return(adapter.dispatch('row_hash')(relation_alias)) }}
 {%- endmacro %}
 
-{% macro default__row_hash(relation_alias) -%}
+{% macro postgres__row_hash(relation_alias) -%}
     ('x' || substr(md5(cast({{ relation_alias }} as text)), 1, 15))::bit(60)::bigint
 {%- endmacro %}
 

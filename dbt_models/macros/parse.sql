@@ -10,35 +10,22 @@
     Every cast is a safe one (try_cast on DuckDB): an odd value from an API source is null, it
     never stops the build.
 
-    The default__ versions (PostgreSQL, later) build the same patterns from parse_rules() with
-    plain casts: PostgreSQL has no safe cast, so a value of the pattern that its type cannot hold
-    (a decimal of 1e16 and more, 30 February) fails there.
+    The postgres__ versions read the PostgreSQL expressions of the same rules from parse_rules()
+    (D167): PostgreSQL has no safe cast, so each cast there runs only after the tests that make it
+    safe (pattern, length, day of the month, bound): the same values parse, the others give null.
+    No default__ versions: another engine (Spark) gets its own, never PostgreSQL's by accident.
 -#}
 
 
-{#- The column expression in a generated DuckDB expression of parse_rules() -#}
-{% macro _parse_rule_sql(rule, column) -%}
-    {{ parse_rules()['duckdb'][rule] | replace('__value__', '(' ~ column ~ ')') }}
+{#- The column expression in a generated expression of parse_rules() for `engine` -#}
+{% macro _parse_rule_sql(rule, column, engine='duckdb') -%}
+    {{ parse_rules()[engine][rule] | replace('__value__', '(' ~ column ~ ')') }}
 {%- endmacro %}
 
 
 {#- The type a decimal is read as: it bounds the value, leaving the marts room for sums (D76) -#}
 {% macro _decimal_parse_type(precision, scale) -%}
     decimal({{ precision - parse_rules()['decimal_headroom_digits'] }},{{ scale }})
-{%- endmacro %}
-
-
-{#- Group separators removed, minus signs as `-` (the default__ versions) -#}
-{% macro _strip_separators(column) -%}
-    {%- set rules = parse_rules() -%}
-    {%- set state = namespace(sql=column) -%}
-    {%- for sep in rules['group_separators'] -%}
-        {%- set state.sql = "replace(" ~ state.sql ~ ", '" ~ sep | replace("'", "''") ~ "', '')" -%}
-    {%- endfor -%}
-    {%- for minus in rules['minus_signs'] -%}
-        {%- set state.sql = "replace(" ~ state.sql ~ ", '" ~ minus ~ "', '-')" -%}
-    {%- endfor -%}
-    {{ state.sql }}
 {%- endmacro %}
 
 
@@ -58,14 +45,11 @@
     {{ rules[kind ~ '_head'] | replace('__value__', value) }}{{ from_business_time(rules['timestamp_wall'] | replace('__value__', value)) }}{{ rules[kind ~ '_tail'] }}
 {%- endmacro %}
 
-{% macro default__parse_timestamp_utc(column, validated) -%}
-    case when {{ regex_matches(column, parse_rules()['timestamp_pattern']) }} then
-        case
-            when {{ column }} like '%Z' or {{ column }} like '%+%' or substr({{ column }}, 11) like '%-%'
-                then cast(cast(regexp_replace({{ column }}, ' +(Z|[+-])', '\1') as timestamp with time zone) at time zone 'UTC' as timestamp)
-            else {{ from_business_time("cast(" ~ column ~ " as " ~ dbt.type_timestamp() ~ ")") }}
-        end
-    end
+{% macro postgres__parse_timestamp_utc(column, validated) -%}
+    {%- set rules = parse_rules()['postgres'] -%}
+    {%- set value = '(' ~ column ~ ')' -%}
+    {%- set kind = 'timestamp_validated' if validated else 'timestamp' -%}
+    {{ rules[kind ~ '_head'] | replace('__value__', value) }}{{ from_business_time(rules['timestamp_wall'] | replace('__value__', value)) }}{{ rules[kind ~ '_tail'] }}
 {%- endmacro %}
 
 
@@ -78,8 +62,8 @@
     {{ _parse_rule_sql('date', column) }}
 {%- endmacro %}
 
-{% macro default__parse_date(column) -%}
-    case when {{ regex_matches(column, parse_rules()['date_pattern']) }} then cast({{ column }} as date) end
+{% macro postgres__parse_date(column) -%}
+    {{ _parse_rule_sql('date', column, 'postgres') }}
 {%- endmacro %}
 
 
@@ -92,8 +76,8 @@
     {{ _parse_rule_sql('period', column) }}
 {%- endmacro %}
 
-{% macro default__parse_period(column) -%}
-    case when {{ regex_matches(column, parse_rules()['period_pattern']) }} then cast({{ column }} || '-01' as date) end
+{% macro postgres__parse_period(column) -%}
+    {{ _parse_rule_sql('period', column, 'postgres') }}
 {%- endmacro %}
 
 
@@ -114,18 +98,10 @@
         | replace('__type__', 'decimal(' ~ precision ~ ',' ~ scale ~ ')') }}
 {%- endmacro %}
 
-{% macro default__parse_decimal(column, precision, scale) -%}
-    {%- set patterns = parse_rules()['decimal_patterns'] -%}
-    {%- set stripped = _strip_separators(column) -%}
-    {%- set sql_type = _decimal_parse_type(precision, scale) -%}
-    cast(case
-        when {{ regex_matches(stripped, patterns['plain']) }}
-            then cast(replace({{ stripped }}, ',', '.') as {{ sql_type }})
-        when {{ regex_matches(stripped, patterns['dot_groups']) }}
-            then cast(replace(replace({{ stripped }}, '.', ''), ',', '.') as {{ sql_type }})
-        when {{ regex_matches(stripped, patterns['comma_groups']) }}
-            then cast(replace({{ stripped }}, ',', '') as {{ sql_type }})
-    end as decimal({{ precision }},{{ scale }}))
+{% macro postgres__parse_decimal(column, precision, scale) -%}
+    {{ _parse_rule_sql('decimal', column, 'postgres')
+        | replace('__scale__', scale | string)
+        | replace('__type__', 'decimal(' ~ precision ~ ',' ~ scale ~ ')') }}
 {%- endmacro %}
 
 
@@ -141,9 +117,9 @@
     {{ _parse_rule_sql('integer_validated' if validated else 'integer', column) }}
 {%- endmacro %}
 
-{% macro default__parse_integer(column, validated) -%}
-    {%- set stripped = _strip_separators(column) -%}
-    case when {{ regex_matches(stripped, parse_rules()['integer_pattern']) }} then cast({{ stripped }} as {{ dbt.type_bigint() }}) end
+{#- PostgreSQL: the loader's check of raw inbox text (validated) changes nothing here -#}
+{% macro postgres__parse_integer(column, validated) -%}
+    {{ _parse_rule_sql('integer', column, 'postgres') }}
 {%- endmacro %}
 
 
@@ -156,20 +132,8 @@
     {{ _parse_rule_sql('boolean', column) }}
 {%- endmacro %}
 
-{#- The capitalised forms are listed too: lower() of Cyrillic depends on the database locale on
-    PostgreSQL. -#}
-{% macro default__parse_bool(column) -%}
-    {%- set rules = parse_rules() -%}
-    {%- set words = {'true': [], 'false': []} -%}
-    {%- for kind in ['true', 'false'] -%}
-        {%- for word in rules[kind ~ '_words'] -%}
-            {%- do words[kind].extend(["'" ~ word ~ "'", "'" ~ word | capitalize ~ "'", "'" ~ word | upper ~ "'"]) -%}
-        {%- endfor -%}
-    {%- endfor -%}
-    case
-        when lower({{ column }}) in ({{ words['true'] | unique | join(', ') }}) then true
-        when lower({{ column }}) in ({{ words['false'] | unique | join(', ') }}) then false
-    end
+{% macro postgres__parse_bool(column) -%}
+    {{ _parse_rule_sql('boolean', column, 'postgres') }}
 {%- endmacro %}
 
 
@@ -283,7 +247,7 @@
     {{ return(adapter.dispatch('regex_matches', 'voronka')(column, pattern)) }}
 {%- endmacro %}
 
-{% macro default__regex_matches(column, pattern) -%}
+{% macro postgres__regex_matches(column, pattern) -%}
     ({{ column }} ~ '{{ pattern }}')
 {%- endmacro %}
 

@@ -119,7 +119,7 @@
     {{ return(adapter.dispatch('json_text', 'voronka')(column, path)) }}
 {%- endmacro %}
 
-{% macro default__json_text(column, path) -%}
+{% macro postgres__json_text(column, path) -%}
     (cast({{ column }} as jsonb) #>> '{ {{- path | join(',') -}} }')
 {%- endmacro %}
 
@@ -147,7 +147,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro default__amocrm_custom_field(column, field) -%}
+{% macro postgres__amocrm_custom_field(column, field) -%}
     (
         select custom_field.value #>> '{values,0,value}'
         from jsonb_array_elements(cast({{ column }} as jsonb)) as custom_field
@@ -180,7 +180,7 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro default__json_object_of(columns) -%}
+{% macro postgres__json_object_of(columns) -%}
     cast(json_build_object(
         {%- for name in columns %}'{{ name }}', {{ adapter.quote(name) }}{% if not loop.last %}, {% endif %}{% endfor -%}
     ) as {{ dbt.type_string() }})
@@ -303,7 +303,7 @@
     {{ return(adapter.dispatch('amocrm_main_contact_id', 'voronka')(column)) }}
 {%- endmacro %}
 
-{% macro default__amocrm_main_contact_id(column) -%}
+{% macro postgres__amocrm_main_contact_id(column) -%}
     (
         select contact.value ->> 'id'
         from jsonb_array_elements(cast({{ column }} as jsonb) -> 'contacts')
