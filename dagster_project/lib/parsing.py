@@ -430,19 +430,17 @@ def pg_period_sql(v: str) -> str:
     return f"case when {_pg_matches(v, PERIOD_PATTERN)} then cast({v} || '-01' as date) end"
 
 
-def _pg_timestamp_parts(v: str, validated: bool = False) -> tuple[str, str, str]:
-    """(head, wall, tail) as _timestamp_parts, for PostgreSQL."""
+def _pg_timestamp_parts(v: str) -> tuple[str, str, str]:
+    """(head, wall, tail) as _timestamp_parts, for PostgreSQL. No `validated` variant: without a
+    safe cast, a value the loader did not check (30 February, `0`) would fail the build."""
     has_offset = f"({v} like '%Z' or {v} like '%+%' or substr({v}, 11) like '%-%')"
     instant = f"cast(regexp_replace({v}, ' +(Z|[+-])', {_lit(chr(92) + '1')}) as timestamptz)"
-    head = f"case when {has_offset} then cast({instant} at time zone 'UTC' as timestamp) else "
-    wall = f"cast({v} as timestamp)"
-    if validated:
-        return head, wall, " end"
     head = (
         f"case when {_pg_matches(v, TIMESTAMP_PATTERN)} then"
-        f" case when {_pg_day_exists(v)} then {head}"
+        f" case when {_pg_day_exists(v)} then"
+        f" case when {has_offset} then cast({instant} at time zone 'UTC' as timestamp) else "
     )
-    return head, wall, " end end end"
+    return head, f"cast({v} as timestamp)", " end end end"
 
 
 # ------------------------------------------------------------------------------- dbt's copy
@@ -461,7 +459,6 @@ def dbt_rules() -> dict:
     head, wall, tail = _timestamp_parts(_VALUE)
     valid_head, _, valid_tail = _timestamp_parts(_VALUE, validated=True)
     pg_head, pg_wall, pg_tail = _pg_timestamp_parts(_VALUE)
-    pg_valid_head, _, pg_valid_tail = _pg_timestamp_parts(_VALUE, validated=True)
     return {
         "group_separators": list(GROUP_SEPARATORS),
         "minus_signs": list(MINUS_SIGNS),
@@ -497,8 +494,6 @@ def dbt_rules() -> dict:
             "timestamp_head": pg_head,
             "timestamp_wall": pg_wall,
             "timestamp_tail": pg_tail,
-            "timestamp_validated_head": pg_valid_head,
-            "timestamp_validated_tail": pg_valid_tail,
         },
     }
 

@@ -62,9 +62,7 @@ create table if not exists finance_ledger.bonus_adjustments (
 {%- endmacro %}
 
 
-{#- The on-run-start hook: the warehouse's text rules checked, the ledger's DDL (every
-    statement is `if not exists`). -#}
+{#- The on-run-start hook: the ledger's DDL (every statement is `if not exists`). -#}
 {% macro create_finance_ledger() -%}
-{{ check_text_rules() }}
 {{ finance_ledger_ddl() }}
 {%- endmacro %}

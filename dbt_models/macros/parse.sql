@@ -45,11 +45,11 @@
     {{ rules[kind ~ '_head'] | replace('__value__', value) }}{{ from_business_time(rules['timestamp_wall'] | replace('__value__', value)) }}{{ rules[kind ~ '_tail'] }}
 {%- endmacro %}
 
+{#- PostgreSQL: `validated` changes nothing (no safe cast: every value is tested, D167) -#}
 {% macro postgres__parse_timestamp_utc(column, validated) -%}
     {%- set rules = parse_rules()['postgres'] -%}
     {%- set value = '(' ~ column ~ ')' -%}
-    {%- set kind = 'timestamp_validated' if validated else 'timestamp' -%}
-    {{ rules[kind ~ '_head'] | replace('__value__', value) }}{{ from_business_time(rules['timestamp_wall'] | replace('__value__', value)) }}{{ rules[kind ~ '_tail'] }}
+    {{ rules['timestamp_head'] | replace('__value__', value) }}{{ from_business_time(rules['timestamp_wall'] | replace('__value__', value)) }}{{ rules['timestamp_tail'] }}
 {%- endmacro %}
 
 

@@ -53,8 +53,6 @@
         "period": "case when (__value__ ~ '^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$') then cast(__value__ || '-01' as date) end",
         "timestamp_head": "case when (__value__ ~ '^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?( *(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?))?)?$') then case when cast(substr(__value__, 9, 2) as integer) <= extract(day from cast(substr(__value__, 1, 7) || '-01' as date) + interval '1 month' - interval '1 day') then case when (__value__ like '%Z' or __value__ like '%+%' or substr(__value__, 11) like '%-%') then cast(cast(regexp_replace(__value__, ' +(Z|[+-])', '\\1') as timestamptz) at time zone 'UTC' as timestamp) else ",
         "timestamp_tail": " end end end",
-        "timestamp_validated_head": "case when (__value__ like '%Z' or __value__ like '%+%' or substr(__value__, 11) like '%-%') then cast(cast(regexp_replace(__value__, ' +(Z|[+-])', '\\1') as timestamptz) at time zone 'UTC' as timestamp) else ",
-        "timestamp_validated_tail": " end",
         "timestamp_wall": "cast(__value__ as timestamp)"
     },
     "timestamp_pattern": "^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?( *(Z|[+-](0[0-9]|1[0-4])(:?[0-5][0-9])?))?)?$",

@@ -24,7 +24,9 @@ DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_models"
 DBT = Path(sys.executable).parent / "dbt"
 
 
-def dbt(args: list[str], env: dict[str, str], target: Path) -> subprocess.CompletedProcess:
+def dbt(
+    args: list[str], env: dict[str, str], target: Path, timeout: int = 900
+) -> subprocess.CompletedProcess:
     result = subprocess.run(
         [str(DBT), *args, "--target-path", str(target / "target"), "--log-path", str(target)],
         cwd=DBT_PROJECT,
@@ -34,7 +36,7 @@ def dbt(args: list[str], env: dict[str, str], target: Path) -> subprocess.Comple
         },
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
     return result
 
@@ -127,3 +129,194 @@ def test_a_database_with_other_text_rules_is_refused(pg_server, tmp_path):
         assert built is None
     finally:
         pg_server.drop_database(database)
+
+
+PRIVATE_TABLES = [
+    "raw.deals",
+    "quarantine.deals",
+    "staging.stg_inbox__deals",
+    "intermediate.int_as_of",
+    "core.fct_deals",
+    "core.dim_clients",
+    "finance_ledger.period_log",
+]
+
+
+def _reader(pg_server, database: str, group: str) -> str:
+    """A LOGIN role (its password its name) made a member of `group`, as a DBA adds a BI tool."""
+    login = f"reader_of_{group}"
+    with pg_server.connect(admin=True, database="postgres") as con:
+        exists = con.execute("select 1 from pg_roles where rolname = %s", [login]).fetchone()
+        if not exists:
+            con.execute(f"create role {login} login password '{login}' in role {group}")
+    return login
+
+
+def _can_read(pg_server, database: str, login: str, table: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(
+        host=pg_server.host,
+        port=pg_server.port,
+        dbname=database,
+        user=login,
+        password=login,
+        autocommit=True,
+    ) as con:
+        try:
+            con.execute(f"select * from {table} limit 1").fetchall()
+            return True
+        except psycopg.errors.InsufficientPrivilege:
+            return False
+
+
+def _assert_reader_grants(pg_server, database: str) -> None:
+    bi = _reader(pg_server, database, "voronka_bi")
+    finance = _reader(pg_server, database, "voronka_finance")
+    for table in ("marts.kpi_company_monthly", "marts.kpi_plan_completion"):
+        assert _can_read(pg_server, database, bi, table), (bi, table)
+        assert _can_read(pg_server, database, finance, table), (finance, table)
+    for table in ("finance.bonus_lines", "finance.bonus_statements", "finance.bonus_adjustments"):
+        assert not _can_read(pg_server, database, bi, table), (bi, table)
+        assert _can_read(pg_server, database, finance, table), (finance, table)
+    for table in PRIVATE_TABLES:
+        assert not _can_read(pg_server, database, bi, table), (bi, table)
+        assert not _can_read(pg_server, database, finance, table), (finance, table)
+
+
+def test_bi_and_finance_roles_read_only_their_schemas(pg_server, pg_built):
+    """The run created the group roles; a LOGIN member of voronka_bi reads marts only, one of
+    voronka_finance marts and finance; neither reads a table with phones, e-mails or names."""
+    _, database, _ = pg_built
+    with pg_server.connect(database=database) as con:
+        groups = con.execute(
+            "select rolname, rolcanlogin from pg_roles where rolname like 'voronka\\_%' order by 1"
+        ).fetchall()
+    assert groups == [("voronka_bi", False), ("voronka_finance", False)]
+    _assert_reader_grants(pg_server, database)
+
+
+def _row_xmins(pg_server, database: str, table: str) -> set[int]:
+    """The transactions that wrote the table's rows: a rebuild writes new ones."""
+    with pg_server.connect(database=database) as con:
+        return {r[0] for r in con.execute(f"select xmin::text::bigint from {table}")}
+
+
+def _relation_id(pg_server, database: str, table: str) -> int:
+    with pg_server.connect(database=database) as con:
+        return con.execute("select %s::regclass::oid", [table]).fetchone()[0]
+
+
+def test_grants_survive_rebuilds(pg_server, pg_built, tmp_path):
+    """A rebuild of the marts and finance tables (rows replaced in place), a full refresh (a new
+    table swapped in) and the role hook run again (it is idempotent) keep every grant."""
+    env, database, _ = pg_built
+    models = ["kpi_plan_completion", "bonus_lines", "bonus_statements"]
+    table = "marts.kpi_plan_completion"
+    before = _row_xmins(pg_server, database, table), _relation_id(pg_server, database, table)
+    result = dbt(["run", "--select", *models], env, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    rebuilt = _row_xmins(pg_server, database, table), _relation_id(pg_server, database, table)
+    assert rebuilt[0].isdisjoint(before[0]) and rebuilt[1] == before[1]  # new rows, same table
+    _assert_reader_grants(pg_server, database)
+
+    # a swap drops the views on the old table (int_bonus_lines_computed): rebuilt after it
+    result = dbt(["run", "--full-refresh", "--select", "kpi_plan_completion+"], env, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert _relation_id(pg_server, database, table) != before[1]  # a new table
+    _assert_reader_grants(pg_server, database)
+
+
+def test_a_reader_never_waits_for_a_rebuild_nor_sees_it_half_done(pg_server, pg_built, tmp_path):
+    """A reader holds a mart and a finance table open in a transaction (a dashboard's long
+    query) while dbt rebuilds them: the run does not wait for it (dbt's renaming swap would,
+    and every new query would queue behind the swap), the open transaction keeps seeing the old
+    rows, and other readers querying all through the run see the whole old or the whole new
+    table, never an empty or partial one (D171)."""
+    import threading
+
+    import psycopg
+
+    env, database, _ = pg_built
+    tables = {"marts.kpi_plan_completion": None, "finance.bonus_lines": None}
+    with pg_server.connect(database=database) as con:
+        for table in tables:
+            tables[table] = con.execute(f"select count(*) from {table}").fetchone()[0]
+    assert all(tables.values())
+    old_rows = {t: _row_xmins(pg_server, database, t) for t in tables}
+
+    seen: list[tuple[str, int]] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def keep_reading() -> None:
+        try:
+            with pg_server.connect(database=database) as con:
+                while not stop.is_set():
+                    for table in tables:
+                        count = con.execute(f"select count(*) from {table}").fetchone()[0]
+                        seen.append((table, count))
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    long_reader = psycopg.connect(pg_server.conninfo(database=database))
+    long_reader.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    reader = threading.Thread(target=keep_reading, daemon=True)
+    try:
+        for table in tables:  # its ACCESS SHARE locks are held until it ends
+            long_reader.execute(f"select count(*) from {table}").fetchone()
+        reader.start()
+        result = dbt(
+            ["run", "--select", "kpi_plan_completion", "bonus_lines"], env, tmp_path, timeout=300
+        )
+        assert result.returncode == 0, result.stdout[-4000:]
+        for table in tables:  # the long reader still sees the old rows
+            xmins = {r[0] for r in long_reader.execute(f"select xmin::text::bigint from {table}")}
+            assert xmins == old_rows[table]
+    finally:
+        stop.set()
+        reader.join(60)
+        long_reader.close()
+    assert errors == []
+    for table, count in tables.items():
+        new_rows = _row_xmins(pg_server, database, table)
+        assert new_rows.isdisjoint(old_rows[table])  # rebuilt while the reader held it
+        counts = {c for t, c in seen if t == table}
+        assert counts == {count}, (table, counts)
+    assert len(seen) > 2 * len(tables)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "America/St_Johns"])
+def test_the_parse_macros_on_postgres_parse_as_the_python_rules(pg_server, pg_url, zone, tmp_path):
+    """The postgres__ parse macros (their expressions generated by lib/parsing.py, D167) give
+    every tricky value of tests/parsing_cases.py the value of the Python rules (which the
+    loader's and DuckDB's SQL give too: test_parsing.py, test_parse_parity.py), or null, and
+    never fail on a value their type cannot hold."""
+    from tests.integration.test_parse_parity import READERS, VALIDATED
+    from tests.parsing_cases import ALL_VALUES
+    from tests.unit.test_parsing import python_value
+
+    database = pg_url.rsplit("/", 1)[1]
+    env = {**pg_env(pg_server, database), "VORONKA_TIMEZONE": zone}
+    macros = [(label, m) for label, _, m in READERS] + [(label, m) for label, _, m in VALIDATED]
+    inline = "select v, " + ", ".join(f"{{{{ {m} }}}} as {label}" for label, m in macros)
+    result = dbt(["compile", "--quiet", "--inline", inline + " from parity_values"], env, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    with pg_server.connect(database=database) as con:
+        con.execute("create table parity_values (v text)")
+        with con.cursor().copy("copy parity_values from stdin") as copy:
+            for value in ALL_VALUES:
+                copy.write_row([value])
+        rows = {r[0]: r[1:] for r in con.execute(result.stdout.strip()).fetchall()}
+    differences = []
+    for value in ALL_VALUES:
+        for i, (label, column, _) in enumerate(READERS):
+            expected = python_value(column.type, value, zone, column.scale)
+            if rows[value][i] != expected:
+                differences.append((label, value, expected, rows[value][i]))
+        for j, (label, type_, _) in enumerate(VALIDATED):
+            expected = python_value(type_, value, zone)
+            got = rows[value][len(READERS) + j]
+            if expected is not None and got != expected:  # raw text the loader let in
+                differences.append((label, value, expected, got))
+    assert differences == []

@@ -1,0 +1,25 @@
+"""Engine differences live in dispatched macros, one version per engine (issue 19, D166)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+MACROS = Path(__file__).resolve().parents[2] / "dbt_models" / "macros"
+
+
+def _versions(prefix: str) -> set[str]:
+    pattern = re.compile(r"\{%-?\s*macro\s+" + prefix + r"__(\w+)\s*\(")
+    return {name for path in MACROS.glob("*.sql") for name in pattern.findall(path.read_text())}
+
+
+def test_every_duckdb_macro_has_a_postgres_twin():
+    duckdb = _versions("duckdb")
+    assert len(duckdb) >= 9
+    assert duckdb - _versions("postgres") == set()
+
+
+def test_no_default_versions():
+    """A default__ macro would run one engine's SQL on another (Spark next): each engine its
+    own version, a missing one fails at compile time."""
+    assert _versions("default") == set()
