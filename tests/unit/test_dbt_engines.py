@@ -23,3 +23,17 @@ def test_no_default_versions():
     """A default__ macro would run one engine's SQL on another (Spark next): each engine its
     own version, a missing one fails at compile time."""
     assert _versions("default") == set()
+
+
+def test_unit_test_names_fit_postgres_identifiers():
+    """dbt names a relation after a unit test: PostgreSQL refuses names over 63 bytes."""
+    import yaml
+
+    models = MACROS.parent / "models"
+    names = [
+        test["name"]
+        for path in models.rglob("*.yml")
+        for test in (yaml.safe_load(path.read_text()) or {}).get("unit_tests") or []
+    ]
+    assert len(names) >= 70
+    assert [n for n in names if len(n.encode()) > 63] == []
