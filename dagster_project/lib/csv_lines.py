@@ -29,12 +29,10 @@ from dataclasses import dataclass
 
 import duckdb
 
+from dagster_project.lib.sql import literal
+
 # the longest physical line read (DuckDB's default is 2 MB; a 3 MB comment is legitimate)
 MAX_LINE_BYTES = 256 << 20
-
-
-def literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def char_literal(char: str) -> str:

@@ -22,6 +22,8 @@ from typing import Any
 
 import duckdb
 
+from dagster_project.lib.sql import identifier as _quote
+
 log = logging.getLogger("voronka.export")
 
 FORMATS = ("csv", "parquet", "xlsx")
@@ -77,10 +79,6 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tu
         """,
         [schema, table],
     ).fetchall()
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)

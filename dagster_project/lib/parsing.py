@@ -26,6 +26,8 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from dagster_project.lib.sql import literal as _lit
+
 # ------------------------------------------------------------------------------------ the rules
 
 # Thousands separators people type, removed anywhere in a number: space, no-break space (Excel in
@@ -197,10 +199,6 @@ def parse_period(text: str) -> date | None:
 
 
 # ------------------------------------------------------------------------------------- SQL side
-
-
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _strip_sql(v: str) -> str:

@@ -12,10 +12,7 @@ are those of the first run again and a second adjustment pays the 800.00 back.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -26,10 +23,10 @@ import pytest
 from dagster_project.cli import main
 from dagster_project.lib.inbox_loader import load_inbox
 from tests.conftest import FIXTURES, query, write_inbox
+from tests.dbt_cli import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_models"
 MARCH, APRIL = date(2026, 3, 1), date(2026, 4, 1)
 
 DEALS_HEADER = (
@@ -191,18 +188,7 @@ def story(tmp_path_factory):
 
 
 def dbt(warehouse: Path, *args: str) -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--target-path", "target/deleted-it"],
-        cwd=DBT_PROJECT,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("VORONKA_")},
-            "VORONKA_WAREHOUSE": str(warehouse),
-        },
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-4000:]
+    run_dbt(warehouse, *args, target_path="target/deleted-it")
 
 
 def test_deleted_records_leave_core(story):

@@ -9,10 +9,8 @@ the source documents' (a different set from April) -> coefficient 1.1 -> 8 800.0
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -23,11 +21,11 @@ import pytest
 from dagster_project.cli import main
 from dagster_project.lib.finance_ledger import detect_adjustments, run_as_of
 from tests.conftest import FIXTURES, query, write_inbox
+from tests.dbt_cli import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MARCH, APRIL = date(2026, 3, 1), date(2026, 4, 1)
-DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_models"
 
 MARCH_DEALS = (
     "deal_id,client_id,manager_id,pipeline,stage,status,amount,currency,channel,created_at,closed_at,loss_reason,updated_at\n"
@@ -77,19 +75,7 @@ def run(inbox: Path, warehouse: Path) -> int:
 
 
 def dbt(warehouse: Path, *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), *args, "--target-path", "target/finance-it"],
-        cwd=DBT_PROJECT,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("VORONKA_")},
-            "VORONKA_WAREHOUSE": str(warehouse),
-        },
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result
+    return run_dbt(warehouse, *args, target_path="target/finance-it")
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from dagster_project.lib.ge_runner.batches import record_validated
 from dagster_project.lib.ge_runner.reading import read_only_warehouse
 from dagster_project.lib.ge_runner.results import SuiteResult
 from dagster_project.lib.ge_runner.run import validate_layer, validate_suite
+from tests.raw_tables import write_load_log
 
 pytestmark = pytest.mark.integration
 
@@ -74,19 +75,29 @@ def build_warehouse(
                 + ", ?, ?, timestamp '2026-11-03 12:00:00', ?)",
                 [values.get(c) for c in columns] + [source_file, line, batch_id],
             )
-        con.execute(
-            "create table raw._load_log (run_id varchar, batch_id varchar, entity varchar,"
-            " source_file varchar, sha256 varchar, bytes bigint, status varchar,"
-            " rows_read bigint, rows_loaded bigint, rows_quarantined bigint, encoding varchar,"
-            " delimiter varchar, decimal_comma boolean, message varchar,"
-            " started_at timestamp, finished_at timestamp)"
+        write_load_log(
+            con,
+            (
+                {
+                    "run_id": run_id,
+                    "batch_id": batch_id,
+                    "entity": "survey_responses",
+                    "source_file": source_file,
+                    "sha256": "sha",
+                    "bytes": 100,
+                    "status": status,
+                    "rows_read": 3,
+                    "rows_loaded": 3,
+                    "rows_quarantined": 0,
+                    "encoding": "utf-8",
+                    "delimiter": ",",
+                    "decimal_comma": False,
+                    "started_at": started_at,
+                    "finished_at": started_at,
+                }
+                for run_id, batch_id, source_file, status, started_at in load_log
+            ),
         )
-        for run_id, batch_id, source_file, status, started_at in load_log:
-            con.execute(
-                "insert into raw._load_log values (?, ?, 'survey_responses', ?, 'sha', 100, ?,"
-                " 3, 3, 0, 'utf-8', ',', false, null, ?, ?)",
-                [run_id, batch_id, source_file, status, started_at, started_at],
-            )
         for batch_id in validated:
             record_validated(
                 con,

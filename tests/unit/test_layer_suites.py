@@ -22,6 +22,7 @@ from dagster_project.lib.ge_runner.reading import read_only_warehouse
 from dagster_project.lib.ge_runner.results import SuiteResult
 from dagster_project.lib.ge_runner.run import validate_suite
 from dagster_project.lib.ge_runner.suites import SuiteError, read_suite_file
+from tests.raw_tables import write_load_log
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTATIONS = ROOT / "expectations"
@@ -142,12 +143,8 @@ def scratch(path: Path, tables: dict[str, pd.DataFrame], load_log: list[tuple] =
             con.execute(f"create table {schema}.{table} as select * from frame")
             con.unregister("frame")
         if load_log:
-            con.execute("create schema if not exists raw")
-            con.execute(
-                "create table raw._load_log (run_id varchar, batch_id varchar, entity varchar,"
-                " status varchar, started_at timestamp)"
-            )
-            con.executemany("insert into raw._load_log values (?, ?, ?, ?, ?)", load_log)
+            columns = ("run_id", "batch_id", "entity", "status", "started_at")
+            write_load_log(con, (dict(zip(columns, row, strict=True)) for row in load_log))
     finally:
         con.close()
     return path

@@ -8,9 +8,8 @@ returns the asset when both settings are present.
 
 import dagster as dg
 
+from dagster_project.defs.extract._files import load_file_source
 from dagster_project.defs.resources import WarehouseResource
-from dagster_project.lib.sources.files import FileResult
-from dagster_project.lib.sources.reporting import file_table_metadata
 from dagster_project.lib.sources.survey_forms import FormsSettings, load_forms
 
 
@@ -27,30 +26,19 @@ from dagster_project.lib.sources.survey_forms import FormsSettings, load_forms
     ),
 )
 def forms_survey_responses(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    settings = FormsSettings.from_env()
-    if settings is None:
-        raise dg.Failure(
+    return load_file_source(
+        context,
+        warehouse,
+        settings=FormsSettings.from_env(),
+        not_configured=(
             "the forms source is not configured: set VORONKA_FORMS_DIR and VORONKA_FORMS_CONFIG"
-        )
-
-    def progress(result: FileResult) -> None:
-        if result.status == "failed":
-            context.log.warning(f"{result.source_file}: not loaded: {result.message}")
-        elif result.status != "skipped_unchanged":
-            context.log.info(
-                f"{result.source_file}: {result.rows_read} answers, {result.rows_loaded} "
-                f"loaded, {result.rows_quarantined} quarantined, {result.rows_duplicate} "
-                "already loaded"
-            )
-
-    con = warehouse.connect()
-    try:
-        results = load_forms(con, settings, progress=progress)
-        rows = con.execute("select count(*) from raw_forms.survey_responses").fetchone()[0]
-    finally:
-        con.close()
-    return dg.MaterializeResult(
-        metadata=file_table_metadata(results, rows, "raw_forms.survey_responses")
+        ),
+        load=load_forms,
+        table="raw_forms.survey_responses",
+        counts=lambda result: (
+            f"{result.rows_read} answers, {result.rows_loaded} loaded, "
+            f"{result.rows_quarantined} quarantined, {result.rows_duplicate} already loaded"
+        ),
     )
 
 

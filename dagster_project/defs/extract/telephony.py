@@ -12,13 +12,13 @@
 
 import dagster as dg
 
+from dagster_project.defs.extract._files import load_file_source
 from dagster_project.defs.resources import WarehouseResource
 from dagster_project.lib.sources import mango
 from dagster_project.lib.sources.cdr_csv import CdrSettings, load_cdr
 from dagster_project.lib.sources.engine import ObjectReport
-from dagster_project.lib.sources.files import FileResult
 from dagster_project.lib.sources.mango import MangoExtractor, MangoSettings
-from dagster_project.lib.sources.reporting import api_table_metadata, file_table_metadata
+from dagster_project.lib.sources.reporting import api_table_metadata
 from dagster_project.lib.sources.state import RawWriter
 
 
@@ -75,28 +75,20 @@ def build_mango_asset(name: str) -> dg.AssetsDefinition:
     ),
 )
 def cdr_calls(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    settings = CdrSettings.from_env()
-    if settings is None:
-        raise dg.Failure(
+    return load_file_source(
+        context,
+        warehouse,
+        settings=CdrSettings.from_env(),
+        not_configured=(
             "the CDR source is not configured: set VORONKA_CDR_DIR and VORONKA_CDR_MAPPING"
-        )
-
-    def progress(result: FileResult) -> None:
-        if result.status == "failed":
-            context.log.warning(f"{result.source_file}: not loaded: {result.message}")
-        elif result.status != "skipped_unchanged":
-            context.log.info(
-                f"{result.source_file}: {result.rows_read} rows, {result.rows_loaded} loaded, "
-                f"{result.rows_quarantined} quarantined"
-            )
-
-    con = warehouse.connect()
-    try:
-        results = load_cdr(con, settings, progress=progress)
-        rows = con.execute("select count(*) from raw_cdr.calls").fetchone()[0]
-    finally:
-        con.close()
-    return dg.MaterializeResult(metadata=file_table_metadata(results, rows, "raw_cdr.calls"))
+        ),
+        load=load_cdr,
+        table="raw_cdr.calls",
+        counts=lambda result: (
+            f"{result.rows_read} rows, {result.rows_loaded} loaded, "
+            f"{result.rows_quarantined} quarantined"
+        ),
+    )
 
 
 mango_assets = [build_mango_asset("calls"), build_mango_asset("users")]

@@ -17,9 +17,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dagster_project.lib.ge_runner.reading import TIMESTAMP_CLIP, literal, table_columns
+from dagster_project.lib.ge_runner.reading import TIMESTAMP_CLIP, table_columns
 from dagster_project.lib.ge_runner.results import SuiteResult
 from dagster_project.lib.ge_runner.suites import BLOCKING_LAYERS
+from dagster_project.lib.sql import literal
 from dagster_project.lib.timestamps import parse_timestamp
 
 if TYPE_CHECKING:

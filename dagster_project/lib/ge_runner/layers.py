@@ -25,7 +25,6 @@ from dagster_project.lib.ge_runner.reading import (
     TIMESTAMP_CLIP,
     arrow_chunks,
     chain,
-    quote,
     read_ahead,
     table_columns,
 )
@@ -38,6 +37,7 @@ from dagster_project.lib.ge_runner.suites import (
     get_suite_file,
 )
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.sql import identifier as quote
 
 if TYPE_CHECKING:
     import duckdb

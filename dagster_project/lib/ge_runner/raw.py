@@ -28,7 +28,6 @@ from dagster_project.lib.ge_runner.chunks import validate_chunks
 from dagster_project.lib.ge_runner.reading import (
     DEFAULT_CHUNK_ROWS,
     arrow_chunks,
-    quote,
     read_ahead,
     table_columns,
     to_pandas_types,
@@ -36,6 +35,7 @@ from dagster_project.lib.ge_runner.reading import (
 from dagster_project.lib.ge_runner.results import SuiteResult
 from dagster_project.lib.ge_runner.suites import AS_OF_PARAMETER, TYPED_SUFFIX, get_suite_file
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.sql import identifier as quote
 
 if TYPE_CHECKING:
     import duckdb

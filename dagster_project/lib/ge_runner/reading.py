@@ -33,16 +33,6 @@ VALIDATION_MEMORY_ENV = "VORONKA_VALIDATION_MEMORY_LIMIT"
 TIMESTAMP_CLIP = ("1800-01-01", "2200-01-01")
 
 
-def quote(name: str) -> str:
-    """A SQL identifier, double-quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def to_pandas_types(df: pd.DataFrame) -> pd.DataFrame:
     """Typed timestamps as clipped ``datetime64[ns]`` (GE's vectorised path for datetimes)."""
     import pandas as pd

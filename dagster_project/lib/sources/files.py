@@ -31,6 +31,7 @@ from dagster_project.lib import csv_sniff
 from dagster_project.lib.contract import Entity
 from dagster_project.lib.inbox_loader import checked_select, plain_link
 from dagster_project.lib.sources.state import new_batch_id, quote, utcnow
+from dagster_project.lib.sql import literal
 
 log = logging.getLogger("voronka.sources.files")
 
@@ -82,10 +83,6 @@ def sha256(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def xlsx_to_csv(source: Path, target: Path, sheet: str | None = None) -> None:

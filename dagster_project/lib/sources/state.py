@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from dagster_project.lib.phones import normalize_phone
+from dagster_project.lib.sql import identifier as quote
 
 log = logging.getLogger("voronka.sources.state")
 
@@ -52,10 +53,6 @@ create table if not exists {schema}._state (
     updated_at timestamp
 )
 """
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def utcnow() -> datetime:
