@@ -20,11 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import duckdb
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dagster_project.lib import warehouse as wh  # noqa: E402
 from dagster_project.lib.sources.amocrm import (  # noqa: E402
     EVENTS_LIMIT,
     PAGE_LIMIT,
@@ -48,7 +47,7 @@ def requests_for(server: FakeAmoCrm, warehouse: str, store: str, name: str) -> i
         }
     )
     extractor = AmoCrmExtractor(settings)
-    con = duckdb.connect(warehouse)
+    con = wh.connect(warehouse)
     try:
         extractor.extract(RawWriter(con, "amocrm"), name)
         return extractor.client.stats.requests

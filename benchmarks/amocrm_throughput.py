@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys, tempfile, time
-import duckdb
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.sources.amocrm import AmoCrmExtractor, AmoCrmSettings
 from dagster_project.lib.sources.state import RawWriter
 
@@ -38,7 +38,7 @@ with tempfile.TemporaryDirectory() as tmp:
         "VORONKA_TOKEN_STORE": tmp + "/tokens.json",
     })
     extractor = AmoCrmExtractor(settings)
-    con = duckdb.connect(tmp + "/wh.duckdb")
+    con = wh.connect(tmp + "/wh.duckdb")
     wall, cpu = time.perf_counter(), time.process_time()
     [report] = extractor.extract(RawWriter(con, "amocrm"), "leads")
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

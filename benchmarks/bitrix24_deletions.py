@@ -24,11 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dagster_project.lib import warehouse as wh  # noqa: E402
 from dagster_project.lib.sources.bitrix24 import (  # noqa: E402
     MAX_BATCH,
     OBJECT_BY_NAME,
@@ -55,7 +54,7 @@ def extract(server: FakeBitrix24, warehouse: str, tmp: str, only_pass=False, **e
         }
     )
     extractor = Bitrix24Extractor(settings)
-    con = duckdb.connect(warehouse)
+    con = wh.connect(warehouse)
     try:
         writer = RawWriter(con, "bitrix24")
         if only_pass:
@@ -83,7 +82,7 @@ def main(argv: list[str]) -> None:
                 server, warehouse, tmp, only_pass=True, VORONKA_BITRIX24_MAX_DELETED_SHARE="1"
             )
             seconds = time.perf_counter() - started
-            con = duckdb.connect(warehouse)
+            con = wh.connect(warehouse)
             state = RawWriter(con, "bitrix24").get_state("deals:deletions")
             con.close()
     finally:

@@ -225,7 +225,7 @@ def _print_outputs(settings: Settings, since: float) -> None:
     this run wrote them."""
     from dagster_project.lib.kpi_report import report_path
 
-    folder = settings.warehouse.resolve().parent
+    folder = wh.local_folder(settings.warehouse)
     report, exports = report_path(settings.warehouse), folder / "exports" / "finance.xlsx"
     if report.exists() and report.stat().st_mtime >= since:
         print(f"KPI report: {report.as_uri()}")

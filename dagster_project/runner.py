@@ -132,7 +132,7 @@ def dagster_home(settings: Settings) -> Path:
     warehouse, where `make dev` points the UI too (D107): the UI shows the runs and the check
     history of `voronka run`."""
     given = os.environ.get("DAGSTER_HOME")
-    home = Path(given) if given else settings.warehouse.resolve().parent / DAGSTER_FOLDER
+    home = Path(given) if given else wh.local_folder(settings.warehouse) / DAGSTER_FOLDER
     home.mkdir(parents=True, exist_ok=True)
     return home.resolve()
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from dagster_project.defs.resources import WarehouseResource
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import Settings
 
 GROUP = "reports"
@@ -76,7 +77,7 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
     settings = Settings.from_env()
     language = parse_language(settings.language)
-    out = warehouse.published_path.parent / "exports"
+    out = wh.local_folder(warehouse.path) / "exports"
     con = warehouse.connect(read_only=True)
     try:
         tables = export_schema(con, "finance", "csv", out, decimal_comma=True)

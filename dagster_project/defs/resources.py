@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
-import duckdb
 from pydantic import PrivateAttr
 
 from dagster_project.lib import warehouse as wh
@@ -29,7 +28,7 @@ class WarehouseResource(dg.ConfigurableResource):
     executor) and every connection is closed before the next step opens one.
     """
 
-    path: str
+    path: str  # a DuckDB file, or a postgresql:// URL without a password (D181)
     inbox: str
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     wait_seconds: float = 0.0
@@ -38,14 +37,15 @@ class WarehouseResource(dg.ConfigurableResource):
     _hold: object = PrivateAttr(default=None)
 
     @property
-    def warehouse_path(self) -> Path:
-        """The file the run reads and writes: the working copy during a run."""
+    def warehouse_path(self) -> Path | wh.PostgresTarget:
+        """The file the run reads and writes: the working copy during a run (a PostgreSQL
+        warehouse: the database itself)."""
         return wh.active_file(self.path)
 
     @property
-    def published_path(self) -> Path:
-        """The file readers open (the `--warehouse` path); outputs go next to it."""
-        return Path(self.path)
+    def published_path(self) -> Path | wh.PostgresTarget:
+        """What readers open (the `--warehouse` value)."""
+        return wh.parse_target(self.path)
 
     @property
     def inbox_path(self) -> Path:
@@ -71,13 +71,11 @@ class WarehouseResource(dg.ConfigurableResource):
             hold, self._hold, self._session = self._hold, None, None
             hold.__exit__(None, None, None)
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = False) -> wh.Connection:
         """Open the warehouse (the working copy during a run); `read_only` for checks."""
         if read_only:
-            return duckdb.connect(str(self.warehouse_path), read_only=True)
-        from dagster_project.lib.inbox_loader import connect
-
-        return connect(self.warehouse_path, self.memory_limit)
+            return wh.connect(self.warehouse_path, read_only=True)
+        return wh.connect(self.warehouse_path, memory_limit=self.memory_limit)
 
 
 def _run_failed(context: dg.InitResourceContext) -> bool:
@@ -94,7 +92,11 @@ def warehouse_from_settings(settings: Settings | None = None) -> WarehouseResour
     """The resource for the current settings (environment variables, with defaults)."""
     settings = settings or Settings.from_env()
     return WarehouseResource(
-        path=str(settings.warehouse.resolve()),
+        path=(
+            settings.warehouse.url
+            if wh.is_postgres(settings.warehouse)
+            else str(settings.warehouse.resolve())
+        ),
         inbox=str(settings.inbox.resolve()),
         memory_limit=settings.memory_limit,
         wait_seconds=settings.lock_wait,

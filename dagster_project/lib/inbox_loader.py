@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from dagster_project.lib import csv_lines, csv_sniff, parsing
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.contract import ENTITIES, ENTITY_BY_NAME, META_COLUMNS, Column, Entity
 from dagster_project.lib.settings import Settings
 
@@ -165,13 +166,9 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def connect(warehouse: Path, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse for writing, creating its folder and file if needed."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    config = {"memory_limit": memory_limit} if memory_limit else {}
-    con = duckdb.connect(str(warehouse), config=config)
-    con.execute("set enable_progress_bar = false")
-    return con
+def connect(warehouse: Path, memory_limit: str | None = None) -> wh.Connection:
+    """Open the warehouse for writing, creating its folder and file if needed (D180)."""
+    return wh.connect(warehouse, memory_limit=memory_limit)
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, entities: list[Entity] | None = None) -> None:

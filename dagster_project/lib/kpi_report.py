@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.kpi_summary import latest_full_month
 from dagster_project.lib.text import tr
 
@@ -69,7 +70,7 @@ class Report:
 
 def report_path(warehouse: Path | str) -> Path:
     """``<warehouse dir>/report/index.html``."""
-    return Path(warehouse).resolve().parent / FOLDER / PAGE
+    return wh.local_folder(warehouse) / FOLDER / PAGE
 
 
 def _num(value: Any) -> Any:
@@ -775,7 +776,7 @@ def write_report(
     if own:
         if not Path(warehouse).exists():
             raise ReportError(f"no warehouse at {warehouse}: run `voronka run` first")
-        con = duckdb.connect(str(warehouse), read_only=True)
+        con = wh.connect(warehouse, read_only=True)
     try:
         report = build_report(con, timezone, language, month)
     finally:

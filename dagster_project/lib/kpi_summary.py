@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib import warehouse as wh
+
 COMPANY_MEASURES = (
     ("revenue", "Revenue, RUB", "money"),
     ("deals_won", "Deals won", "int"),
@@ -86,7 +88,7 @@ def kpi_summary(warehouse: Path, timezone: str = "Europe/Moscow", top_n: int = 3
     summary = KpiSummary()
     if not warehouse.exists():
         return summary
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = wh.connect(warehouse, read_only=True)
     try:
         found = latest_full_month(con, timezone)
         if found is None:

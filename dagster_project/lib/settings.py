@@ -9,7 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.lib.postgres import PostgresTarget
 from dagster_project.lib.text import DEFAULT_LANGUAGE
+from dagster_project.lib.warehouse import WarehouseError, parse_target
 
 DEFAULT_INBOX = Path("data/inbox")
 DEFAULT_WAREHOUSE = Path("data/warehouse.duckdb")
@@ -26,7 +28,8 @@ class Settings:
 
     Attributes:
         inbox: folder of the inbox contract (`VORONKA_INBOX`).
-        warehouse: DuckDB file of the warehouse (`VORONKA_WAREHOUSE`).
+        warehouse: the warehouse (`VORONKA_WAREHOUSE`): a DuckDB file, or a PostgreSQL
+            database given as a `postgresql://user@host:port/dbname?sslmode=...` URL (D181).
         business_timezone: zone of naive timestamps and of months (`VORONKA_TIMEZONE`).
         as_of: the run's as-of timestamp, ISO 8601, or None for the latest event in the data
             (`VORONKA_AS_OF`).
@@ -38,7 +41,7 @@ class Settings:
     """
 
     inbox: Path = DEFAULT_INBOX
-    warehouse: Path = DEFAULT_WAREHOUSE
+    warehouse: Path | PostgresTarget = DEFAULT_WAREHOUSE
     business_timezone: str = DEFAULT_TIMEZONE
     as_of: str | None = None
     memory_limit: str = DEFAULT_MEMORY_LIMIT
@@ -50,7 +53,7 @@ class Settings:
         env = os.environ
         values = {
             "inbox": Path(env.get("VORONKA_INBOX", DEFAULT_INBOX)),
-            "warehouse": Path(env.get("VORONKA_WAREHOUSE", DEFAULT_WAREHOUSE)),
+            "warehouse": env.get("VORONKA_WAREHOUSE") or DEFAULT_WAREHOUSE,
             "business_timezone": env.get("VORONKA_TIMEZONE", DEFAULT_TIMEZONE),
             "as_of": env.get("VORONKA_AS_OF") or None,
             "memory_limit": env.get("VORONKA_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
@@ -59,14 +62,21 @@ class Settings:
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["inbox"] = Path(values["inbox"])
-        values["warehouse"] = Path(values["warehouse"])
+        try:
+            values["warehouse"] = parse_target(values["warehouse"])
+        except WarehouseError as exc:
+            raise ValueError(str(exc)) from None
         values["lock_wait"] = _seconds(values["lock_wait"], "--wait")
         return cls(**values)
 
     def export_env(self) -> None:
         """Publish these settings to the environment, for dbt and Dagster subprocesses."""
         os.environ["VORONKA_INBOX"] = str(self.inbox.resolve())
-        os.environ["VORONKA_WAREHOUSE"] = str(self.warehouse.resolve())
+        os.environ["VORONKA_WAREHOUSE"] = (
+            self.warehouse.url
+            if isinstance(self.warehouse, PostgresTarget)
+            else str(self.warehouse.resolve())
+        )
         os.environ["VORONKA_TIMEZONE"] = self.business_timezone
         os.environ["VORONKA_MEMORY_LIMIT"] = self.memory_limit
         os.environ["VORONKA_LANGUAGE"] = self.language

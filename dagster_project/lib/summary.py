@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib import warehouse as wh
+
 LAYERS = ("raw", "quarantine", "staging", "intermediate", "core", "marts", "finance")
 
 
@@ -53,7 +55,7 @@ def summarize(warehouse: Path) -> WarehouseSummary:
     summary = WarehouseSummary(path=warehouse)
     if not warehouse.exists():
         return summary
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = wh.connect(warehouse, read_only=True)
     try:
         tables = con.execute(
             """
@@ -156,7 +158,7 @@ def summary_lines(warehouse: Path, timezone: str, source: Path | None = None) ->
 
 def write_summary(warehouse: Path, lines: list[str]) -> Path:
     """`<warehouse dir>/summary.txt`, replaced whole."""
-    path = Path(warehouse).resolve().parent / SUMMARY_FILE
+    path = wh.local_folder(warehouse) / SUMMARY_FILE
     partial = path.with_name(path.name + ".part")
     partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(partial, path)

@@ -30,7 +30,9 @@ PAGE = "index.html"
 
 def validation_dir(warehouse: Path | str) -> Path:
     """``<warehouse dir>/validation``."""
-    return Path(warehouse).resolve().parent / FOLDER
+    from dagster_project.lib import warehouse as wh
+
+    return wh.local_folder(warehouse) / FOLDER
 
 
 def report_path(warehouse: Path | str) -> Path:
@@ -188,8 +190,10 @@ def quarantine_counts(warehouse: Path | str) -> list[tuple[str, str, int]] | Non
     be read now (a writer holds it): the page says so rather than failing a check."""
     import duckdb
 
+    from dagster_project.lib import warehouse as wh
+
     try:
-        con = duckdb.connect(str(warehouse), read_only=True)
+        con = wh.connect(warehouse, read_only=True)
     except duckdb.Error:
         return None
     try:

@@ -15,6 +15,11 @@ command refuses at once with :class:`WarehouseBusy` (exit 2, naming the holder) 
 taken over by the next one (which says so). Sessions nest within one process: the Dagster
 resource opens one inside the run command's, and only the outermost session publishes.
 
+Every module opens the warehouse through :func:`open_warehouse` (D180): one context manager
+that knows the engine and yields a :class:`Connection` with the few operations the code needs
+(`execute`, `executemany`, `arrow_reader`), so no module calls `duckdb.connect` on the warehouse
+itself. The lock, the working copy and publishing sit beside it, unchanged.
+
 A crashed or failed run leaves the published warehouse as it was; the working copy keeps what
 the run did (loaded batches, their validation state), and the next run goes on from it. The
 state file `<dir>/.voronka/<stem>.state.json` remembers the published file as last published
@@ -48,6 +53,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib.postgres import PostgresTarget, UrlError, is_url
+
 log = logging.getLogger("voronka.warehouse")
 
 STATE_DIR = ".voronka"
@@ -71,7 +78,10 @@ def state_dir(published: Path) -> Path:
 
 
 def working_path(published: Path | str) -> Path:
-    """The pipeline's working copy of the published warehouse `published`."""
+    """The pipeline's working copy of the published warehouse `published` (a PostgreSQL
+    warehouse is its own: D183)."""
+    if is_postgres(published):
+        return parse_target(published)
     published = Path(published)
     return state_dir(published) / f"{published.stem}.work.duckdb"
 
@@ -82,6 +92,173 @@ def lock_path(published: Path | str) -> Path:
 
 def state_path(published: Path | str) -> Path:
     return state_dir(Path(published)) / f"{Path(published).stem}.state.json"
+
+
+# ------------------------------------------------------------------------------- the opener
+
+
+class Connection:
+    """One open connection to the warehouse (D180): what every module uses to read and write it.
+
+    `execute(sql, params)` returns a result with `fetchall`, `fetchone`, `fetchmany`, `df` and
+    `arrow`; `executemany(sql, rows)` runs one statement per row of a small list;
+    `arrow_reader(sql, params, batch_rows)` streams a large result as Arrow record batches.
+    SQL placeholders are `?` (and `$name` with a dict of parameters). `engine` names the engine
+    for the few places that must differ; `raw` is the engine's own connection, for code that is
+    about that engine itself (DuckDB's CSV reader in the loader, DuckDB's catalog functions).
+    The connection closes at the end of a `with` block, or with `close()`.
+    """
+
+    engine: str
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params=None):
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows) -> None:
+        raise NotImplementedError
+
+    def arrow_reader(self, sql: str, params=None, batch_rows: int = 1_000_000):
+        raise NotImplementedError
+
+    def staged(self, name: str, table):
+        """A context manager making the Arrow table `table` readable as `name` by this
+        connection's SQL until the block ends (the bulk path for rows made in Python)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class DuckDBConnection(Connection):
+    """A DuckDB warehouse file (the embedded default)."""
+
+    engine = "duckdb"
+
+    def execute(self, sql: str, params=None):
+        return self.raw.execute(sql, params) if params is not None else self.raw.execute(sql)
+
+    def executemany(self, sql: str, rows) -> None:
+        self.raw.executemany(sql, rows)
+
+    def arrow_reader(self, sql: str, params=None, batch_rows: int = 1_000_000):
+        relation = self.raw.sql(sql, params=params) if params else self.raw.sql(sql)
+        return relation.to_arrow_reader(batch_rows)
+
+    @contextlib.contextmanager
+    def staged(self, name: str, table) -> Iterator[None]:
+        self.raw.register(name, table)
+        try:
+            yield
+        finally:
+            self.raw.unregister(name)
+
+
+def parse_target(value: Path | str | PostgresTarget) -> Path | PostgresTarget:
+    """The warehouse a `--warehouse` value names: a `postgresql://` URL (D181), else a DuckDB
+    file. Raises WarehouseError for a URL that cannot be used (one with a password, D182)."""
+    if isinstance(value, PostgresTarget):
+        return value
+    if is_url(str(value)):
+        try:
+            return PostgresTarget.parse(str(value))
+        except UrlError as exc:
+            raise WarehouseError(str(exc)) from None
+    return Path(value)
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """What a statement on the warehouse raises: DuckDB's errors, and psycopg's (PostgreSQL)."""
+    import psycopg
+
+    return (duckdb.Error, psycopg.Error)
+
+
+def is_postgres(target: object) -> bool:
+    return isinstance(target, PostgresTarget) or is_url(target)
+
+
+def local_folder(target: Path | str | PostgresTarget) -> Path:
+    """The folder of the warehouse's local files (Dagster's home, the validation page, the KPI
+    report, exports): the DuckDB file's folder, or this machine's folder for a PostgreSQL
+    warehouse (`PostgresTarget.local_dir`, D181)."""
+    target = parse_target(target)
+    if isinstance(target, PostgresTarget):
+        return target.local_dir.resolve()
+    return target.resolve().parent
+
+
+def connect(
+    target: Path | str | PostgresTarget,
+    *,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+    wait_seconds: float = 0.0,
+) -> Connection:
+    """Open the warehouse `target` (see :func:`open_warehouse`); the caller closes it."""
+    target = parse_target(target)
+    if isinstance(target, PostgresTarget):
+        from dagster_project.lib.postgres import make_connection
+
+        # a reader's connection is read-only by the session's default (D181); PostgreSQL
+        # readers never block a writer, so there is nothing to wait for
+        con = make_connection(target, "voronka reader" if read_only else "voronka")
+        if read_only:
+            con.execute("set default_transaction_read_only = on")
+        return con
+    path = target
+    if read_only:
+        config = {"memory_limit": memory_limit} if memory_limit else {}
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                return DuckDBConnection(duckdb.connect(str(path), read_only=True, config=config))
+            except duckdb.IOException as err:
+                # a writer process holds the file (DuckDB admits one): retry until the deadline
+                if "lock" not in str(err).lower() or time.monotonic() >= deadline:
+                    raise
+                log.info("warehouse %s is locked by a writer; retrying", path)
+                time.sleep(1.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = {"memory_limit": memory_limit} if memory_limit else {}
+    con = duckdb.connect(str(path), config=config)
+    con.execute("set enable_progress_bar = false")
+    return DuckDBConnection(con)
+
+
+@contextlib.contextmanager
+def open_warehouse(
+    target: Path | str | PostgresTarget,
+    *,
+    read_only: bool = False,
+    memory_limit: str | None = None,
+    wait_seconds: float = 0.0,
+) -> Iterator[Connection]:
+    """The one way to open the warehouse (D180): a :class:`Connection`, closed on exit.
+
+    Args:
+        target: the warehouse: a DuckDB file (the working copy during a session, the
+            published file for readers), or a PostgreSQL database (a `postgresql://` URL or
+            its :class:`PostgresTarget`, D181).
+        read_only: a reader's connection (a reader never takes the writer's lock).
+        memory_limit: the engine's memory limit (DuckDB: `memory_limit`).
+        wait_seconds: a read-only open retries this long while a writer holds the file.
+
+    Writers are opened read-write with the parent folder created and no progress bar.
+    """
+    con = connect(target, read_only=read_only, memory_limit=memory_limit, wait_seconds=wait_seconds)
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 # ----------------------------------------------------------------------------------- the lock
@@ -313,14 +490,11 @@ class Session:
     memory_limit: str | None = None
     publish_seconds: float | None = field(default=None)
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = False) -> Connection:
         """Open the working copy (read-write unless `read_only`); the caller closes it."""
         if read_only:
-            return duckdb.connect(str(self.path), read_only=True)
-        config = {"memory_limit": self.memory_limit} if self.memory_limit else {}
-        con = duckdb.connect(str(self.path), config=config)
-        con.execute("set enable_progress_bar = false")
-        return con
+            return connect(self.path, read_only=True)
+        return connect(self.path, memory_limit=self.memory_limit)
 
     def mark_dirty(self) -> None:
         """Record that the working copy is about to change (it differs from the published file
@@ -391,9 +565,16 @@ def session(
 ) -> Iterator[Session]:
     """Hold the warehouse for `command`: lock it, bring the working copy up to date, yield.
 
+    A PostgreSQL warehouse has no working copy: see :func:`_postgres_session` (D183).
+
     Raises:
         WarehouseBusy: another process holds it (after `wait_seconds`).
     """
+    target = parse_target(published)
+    if isinstance(target, PostgresTarget):
+        with _postgres_session(target, command, wait_seconds, memory_limit) as held:
+            yield held
+        return
     published = Path(published).resolve()
     work = working_path(published)
     owner = _acquire(published, command, wait_seconds)
@@ -405,19 +586,86 @@ def session(
         _release(published)
 
 
+@dataclass
+class PostgresSession:
+    """A hold on a PostgreSQL warehouse (D183): its advisory lock, held by one connection of
+    this process for the session's length (a second session of the process nests in it).
+
+    There is no working copy and no file to publish: the pipeline writes the database, and the
+    mart and finance tables are each swapped in whole by the dbt build (h19-server's atomic
+    publish), so `publish` does nothing and nothing is ever 'not yet published' (`dirty` None).
+    """
+
+    published: PostgresTarget
+    owner: bool
+    command: str
+    memory_limit: str | None = None
+    publish_seconds: float | None = field(default=None)
+
+    @property
+    def path(self) -> PostgresTarget:
+        return self.published
+
+    def connect(self, read_only: bool = False) -> Connection:
+        return connect(self.published, read_only=read_only)
+
+    def mark_dirty(self) -> None:
+        pass
+
+    @property
+    def dirty(self) -> dict | None:
+        return None
+
+    def publish(self) -> float | None:
+        return None
+
+
+_pg_held: dict[str, list] = {}
+
+
+@contextlib.contextmanager
+def _postgres_session(
+    target: PostgresTarget, command: str, wait_seconds: float, memory_limit: str | None
+) -> Iterator[PostgresSession]:
+    from dagster_project.lib.postgres import acquire_lock
+
+    with _held_lock:
+        held = _pg_held.get(target.url)
+        if held is not None:
+            held[1] += 1
+    owner = held is None
+    if owner:
+        lock = acquire_lock(target, command, wait_seconds)
+        with _held_lock:
+            _pg_held[target.url] = [lock, 1]
+    try:
+        yield PostgresSession(target, owner, command, memory_limit)
+    finally:
+        with _held_lock:
+            held = _pg_held[target.url]
+            held[1] -= 1
+            if not held[1]:
+                del _pg_held[target.url]
+                held[0].close()  # ending the connection releases the advisory lock
+
+
 def require_built(published: Path | str) -> None:
     """Raise WarehouseError when there is neither a published warehouse nor a working copy."""
+    if is_postgres(published):
+        return  # a database that holds nothing yet says so when its tables are read
     if not Path(published).exists() and not working_path(published).exists():
         raise WarehouseError(f"No warehouse at {published}: run `voronka run` first.")
 
 
-def connect_published(published: Path | str) -> duckdb.DuckDBPyConnection:
+def connect_published(published: Path | str) -> Connection:
     """A read-only connection to the published warehouse, as a reader (BI) opens it."""
+    if is_postgres(published):
+        return connect(published, read_only=True)
     published = Path(published)
     if not published.exists():
         raise WarehouseError(f"No warehouse at {published}: run `voronka run` first.")
     try:
-        return duckdb.connect(str(published), read_only=True)
+        return connect(published, read_only=True)
     except duckdb.IOException as err:
         raise WarehouseError(
             f"The warehouse {published} cannot be opened for reading: {err}. A program holds it "
@@ -426,22 +674,33 @@ def connect_published(published: Path | str) -> duckdb.DuckDBPyConnection:
 
 
 @contextlib.contextmanager
-def dbt_target(path: Path | str) -> Iterator[None]:
+def dbt_target(path: Path | str | PostgresTarget) -> Iterator[None]:
     """Have the dbt processes started inside the block build `path` (profiles.yml reads
-    `VORONKA_WORKING_COPY`); the variable is restored after, so no later dbt call of this
-    process (a test's, a user's script's) builds a working copy it did not ask for."""
-    saved = os.environ.get(WORKING_COPY_ENV)
-    os.environ[WORKING_COPY_ENV] = str(path)
+    `VORONKA_WORKING_COPY`; for a PostgreSQL warehouse `DBT_TARGET=postgres` and the
+    `VORONKA_PG_*` variables, with the URL's parameters as libpq's variables, D185); the
+    variables are restored after, so no later dbt call of this process (a test's, a user's
+    script's) builds a warehouse it did not ask for."""
+    target = parse_target(path)
+    if isinstance(target, PostgresTarget):
+        values = target.dbt_env()
+    else:
+        values = {WORKING_COPY_ENV: str(path)}
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop(WORKING_COPY_ENV, None)
-        else:
-            os.environ[WORKING_COPY_ENV] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def active_file(published: Path | str) -> Path:
     """The file to work on: the working copy while this process holds a session, else the
-    published file itself (library use on a file of one's own, e.g. in tests)."""
+    published file itself (library use on a file of one's own, e.g. in tests). A PostgreSQL
+    warehouse is its own working copy (D183)."""
+    if is_postgres(published):
+        return parse_target(published)
     return working_path(published) if holds_lock(published) else Path(published)

@@ -201,10 +201,10 @@ def _is_large(settings: Settings) -> bool:
     """Whether the raw layer holds `DBT_SINGLE_THREAD_RAW_ROWS` rows or more (False when the
     warehouse cannot be read, e.g. a writer holds it). The working copy during a run."""
     path = wh.active_file(settings.warehouse)
-    if not path.exists():
-        return False
+    if wh.is_postgres(path) or not path.exists():
+        return False  # the single-thread rule is DuckDB's memory (D67)
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = wh.connect(path, read_only=True)
     except duckdb.Error:
         return False
     try:

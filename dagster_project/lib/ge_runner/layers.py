@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.ge_runner import gx_engine
 from dagster_project.lib.ge_runner.batches import as_of_parameter, parse_as_of, pending_batches
 from dagster_project.lib.ge_runner.chunks import SOURCE_COLUMNS, new_result, validate_chunks
@@ -147,7 +148,6 @@ def validate_layer_table(
         One result for the suite, expectations in file order; ``duration_seconds`` covers
         reading and validating every batch.
     """
-    import duckdb
 
     started = time.perf_counter()
     suite_file = get_suite_file(suite, root)
@@ -203,16 +203,16 @@ def validate_layer_table(
                 )
                 where = f" where {quote(loaded)} >= cast($batch_since as timestamp)"
             sql = f"select {', '.join(wanted)} from {quote(layer)}.{quote(table)}{where}"
-            relation = con.sql(sql, params={"batch_since": since}) if where else con.sql(sql)
-            frames = read_ahead(arrow_chunks(relation, chunk_rows))
+            params = {"batch_since": since} if where else None
+            frames = read_ahead(arrow_chunks(con, sql, params, chunk_rows))
         else:
             query = queries[query_name]
             key_columns = query.key_columns
             try:
-                relation = con.sql(query.sql, params=_query_parameters(query, values) or None)
-                frames = read_ahead(arrow_chunks(relation, chunk_rows))
+                params = _query_parameters(query, values)
+                frames = read_ahead(arrow_chunks(con, query.sql, params, chunk_rows))
                 first = next(frames)
-            except duckdb.Error as err:
+            except wh.database_errors() as err:
                 message = f"query {query_name} failed: {err}"
                 logger.warning("%s: %s", suite_file.name, message)
                 results.update(_failed_query_results(specs, query_name, message))

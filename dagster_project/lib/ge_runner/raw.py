@@ -237,9 +237,14 @@ def validate_raw_table(
     }
     sql = raw_select_sql(ent, columns, source, where=where, business_timezone=tz)
     logger.debug("raw.%s: validating %s rows with\n%s", entity, f"{total:,}", sql)
-    relation = con.sql(sql, params=params) if params else con.sql(sql)
+    reader = con
+    if con.engine != "duckdb":
+        # the rows come out as text; their typed columns are the same DuckDB SQL, run in
+        # memory on each chunk (one set of parsing rules, D75, D187)
+        reader = _RawTyping(con, raw_select_sql(ent, columns, "frame", business_timezone=tz))
+        sql = f"select * from {source}" + (f" where {where}" if where else "")
     result = validate_chunks(
-        read_ahead(arrow_chunks(relation, chunk_rows)),
+        read_ahead(arrow_chunks(reader, sql, params, chunk_rows)),
         suite_file,
         parameters=parameters,
         key_columns=ent.key,
@@ -248,3 +253,35 @@ def validate_raw_table(
     result.batch_ids = list(batch_ids)
     result.duration_seconds = round(time.perf_counter() - started, 3)
     return result
+
+
+class _RawTyping:
+    """A warehouse that is not DuckDB (PostgreSQL): its raw rows stream out as they are, and
+    each chunk gets its typed columns from `typed_sql` (over a relation named ``frame``) in an
+    in-memory DuckDB, so the raw suites check exactly what they check on DuckDB (D187)."""
+
+    def __init__(self, con, typed_sql: str) -> None:
+        self.con = con
+        self.typed_sql = typed_sql
+
+    def arrow_reader(self, sql: str, params, batch_rows: int):
+        import duckdb
+        import pyarrow as pa
+
+        rows = self.con.arrow_reader(sql, params, batch_rows)
+        local = duckdb.connect()
+        local.register("frame", pa.Table.from_batches([], rows.schema))
+        schema = local.sql(self.typed_sql).fetch_arrow_table().schema
+        local.unregister("frame")
+
+        def typed():
+            try:
+                for batch in rows:
+                    local.register("frame", pa.Table.from_batches([batch]))
+                    table = local.sql(self.typed_sql).fetch_arrow_table()
+                    local.unregister("frame")
+                    yield from table.cast(schema).to_batches()
+            finally:
+                local.close()
+
+        return pa.RecordBatchReader.from_batches(schema, typed())

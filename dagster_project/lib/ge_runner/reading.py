@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,14 +43,15 @@ def to_pandas_types(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def arrow_chunks(relation: Any, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """DataFrames of at most ``chunk_rows`` rows from a DuckDB relation (at least one).
+def arrow_chunks(con: Any, sql: str, params: Any, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """DataFrames of at most ``chunk_rows`` rows of a query on the warehouse (at least one):
+    ``con.arrow_reader`` of the one opener (D180), on DuckDB or PostgreSQL alike.
 
     Decimals become doubles: pandas holds them as Python objects, which GE compares one by one.
     """
     import pyarrow as pa
 
-    reader = relation.to_arrow_reader(min(chunk_rows, 1_000_000))
+    reader = con.arrow_reader(sql, params or None, min(chunk_rows, 1_000_000))
     schema = reader.schema
     as_double = pa.schema(
         [f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f for f in schema]
@@ -153,10 +153,8 @@ def chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.Data
 
 
 @contextmanager
-def read_only_warehouse(
-    path: Path | str, *, wait_seconds: float = 60.0
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only DuckDB connection to the warehouse, closed on exit.
+def read_only_warehouse(path: Path | str, *, wait_seconds: float = 60.0) -> Iterator[Any]:
+    """A read-only connection to the warehouse (the one opener, D180), closed on exit.
 
     DuckDB admits one writer process; while another process writes, opening fails with a lock
     error, so the open is retried for up to ``wait_seconds``.
@@ -170,23 +168,13 @@ def read_only_warehouse(
     Raises:
         FileNotFoundError: there is no warehouse file (nothing has been loaded yet).
     """
-    import duckdb
+    from dagster_project.lib import warehouse as wh
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no warehouse at {path}: load the inbox first")
+    target = wh.parse_target(path)
+    if not wh.is_postgres(target) and not target.exists():
+        raise FileNotFoundError(f"no warehouse at {target}: load the inbox first")
     limit = os.environ.get(VALIDATION_MEMORY_ENV) or DEFAULT_VALIDATION_MEMORY
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=True, config={"memory_limit": limit})
-            break
-        except duckdb.IOException as err:
-            if "lock" not in str(err).lower() or time.monotonic() >= deadline:
-                raise
-            logger.info("warehouse %s is locked by a writer; retrying", path)
-            time.sleep(1.0)
-    try:
+    with wh.open_warehouse(
+        target, read_only=True, memory_limit=limit, wait_seconds=wait_seconds
+    ) as con:
         yield con
-    finally:
-        con.close()

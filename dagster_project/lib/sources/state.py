@@ -201,8 +201,7 @@ class RawWriter:
                 spec = specs[name]
                 self._ensure_table(spec, frame.column_names)
                 view = f"_page_{uuid.uuid4().hex[:8]}"
-                con.register(view, frame)
-                try:
+                with con.staged(view, frame):
                     # the semi-join on the first key column keeps the anti-join's build side
                     # to the page's keys instead of the whole table
                     first = quote(spec.dedupe_columns[0])
@@ -227,8 +226,6 @@ class RawWriter:
                         """,
                         [loaded_at, batch_id, endpoint],
                     ).fetchone()[0]
-                finally:
-                    con.unregister(view)
                 results[name].inserted = int(inserted)
             if state is not None:
                 con.execute(f"delete from {self.schema}._state where object = ?", [obj])

@@ -44,12 +44,11 @@ def _serve(kind: str, rows: int, queue) -> None:
 
 
 def _extract(kind: str, url: str, webhook: str | None, warehouse: str, queue) -> None:
-    import duckdb
-
+    from dagster_project.lib import warehouse as wh
     from dagster_project.lib.sources.state import RawWriter
 
     baseline = _vm("VmRSS")
-    con = duckdb.connect(warehouse)
+    con = wh.connect(warehouse)
     if kind == "amocrm":
         from dagster_project.lib.sources.amocrm import AmoCrmExtractor, AmoCrmSettings
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-import duckdb
 import pytest
 
+from dagster_project.lib import warehouse as wh
 from tests.integration.sources.fakes import FakeAmoCrm, FakeBitrix24, FakeMango
 
 
@@ -36,7 +36,7 @@ def sleep():
 
 @pytest.fixture
 def con(tmp_path):
-    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    connection = wh.connect(tmp_path / "warehouse.duckdb")
     yield connection
     connection.close()
 

@@ -6,9 +6,9 @@ import json
 import multiprocessing as mp
 import os
 
-import duckdb
 import pytest
 
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.sources.amocrm import AmoCrmExtractor, AmoCrmSettings
 from dagster_project.lib.sources.secrets import Secret
 from dagster_project.lib.sources.state import RawWriter
@@ -35,7 +35,7 @@ def _run(url: str, store: str, warehouse: str, start, results) -> None:
     start.wait(30)
     try:
         extractor = AmoCrmExtractor(AmoCrmSettings.from_env(_env(url, store)))
-        con = duckdb.connect(warehouse)
+        con = wh.connect(warehouse)
         try:
             [report] = extractor.extract(RawWriter(con, "amocrm"), "leads")
         finally:
