@@ -166,7 +166,7 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def connect(warehouse: Path, memory_limit: str | None = None) -> wh.Connection:
+def connect(warehouse: Path | wh.PostgresTarget, memory_limit: str | None = None) -> wh.Connection:
     """Open the warehouse for writing, creating its folder and file if needed (D180)."""
     return wh.connect(warehouse, memory_limit=memory_limit)
 
@@ -503,22 +503,49 @@ def parse_header(dialect: csv_sniff.CsvDialect) -> list[str]:
 
 
 class InboxLoader:
-    """Loads inbox folders into one warehouse connection (the single DuckDB writer)."""
+    """Loads inbox folders into one warehouse connection (the single writer).
+
+    Files are read and checked in a DuckDB scratch (`self.con`), and their rows reach the
+    warehouse (`self.target`) through a sink (`lib/sink.py`, D184): on DuckDB the scratch is the
+    warehouse connection itself, on PostgreSQL a private DuckDB whose rows go over by COPY.
+    Call `close()` at the end (it drops the scratch of a PostgreSQL load).
+    """
 
     def __init__(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: wh.Connection,
         inbox: Path,
         run_id: str | None = None,
         batch_bytes: int = BATCH_BYTES,
         hashes: FileHashes | None = None,
+        memory_limit: str | None = None,
     ):
-        self.con = con
+        self.target = con
         self.inbox = Path(inbox)
         self.run_id = run_id or _new_id("run")
         self.batch_bytes = batch_bytes
         # a file whose stat did not change since it was hashed is not read again (D151)
         self.hashes = hashes
+        self.memory_limit = memory_limit
+        self._sink = None
+
+    @property
+    def sink(self):
+        if self._sink is None:
+            from dagster_project.lib.sink import sink_for
+
+            self._sink = sink_for(self.target, self.memory_limit)
+        return self._sink
+
+    @property
+    def con(self) -> wh.Connection:
+        """The DuckDB scratch where files are read and checked (the warehouse on DuckDB)."""
+        return self.sink.scratch
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
 
     # ---- public
 
@@ -536,7 +563,7 @@ class InboxLoader:
         `batch_bytes` per batch; each still gets its own report, batch id and `_load_log` row
         (D12).
         """
-        ensure_tables(self.con, [entity])
+        ensure_tables(self.target, [entity])
         report = EntityReport(entity=entity.name, run_id=self.run_id)
         report.rows_released = self._release_orphans(entity)
         for other in self._log_inbox_others():
@@ -591,11 +618,11 @@ class InboxLoader:
         `quarantine.files` (the run summary lists them)."""
         report = FileReport(entity, rel, status, message=message)
         self._log(report, None, None, _utcnow())
-        self.con.execute(
+        self.target.execute(
             "delete from quarantine.files where entity is not distinct from ? and source_file = ?",
             [entity, rel],
         )
-        self.con.execute(
+        self.target.execute(
             "insert into quarantine.files values (?, ?, null, ?, ?, null)",
             [entity, rel, message, _utcnow()],
         )
@@ -607,7 +634,7 @@ class InboxLoader:
 
     def _log_inbox_others(self) -> list[FileReport]:
         """The inbox's entries that are not entity folders, logged once per run."""
-        already = self.con.execute(
+        already = self.target.execute(
             "select count(*) from raw._load_log where run_id = ? and entity is null",
             [self.run_id],
         ).fetchone()[0]
@@ -619,13 +646,13 @@ class InboxLoader:
 
     def _forget_refusals(self, entity: str | None, present: set[str]) -> None:
         """Drop the `quarantine.files` rows of entries that are no longer in the inbox."""
-        rows = self.con.execute(
+        rows = self.target.execute(
             "select source_file from quarantine.files where entity is not distinct from ?",
             [entity],
         ).fetchall()
         for (rel,) in rows:
             if rel not in present:
-                self.con.execute(
+                self.target.execute(
                     "delete from quarantine.files "
                     "where entity is not distinct from ? and source_file = ?",
                     [entity, rel],
@@ -634,14 +661,14 @@ class InboxLoader:
     def _log_vanished(self, entity: Entity, present: set[str]) -> list[FileReport]:
         """Files whose rows are in the warehouse but which are no longer in the inbox: a log
         line and a `vanished` load-log row each; their rows stay (D73)."""
-        loaded = self.con.execute(
+        loaded = self.target.execute(
             """
             select source_file, rows_loaded, rows_quarantined from (
                 select source_file, status, rows_loaded, rows_quarantined, row_number() over (
                     partition by source_file order by finished_at desc) as n
                 from raw._load_log
                 where entity = ? and status in ('loaded', 'reloaded', 'forgotten')
-            )
+            ) as latest
             where n = 1 and status <> 'forgotten'
             order by source_file
             """,
@@ -674,7 +701,7 @@ class InboxLoader:
         except OSError as exc:
             message = f"cannot be read ({exc.strerror}); check that the file is readable"
             return self._fail(entity, rel, None, None, started, batch_id, message)
-        previous = self.con.execute(
+        previous = self.target.execute(
             """
             select status, sha256 from raw._load_log
             where entity = ? and source_file = ? and status in ('loaded', 'reloaded', 'forgotten')
@@ -739,11 +766,11 @@ class InboxLoader:
             entity.name, rel, "failed", message=message, batch_id=batch_id, lines_read=lines
         )
         self._log(report, sha, size, started)
-        self.con.execute(
+        self.target.execute(
             "delete from quarantine.files where entity = ? and source_file = ?",
             [entity.name, rel],
         )
-        self.con.execute(
+        self.target.execute(
             "insert into quarantine.files values (?, ?, ?, ?, ?, ?)",
             [entity.name, rel, sha, message, _utcnow(), batch_id],
         )
@@ -1029,10 +1056,11 @@ class InboxLoader:
         extras = [n for n in by_name if n not in contract]
         for name in extras:
             for schema in ("raw", "quarantine"):
-                con.execute(
+                self.target.execute(
                     f"alter table {schema}.{quote(entity.name)} "
                     f"add column if not exists {quote(name)} varchar"
                 )
+        self._mirror_references(entity)
         loaded_at = _utcnow()
 
         values = {
@@ -1093,16 +1121,16 @@ class InboxLoader:
                     f"+ {report.rows_read} rows (a loader bug: please report it with the file)"
                 )
 
-        con.execute("begin transaction")
+        self.target.execute("begin transaction")
         try:
             self._replace_file_rows(entity, loaded_at)
             for readable in batch:
                 item = readable.item
                 self._log(item.report, item.scan.sha256, item.scan.size, item.started)
         except BaseException:
-            con.execute("rollback")
+            self.target.execute("rollback")
             raise
-        con.execute("commit")
+        self.target.execute("commit")
         for readable in batch:
             report = readable.item.report
             log.info(
@@ -1118,39 +1146,57 @@ class InboxLoader:
             )
 
     def _replace_file_rows(self, entity: Entity, loaded_at: datetime) -> None:
-        """Replace the rows of the files in `_files` by those in `_checked` and `_malformed`."""
-        con = self.con
-        table = quote(entity.name)
-        if con.execute("select count(*) from _files where reloaded").fetchone()[0]:
+        """Replace the rows of the files in `_files` by those in `_checked` and `_malformed`
+        (the scratch's), in the warehouse (the sink, D184)."""
+        target, table = self.target, quote(entity.name)
+        files = self.con.execute("select rel, reloaded from _files order by rel").fetchall()
+        reloaded = [rel for rel, again in files if again]
+        if reloaded:
             # a file never loaded before has no rows yet: skip the scans of the whole tables
             for schema in ("raw", "quarantine"):
-                con.execute(
+                target.execute(
                     f"delete from {schema}.{table} "
-                    f"where _source_file in (select rel from _files where reloaded)"
+                    f"where _source_file in ({', '.join('?' for _ in reloaded)})",
+                    reloaded,
                 )
-        con.execute(
+        target.execute(
             "delete from quarantine.files "
-            "where entity = ? and source_file in (select rel from _files)",
-            [entity.name],
+            f"where entity = ? and source_file in ({', '.join('?' for _ in files)})",
+            [entity.name, *(rel for rel, _ in files)],
         )
-        con.execute(
-            f"insert into raw.{table} by name "
-            f"select * exclude (_reason) from _checked where _reason is null"
+        self.sink.append(
+            f"raw.{table}", "select * exclude (_reason) from _checked where _reason is null"
         )
-        con.execute(
-            f"insert into quarantine.{table} by name "
-            f"select * from _checked where _reason is not null"
-        )
-        con.execute(
+        self.sink.append(f"quarantine.{table}", "select * from _checked where _reason is not null")
+        self.sink.append(
+            f"quarantine.{table}",
             f"""
-            insert into quarantine.{table}
-                (_source_file, _source_line, _loaded_at, _batch_id, _reason, _raw_record)
-            select f.rel, m.line, ?, f.batch_id, m.reason, m.raw
+            select f.rel as _source_file, m.line as _source_line,
+                {_literal(loaded_at.isoformat(sep=" "))}::timestamp as _loaded_at,
+                f.batch_id as _batch_id, m.reason as _reason, m.raw as _raw_record
             from _malformed m join _files f using (path)
             order by f.rel, m.line
             """,
-            [loaded_at],
         )
+
+    def _mirror_references(self, entity: Entity) -> None:
+        """On PostgreSQL, copy the ids the contract's references are checked against into the
+        scratch (`raw.<entity>` there holds just those columns), as they are in the warehouse
+        now; on DuckDB the scratch reads the warehouse's own tables (D184)."""
+        if self.sink.same or not entity.references:
+            return
+        self.con.execute("create schema if not exists raw")
+        columns: dict[str, list[str]] = {}
+        for _, ref_entity, ref_column in entity.references:
+            columns.setdefault(ref_entity, [])
+            if ref_column not in columns[ref_entity]:
+                columns[ref_entity].append(ref_column)
+        for ref_entity, names in columns.items():
+            ensure_tables(self.target, [ENTITY_BY_NAME[ref_entity]])
+            self.sink.pull(
+                f"raw.{quote(ref_entity)}",
+                f"select {', '.join(quote(n) for n in names)} from raw.{quote(ref_entity)}",
+            )
 
     def _release_orphans(self, entity: Entity) -> int:
         """Move rows quarantined only for a missing reference into raw once it has arrived."""
@@ -1160,11 +1206,22 @@ class InboxLoader:
         only_references = " or ".join(
             f"_reason = 'unknown_{column}'" for column, _, _ in entity.references
         )
-        con = self.con
+        con, target = self.con, self.target
         candidates = (
             f"select * exclude (_reason, _raw_record) from quarantine.{table} "
             f"where ({only_references})"
         )
+        if not self.sink.same:
+            # the quarantined rows that may be released, and the ids they need, into the
+            # scratch, where the contract's SQL runs (D184)
+            self.sink.pull(
+                "_quarantined", f"select * from quarantine.{table} where ({only_references})"
+            )
+            candidates = (
+                f"select * exclude (_reason, _raw_record) from _quarantined "
+                f"where ({only_references})"
+            )
+            self._mirror_references(entity)
         con.execute(
             f"create temp table _released as select * exclude (_reason) "
             f"from ({checked_select(entity, candidates)}) where _reason is null"
@@ -1173,17 +1230,28 @@ class InboxLoader:
         if released:
             batch_id = _new_id("release")
             now = _utcnow()
-            con.execute("begin transaction")
-            con.execute(
-                f"delete from quarantine.{table} q using _released r "
-                f"where q._source_file = r._source_file and q._source_line = r._source_line"
+            target.execute("begin transaction")
+            if self.sink.same:
+                target.execute(
+                    f"delete from quarantine.{table} q using _released r "
+                    f"where q._source_file = r._source_file and q._source_line = r._source_line"
+                )
+            else:
+                target.execute(
+                    "create temp table _released (_source_file text, _source_line bigint) "
+                    "on commit drop"
+                )
+                self.sink.append("_released", "select _source_file, _source_line from _released")
+                target.execute(
+                    f"delete from quarantine.{table} q using _released r "
+                    f"where q._source_file = r._source_file and q._source_line = r._source_line"
+                )
+            self.sink.append(
+                f"raw.{table}",
+                f"select * replace ({_literal(now.isoformat(sep=' '))}::timestamp as _loaded_at, "
+                f"{_literal(batch_id)} as _batch_id) from _released",
             )
-            con.execute(
-                f"insert into raw.{table} by name select * replace "
-                f"(?::timestamp as _loaded_at, ? as _batch_id) from _released",
-                [now, batch_id],
-            )
-            con.execute(
+            target.execute(
                 "insert into raw._load_log (run_id, batch_id, entity, source_file, status, "
                 "rows_read, rows_loaded, rows_quarantined, message, started_at, finished_at) "
                 "values (?, ?, ?, null, 'released', 0, ?, ?, ?, ?, ?)",
@@ -1198,15 +1266,17 @@ class InboxLoader:
                     now,
                 ],
             )
-            con.execute("commit")
+            target.execute("commit")
             log.info("%s: %s quarantined rows released (reference arrived)", entity.name, released)
         con.execute("drop table _released")
+        if not self.sink.same:
+            con.execute("drop table _quarantined")
         return released
 
     def _log(
         self, report: FileReport, sha: str | None, size: int | None, started: datetime
     ) -> None:
-        self.con.execute(
+        self.target.execute(
             """
             insert into raw._load_log (
                 run_id, batch_id, entity, source_file, sha256, bytes, status, rows_read,
@@ -1360,13 +1430,14 @@ def load_inbox(
     from dagster_project.lib.contract import load_order
 
     con = connect(warehouse, memory_limit)
+    loader = InboxLoader(con, inbox, run_id, memory_limit=memory_limit)
     try:
         ensure_tables(con)
-        loader = InboxLoader(con, inbox, run_id)
         return [
             loader.load_entity(entity)
             for entity in load_order()
             if entities is None or entity.name in entities
         ]
     finally:
+        loader.close()
         con.close()

@@ -120,6 +120,10 @@ class Connection:
     def executemany(self, sql: str, rows) -> None:
         raise NotImplementedError
 
+    def changed(self, sql: str, params=None) -> int:
+        """Run an insert, update or delete; the rows it changed."""
+        raise NotImplementedError
+
     def arrow_reader(self, sql: str, params=None, batch_rows: int = 1_000_000):
         raise NotImplementedError
 
@@ -148,6 +152,9 @@ class DuckDBConnection(Connection):
 
     def executemany(self, sql: str, rows) -> None:
         self.raw.executemany(sql, rows)
+
+    def changed(self, sql: str, params=None) -> int:
+        return self.execute(sql, params).fetchone()[0]
 
     def arrow_reader(self, sql: str, params=None, batch_rows: int = 1_000_000):
         relation = self.raw.sql(sql, params=params) if params else self.raw.sql(sql)

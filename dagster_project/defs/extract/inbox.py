@@ -90,11 +90,18 @@ def build_inbox_asset(entity: Entity) -> dg.AssetsDefinition:
         require_inbox(warehouse.inbox_path)
         hashes = FileHashes(warehouse.published_path)  # what the run's start hashed (D151)
         con = warehouse.connect()
+        loader = InboxLoader(
+            con,
+            warehouse.inbox_path,
+            run_id=context.run_id,
+            hashes=hashes,
+            memory_limit=warehouse.memory_limit,
+        )
         try:
-            loader = InboxLoader(con, warehouse.inbox_path, run_id=context.run_id, hashes=hashes)
             report = loader.load_entity(entity, progress=progress)
             raw_rows = con.execute(f'select count(*) from raw."{entity.name}"').fetchone()[0]
         finally:
+            loader.close()
             con.close()
             hashes.save()
         skipped = report.count("skipped_unchanged")

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.phones import normalize_phone
 from dagster_project.lib.sql import identifier as quote
 
@@ -147,9 +147,11 @@ class WriteResult:
 
 
 class RawWriter:
-    """Writes pages of one source into `raw_<source>` (the single DuckDB writer connection)."""
+    """Writes pages of one source into `raw_<source>` (the warehouse's single writer
+    connection, `lib/warehouse.py`): each page goes in as one Arrow table (`Connection.staged`:
+    DuckDB reads it in place, PostgreSQL takes it by COPY, D184)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source: str):
+    def __init__(self, con: wh.Connection, source: str):
         self.con = con
         self.source = source
         self.schema = f"raw_{source}"
@@ -210,10 +212,13 @@ class RawWriter:
                         f"t.{quote(c)} is not distinct from p.{quote(c)}"
                         for c in spec.dedupe_columns
                     )
-                    inserted = con.execute(
+                    names = ", ".join(quote(c) for c in frame.column_names)
+                    inserted = con.changed(
                         f"""
-                        insert into {self.schema}.{quote(name)} by name
-                        select p.*, ?::timestamp as _loaded_at, ? as _batch_id, ? as _source
+                        insert into {self.schema}.{quote(name)}
+                            ({names}, _loaded_at, _batch_id, _source)
+                        select p.*, ?::timestamp as _loaded_at, ?::varchar as _batch_id,
+                            ?::varchar as _source
                         from {view} as p
                         where not exists (
                             select 1 from (
@@ -225,7 +230,7 @@ class RawWriter:
                         )
                         """,
                         [loaded_at, batch_id, endpoint],
-                    ).fetchone()[0]
+                    )
                 results[name].inserted = int(inserted)
             if state is not None:
                 con.execute(f"delete from {self.schema}._state where object = ?", [obj])
