@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from dagster_project.lib.connection import Connection
+
 log = logging.getLogger("voronka.warehouse")
 
 SCHEMES = ("postgresql", "postgres")
@@ -294,85 +296,85 @@ class _Result:
         return self.cursor.rowcount
 
 
+class PostgresConnection(Connection):
+    """A PostgreSQL warehouse connection (autocommit, as DuckDB's: `begin transaction` ...
+    `commit` in SQL make a transaction)."""
+
+    engine = "postgres"
+
+    def execute(self, sql: str, params=None):
+        query, values = _bind(sql, params)
+        return _Result(self.raw.execute(query, values))
+
+    def executemany(self, sql: str, rows) -> None:
+        rows = list(rows)
+        if rows:
+            query, _ = _bind(sql, rows[0])
+            with self.raw.cursor() as cur:
+                cur.executemany(query, [list(r) for r in rows])
+
+    def changed(self, sql: str, params=None) -> int:
+        return self.execute(sql, params).rowcount
+
+    def literal_sql(self, sql: str, params=None) -> str:
+        """`sql` with its parameters bound on the client (COPY takes no parameters)."""
+        import psycopg
+
+        query, values = _bind(sql, params)
+        if values is None:
+            return sql
+        return psycopg.ClientCursor(self.raw).mogrify(query, values)
+
+    def arrow_reader(self, sql: str, params=None, batch_rows: int = 1_000_000):
+        return _arrow_reader(self, self.literal_sql(sql, params), batch_rows)
+
+    @contextlib.contextmanager
+    def staged(self, name: str, table) -> Iterator[None]:
+        columns = ", ".join(f"{quote(f.name)} {_sql_type(f.type)}" for f in table.schema)
+        self.raw.execute(f"create temp table {quote(name)} ({columns})")
+        try:
+            self.copy_arrow(name, table)
+            yield
+        finally:
+            self.raw.execute(f"drop table if exists {quote(name)}")
+
+    def copy_arrow(self, table_name: str, table) -> int:
+        """COPY an Arrow table into `table_name` (its columns by name); rows copied."""
+        import io
+
+        import pyarrow.csv as pacsv
+
+        buffer = io.BytesIO()
+        pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+        buffer.seek(0)
+        columns = ", ".join(quote(c) for c in table.column_names)
+        return self.copy_in(f"{table_name} ({columns})", buffer)
+
+    def copy_in(self, relation: str, stream) -> int:
+        """`COPY relation FROM STDIN (csv)` fed from a binary stream in chunks."""
+        with self.raw.cursor() as cur:
+            with cur.copy(f"copy {relation} from stdin (format csv)") as copy:
+                while chunk := stream.read(COPY_CHUNK):
+                    copy.write(chunk)
+            return cur.rowcount
+
+    def copy_out(self, sql: str, stream, params=None) -> None:
+        """`COPY (sql) TO STDOUT (csv, header)` written to a binary stream."""
+        query = self.literal_sql(sql, params)
+        with self.raw.cursor() as cur:
+            with cur.copy(f"copy ({query}) to stdout (format csv, header)") as copy:
+                for chunk in copy:
+                    stream.write(chunk)
+
+    def result_types(self, sql: str) -> list[tuple[str, int]]:
+        """The columns of `sql` (a query without parameters) and their type OIDs."""
+        with self.raw.cursor() as cur:
+            cur.execute(f"select * from ({sql}) as _q limit 0")
+            return [(d.name, d.type_code) for d in cur.description]
+
+
 def make_connection(target: PostgresTarget, application_name: str | None = None):
-    from dagster_project.lib.warehouse import Connection
-
-    class PostgresConnection(Connection):
-        """A PostgreSQL warehouse connection (autocommit, as DuckDB's: `begin transaction` ...
-        `commit` in SQL make a transaction)."""
-
-        engine = "postgres"
-
-        def execute(self, sql: str, params=None):
-            query, values = _bind(sql, params)
-            return _Result(self.raw.execute(query, values))
-
-        def executemany(self, sql: str, rows) -> None:
-            rows = list(rows)
-            if rows:
-                query, _ = _bind(sql, rows[0])
-                with self.raw.cursor() as cur:
-                    cur.executemany(query, [list(r) for r in rows])
-
-        def changed(self, sql: str, params=None) -> int:
-            return self.execute(sql, params).rowcount
-
-        def literal_sql(self, sql: str, params=None) -> str:
-            """`sql` with its parameters bound on the client (COPY takes no parameters)."""
-            import psycopg
-
-            query, values = _bind(sql, params)
-            if values is None:
-                return sql
-            return psycopg.ClientCursor(self.raw).mogrify(query, values)
-
-        def arrow_reader(self, sql: str, params=None, batch_rows: int = 1_000_000):
-            return _arrow_reader(self, self.literal_sql(sql, params), batch_rows)
-
-        @contextlib.contextmanager
-        def staged(self, name: str, table) -> Iterator[None]:
-            columns = ", ".join(f"{quote(f.name)} {_sql_type(f.type)}" for f in table.schema)
-            self.raw.execute(f"create temp table {quote(name)} ({columns})")
-            try:
-                self.copy_arrow(name, table)
-                yield
-            finally:
-                self.raw.execute(f"drop table if exists {quote(name)}")
-
-        def copy_arrow(self, table_name: str, table) -> int:
-            """COPY an Arrow table into `table_name` (its columns by name); rows copied."""
-            import io
-
-            import pyarrow.csv as pacsv
-
-            buffer = io.BytesIO()
-            pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
-            buffer.seek(0)
-            columns = ", ".join(quote(c) for c in table.column_names)
-            return self.copy_in(f"{table_name} ({columns})", buffer)
-
-        def copy_in(self, relation: str, stream) -> int:
-            """`COPY relation FROM STDIN (csv)` fed from a binary stream in chunks."""
-            with self.raw.cursor() as cur:
-                with cur.copy(f"copy {relation} from stdin (format csv)") as copy:
-                    while chunk := stream.read(COPY_CHUNK):
-                        copy.write(chunk)
-                return cur.rowcount
-
-        def copy_out(self, sql: str, stream, params=None) -> None:
-            """`COPY (sql) TO STDOUT (csv, header)` written to a binary stream."""
-            query = self.literal_sql(sql, params)
-            with self.raw.cursor() as cur:
-                with cur.copy(f"copy ({query}) to stdout (format csv, header)") as copy:
-                    for chunk in copy:
-                        stream.write(chunk)
-
-        def result_types(self, sql: str) -> list[tuple[str, int]]:
-            """The columns of `sql` (a query without parameters) and their type OIDs."""
-            with self.raw.cursor() as cur:
-                cur.execute(f"select * from ({sql}) as _q limit 0")
-                return [(d.name, d.type_code) for d in cur.description]
-
+    """A :class:`PostgresConnection` to `target` (`application_name` shows in pg_stat_activity)."""
     return PostgresConnection(_connect_raw(target, application_name))
 
 
