@@ -4,7 +4,7 @@ validation and dbt, a second run at the same time, a BI reader holding the wareh
 
 Every run is a `voronka` subprocess on the mini inbox. The reference is one uninterrupted run;
 the marts and finance tables of every other outcome are compared with it as dumps (each table's
-rows, sorted, as text), byte for byte.
+rows, sorted, as text, load metadata `_...` left out), byte for byte.
 """
 
 from __future__ import annotations
@@ -150,14 +150,20 @@ def dumps(path: Path) -> bytes:
 
 
 def dump_connection(con: duckdb.DuckDBPyConnection) -> bytes:
-    tables = con.execute(
-        "select table_schema, table_name from information_schema.tables"
-        " where table_schema in ('marts', 'finance') order by 1, 2"
-    ).fetchall()
-    assert len(tables) > 5
+    """The dumps through an open connection. Load metadata (`_...` columns, such as
+    `kpi_calls_hourly._last_loaded_at`) is left out, as in D92's comparison: it says when a
+    row's inputs were loaded, and a killed run's committed loads keep their own time (D110)."""
+    columns: dict[tuple[str, str], list[str]] = {}
+    for schema, table, column in con.execute(
+        "select table_schema, table_name, column_name from information_schema.columns"
+        " where table_schema in ('marts', 'finance') and not starts_with(column_name, '_')"
+        " order by table_schema, table_name, ordinal_position"
+    ).fetchall():
+        columns.setdefault((schema, table), []).append(f'"{column}"')
+    assert len(columns) > 5
     parts = []
-    for schema, table in tables:
-        relation = con.sql(f'select * from "{schema}"."{table}" order by all')
+    for (schema, table), names in columns.items():
+        relation = con.sql(f'select {", ".join(names)} from "{schema}"."{table}" order by all')
         parts.append(f"{schema}.{table} {relation.columns}\n")
         parts.extend(f"{row!r}\n" for row in relation.fetchall())
     return "".join(parts).encode()
@@ -173,13 +179,6 @@ def reference(tmp_path_factory) -> tuple[Path, bytes]:
     return root, dumps(root / "warehouse.duckdb")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="first run (2026-12-06): the kills, no orphans, nothing published and the rerun's "
-    "exit 0 held, but the finance dumps differed in one digit from the uninterrupted run's; "
-    "cause not found yet (the killed-and-rerun path is incremental, the reference a full "
-    "build: see issue 15's float-order differences)",
-)
 def test_sigkill_during_load_validation_and_dbt_then_a_rerun_gives_the_same_marts(
     reference, tmp_path
 ):
