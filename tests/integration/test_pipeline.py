@@ -244,3 +244,43 @@ def test_every_column_of_core_marts_and_finance_is_described(built):
         if column not in described.get((schema, table), set())
     ]
     assert missing == []
+
+
+def test_a_blocking_row_blocks_until_its_vanished_file_is_forgotten(built, tmp_path, capsys):
+    """A call dated 2030 (after the run's as-of) breaks a blocking raw check. Its file deleted
+    from the inbox, the run lists it as vanished and it still blocks (D73, D82: a failed batch
+    stays pending); `voronka forget-file` removes its rows and logs it; the next run passes."""
+    source_inbox, source_warehouse, code = built
+    assert code == 0
+    root = tmp_path / "w"
+    shutil.copytree(source_inbox.parent, root)  # the built warehouse, its working copy, inbox
+    inbox, warehouse = root / "inbox", root / "warehouse.duckdb"
+    header = (FIXTURES / "mini_inbox/calls/2026-02.csv").read_text().splitlines()[0]
+    future = inbox / "calls/2026-03.csv"
+    future.write_text(
+        f"{header}\nf1,2030-01-01 10:00,inbound,+79035556677,103,74950000001,answered,5,120\n"
+    )
+    where = ["--inbox", str(inbox), "--warehouse", str(warehouse)]
+    capsys.readouterr()
+
+    assert main(["run", *where, "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert "blocking asset check failed" in err
+    future.unlink()
+    assert main(["run", *where, "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert "file vanished: calls/2026-03.csv" in out
+    assert "blocking asset check failed" in err
+
+    assert main(["forget-file", "calls/2026-03.csv", *where]) == 0
+    assert "1 rows from raw.calls" in capsys.readouterr().out
+    assert main(["run", *where, "--quiet"]) == 0, capsys.readouterr()
+    out, _ = capsys.readouterr()
+    assert "file vanished" not in out
+    assert query(warehouse, "select count(*) from core.fct_calls where call_id = 'f1'") == [(0,)]
+    # the load log adds up to what raw holds of the file: nothing
+    assert query(
+        warehouse,
+        "select status, rows_loaded from raw._load_log where source_file = 'calls/2026-03.csv' "
+        "order by started_at",
+    ) == [("loaded", 1), ("vanished", 0), ("forgotten", -1)]
