@@ -274,10 +274,17 @@ def reopen_period(
     paid = con.execute(
         """
         with latest as (
-            select month, arg_max(action, event_id) as action
-            from finance_ledger.period_log group by month
+            select month, action
+            from (
+                select
+                    month,
+                    action,
+                    row_number() over (partition by month order by event_id desc) as n
+                from finance_ledger.period_log
+            ) as events
+            where n = 1
         )
-        select distinct strftime(adjustments.payable_month, '%Y-%m')
+        select distinct adjustments.payable_month
         from finance_ledger.bonus_adjustments as adjustments
         inner join latest
             on adjustments.payable_month = latest.month and latest.action = 'close'
@@ -287,7 +294,7 @@ def reopen_period(
         [month],
     ).fetchall()
     if paid:
-        months = ", ".join(row[0] for row in paid)
+        months = ", ".join(_label(row[0]) for row in paid)
         raise LedgerError(
             f"{_label(month)} has adjustments already paid with the closed month(s) {months}: "
             "reopen those first"
@@ -307,13 +314,16 @@ def reopen_period(
                 """,
                 [reopened_at, month],
             )
-        voided = con.execute(
-            """
-            update finance_ledger.bonus_adjustments set voided_at = ?
-            where month_affected = ? and voided_at is null
-            """,
-            [reopened_at, month],
-        ).fetchone()[0]
+        voided = len(
+            con.execute(
+                """
+                update finance_ledger.bonus_adjustments set voided_at = ?
+                where month_affected = ? and voided_at is null
+                returning 1
+                """,
+                [reopened_at, month],
+            ).fetchall()
+        )
         _mark_finance_tables(con, month, "open", None)
         con.execute("commit")
     except Exception:
@@ -343,9 +353,12 @@ insert into finance_ledger.bonus_adjustments
 with
 
 latest_events as (
-    select month, arg_max(action, event_id) as action
-    from finance_ledger.period_log
-    group by month
+    select month, action
+    from (
+        select month, action, row_number() over (partition by month order by event_id desc) as n
+        from finance_ledger.period_log
+    ) as events
+    where n = 1
 ),
 
 closed_months as (
@@ -368,7 +381,7 @@ recorded as (
         max(detected_at) as last_detected_at
     from finance_ledger.bonus_adjustments
     where voided_at is null
-    group by all
+    group by month_affected, manager_id, kpi_code
 ),
 
 recomputed as (
@@ -405,7 +418,7 @@ compared as (
 ),
 
 payable_candidates as (
-    select cast(month + interval 1 month as date) as candidate from closed_months
+    select cast(month + interval '1 month' as date) as candidate from closed_months
 )
 
 select
@@ -414,7 +427,7 @@ select
     compared.kpi_code,
     case
         when compared.last_detected_at >= cast($detected_at as timestamp)
-            then compared.last_detected_at + interval 1 microsecond
+            then compared.last_detected_at + interval '1 microsecond'
         else cast($detected_at as timestamp)
     end,
     compared.paid_amount,
@@ -423,7 +436,7 @@ select
     (
         select min(candidate)
         from (
-            select cast(compared.month + interval 1 month as date) as candidate
+            select cast(compared.month + interval '1 month' as date) as candidate
             union all
             select candidate from payable_candidates
         ) as candidates
@@ -435,6 +448,7 @@ from compared
 where compared.paid_amount <> compared.recomputed_amount
     -- a line held by conflicting input rows (D86) has no amount yet: detected once they agree
     and not compared.is_held
+returning 1
 """
 
 
@@ -455,7 +469,7 @@ def detect_adjustments(con: duckdb.DuckDBPyConnection, detected_at: datetime) ->
         return 0
     con.execute("begin transaction")
     try:
-        recorded = con.execute(DETECT_SQL, {"detected_at": detected_at}).fetchone()[0]
+        recorded = len(con.execute(DETECT_SQL, {"detected_at": detected_at}).fetchall())
         con.execute("commit")
     except Exception:
         con.execute("rollback")
