@@ -234,8 +234,8 @@ def _print_outputs(settings: Settings, since: float) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from dagster_project.lib import run_inputs
     from dagster_project.lib.sources import configured_sources
-    from dagster_project.runner import run_pipeline
 
     settings = _settings(args)
     # an API or file source on: the inbox may be empty or absent (D107)
@@ -259,17 +259,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     with _session(settings, "voronka run") as session:
         print(f"Running the pipeline: inbox {settings.inbox} -> warehouse {settings.warehouse}")
         started = time.time()
+        # before Dagster is imported: a skipped run costs the inbox's listing only (D150)
+        checked = run_inputs.check(settings, session, force=args.force)
+        if checked.unchanged:
+            print(checked.unchanged)
+            print(f"Checked in {time.time() - started:.1f} s")
+            return EXIT_OK
+        from dagster_project.runner import run_pipeline
+
         outcome = run_pipeline(
             settings,
             log_level="WARNING" if args.quiet else "INFO",
             session=session,
             debug=args.debug,
-            force=args.force,
+            checked=checked,
         )
-        if outcome.unchanged:
-            print(outcome.unchanged)
-            print(f"Checked in {outcome.seconds:.1f} s")
-            return EXIT_OK
         print_summary(settings, outcome, session.path)
     _print_outputs(settings, started)
     return EXIT_OK if outcome.success else EXIT_FAILED

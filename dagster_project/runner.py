@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from dagster_project.lib import run_inputs
 from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import Settings
 
@@ -68,6 +69,7 @@ def run_pipeline(
     session: wh.Session | None = None,
     debug: bool = False,
     force: bool = False,
+    checked: run_inputs.Checked | None = None,
 ) -> RunOutcome:
     """Materialize every asset and run every check, in one process, one step at a time, on the
     warehouse's working copy; publish it for readers when the run succeeds (D80).
@@ -85,12 +87,14 @@ def run_pipeline(
             logged with its error message only, D84).
         force: run even when the inputs are those of the published run (else such a run is
             skipped: `RunOutcome.unchanged` says why, D150).
+        checked: the caller's `run_inputs.check` of this session, if it made one (`voronka
+            run` checks before it imports Dagster); else the run checks itself.
 
     Raises:
         WarehouseBusy: another process holds the warehouse (after `settings.lock_wait`).
     """
     settings.export_env()
-    from dagster_project.lib import run_inputs, validation_report
+    from dagster_project.lib import validation_report
 
     hold = (
         contextlib.nullcontext(session)
@@ -104,12 +108,10 @@ def run_pipeline(
     )
     with hold as held:
         started = time.monotonic()
-        hashes = run_inputs.FileHashes(settings.warehouse)
-        inputs = run_inputs.current_inputs(settings, hashes) if held.owner else None
-        hashes.save()  # the loader reads what was hashed here (D151)
-        current = None if force else run_inputs.published_run_is_current(held, inputs)
-        if current:
-            return RunOutcome(success=True, seconds=time.monotonic() - started, unchanged=current)
+        checked = checked or run_inputs.check(settings, held, force)
+        if checked.unchanged:
+            seconds = time.monotonic() - started
+            return RunOutcome(success=True, seconds=seconds, unchanged=checked.unchanged)
         held.mark_dirty()
         validation_report.clear(settings.warehouse)  # the report shows this run's results only
         quiet_traces = contextlib.nullcontext() if debug else _without_stack_traces()
@@ -119,7 +121,7 @@ def run_pipeline(
         ):
             outcome = _outcome(_materialize(instance, settings, log_level), started)
         if outcome.success:
-            record = run_inputs.record(inputs, settings.warehouse)
+            record = run_inputs.record(checked.inputs, settings.warehouse)
             outcome.publish_seconds = held.publish(run_record=record)
         return outcome
 

@@ -30,11 +30,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 from dagster_project.lib import warehouse as wh
-from dagster_project.lib.inbox_loader import file_sha256
 from dagster_project.lib.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +79,8 @@ class FileHashes:
         if known and known[:4] == stamp:
             self._seen[key] = known
             return known[4]
+        from dagster_project.lib.inbox_loader import file_sha256  # the loader's own rule (D12)
+
         sha = file_sha256(Path(path))
         self.hashed_bytes += st.st_size
         # stat again: a file written while it was read keeps no entry (its next read hashes it)
@@ -210,3 +212,22 @@ def published_run_is_current(session: wh.Session, inputs: dict | None) -> str | 
         "settings and code): the published warehouse, the report and the exports are current; "
         "nothing was loaded, built or validated (D150). `voronka run --force` runs anyway."
     )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A run's inputs (None when they cannot be known, module docstring) and, when they are
+    those of the published run, the sentence saying so (else None: the run goes on)."""
+
+    inputs: dict | None
+    unchanged: str | None
+
+
+def check(settings: Settings, session: wh.Session, force: bool = False) -> Checked:
+    """Work out the run's inputs (hashing only files whose stat changed, D151) and whether the
+    published run had the same (D150; `force`: never). Reads no warehouse and imports no
+    Dagster, so that a skipped run costs the start-up and the inbox's listing only."""
+    hashes = FileHashes(settings.warehouse)
+    inputs = current_inputs(settings, hashes) if session.owner else None
+    hashes.save()  # the loader reads what was hashed here
+    return Checked(inputs, None if force else published_run_is_current(session, inputs))
