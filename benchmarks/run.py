@@ -324,7 +324,16 @@ def main() -> int:
         help="the floor script (default: ../shared/floor/floor.py beside the repository)",
     )
     parser.add_argument("--no-floor", action="store_true", help="do not run the floor")
+    parser.add_argument(
+        "--from-output",
+        type=Path,
+        help="print the tables of an earlier (e.g. interrupted) run of this script from its "
+        "printed lines, for the scales whose three runs it finished; runs nothing",
+    )
     args = parser.parse_args()
+    if args.from_output:
+        print_tables(results_from_output(args.from_output))
+        return 0
     floor = None if args.no_floor else args.floor
     results = [bench_scale(scale, args.workdir, args.keep, floor) for scale in args.scales]
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -338,6 +347,23 @@ def main() -> int:
         "results": results,
     }
     (out / f"{stamp}.json").write_text(json.dumps(payload, indent=2))
+    print_tables(results)
+    return 0
+
+
+def results_from_output(path: Path) -> list[dict]:
+    """The results of the scales an earlier run of this script finished, from its printed
+    `<scale> <step>: {json}` lines."""
+    found: dict[str, dict] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        match = re.match(r"(\w+) (demo|run|run_one_new_day|rerun_unchanged|floor): (\{.*\})$", line)
+        if match:
+            found.setdefault(match[1], {"scale": match[1]})[match[2]] = json.loads(match[3])
+    steps = ("run", "run_one_new_day", "rerun_unchanged")
+    return [r for r in found.values() if all(step in r for step in steps)]
+
+
+def print_tables(results: list[dict]) -> None:
     print(
         "| scale | step | wall s | peak RSS MB | exit | dbt s | of which marts s | "
         "validation s | publish s |"
@@ -361,13 +387,13 @@ def main() -> int:
                 m.get("publish_seconds") or "",
             )
             print("| " + " | ".join(map(str, row)) + " |")
-        sizes = f"{r['inbox_mb']} MB / {r['warehouse_mb']} MB"
-        print(f"| {r['scale']} | inbox / warehouse size | {sizes} | | |")
+        if "inbox_mb" in r:
+            sizes = f"{r['inbox_mb']} MB / {r['warehouse_mb']} MB"
+            print(f"| {r['scale']} | inbox / warehouse size | {sizes} | | |")
     print()
     print_phases(results)
     print()
     print_targets(results)
-    return 0
 
 
 def print_phases(results: list[dict]) -> None:
