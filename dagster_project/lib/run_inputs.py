@@ -61,11 +61,12 @@ class FileHashes:
     back: any write moves it) and inode. Saved beside the warehouse's state file by the process
     that holds the warehouse (one writer, D81)."""
 
-    def __init__(self, published: Path | str):
-        self.path = hashes_path(published)
+    def __init__(self, published):
+        # a PostgreSQL warehouse has no folder beside it: nothing is kept, every file is read
+        self.path = None if wh.is_postgres(published) else hashes_path(published)
         try:
             self._known: dict[str, list] = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (AttributeError, OSError, ValueError):
             self._known = {}
         self._seen: dict[str, list] = {}
         self.hashed_bytes = 0
@@ -91,6 +92,8 @@ class FileHashes:
 
     def save(self) -> None:
         """Write the cache, less the entries of files that no longer exist."""
+        if self.path is None:
+            return
         known = {key: value for key, value in self._known.items() if Path(key).exists()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
@@ -227,6 +230,8 @@ def check(settings: Settings, session: wh.Session, force: bool = False) -> Check
     """Work out the run's inputs (hashing only files whose stat changed, D151) and whether the
     published run had the same (D150; `force`: never). Reads no warehouse and imports no
     Dagster, so that a skipped run costs the start-up and the inbox's listing only."""
+    if wh.is_postgres(settings.warehouse):  # no state file to record into: every run runs
+        return Checked(None, None)
     hashes = FileHashes(settings.warehouse)
     inputs = current_inputs(settings, hashes) if session.owner else None
     hashes.save()  # the loader reads what was hashed here

@@ -579,8 +579,8 @@ class PostgresSession:
     def dirty(self) -> dict | None:
         return None
 
-    def publish(self) -> float | None:
-        return None
+    def publish(self, run_record: dict | None = None) -> float | None:
+        return None  # nothing to publish; no run record either (D150 is for DuckDB files)
 
 
 _pg_held: dict[str, list] = {}

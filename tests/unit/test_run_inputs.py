@@ -140,3 +140,17 @@ def test_a_file_is_hashed_again_only_when_its_stat_changed(setup):
     changed = run_inputs.FileHashes(setup.warehouse)
     assert changed.sha256(path) != sha
     assert changed.hashed_bytes == path.stat().st_size
+
+
+def test_a_postgresql_warehouse_keeps_no_cache_and_always_runs(tmp_path):
+    """No folder beside a database: nothing is written, every run runs (D150)."""
+    settings = Settings.from_env(inbox=tmp_path, warehouse="postgresql://u@localhost:1/db")
+    hashes = run_inputs.FileHashes(settings.warehouse)
+    hashes.save()
+    assert hashes.path is None
+
+    class Held:
+        owner = True
+
+    assert run_inputs.check(settings, Held()) == run_inputs.Checked(None, None)
+    assert wh.PostgresSession(settings.warehouse, True, "voronka run").publish(None) is None
