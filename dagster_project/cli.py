@@ -1,7 +1,7 @@
 """The `voronka` command line.
 
     voronka demo --out DIR [--scale small|medium|large] [--seed N] [--months N] [--no-defects]
-    voronka run [--inbox DIR] [--warehouse FILE] [--as-of TIMESTAMP] [--quiet] [--force]
+    voronka run [--inbox DIR] [--warehouse FILE|URL] [--as-of TIMESTAMP] [--quiet] [--force]
     voronka load [--inbox DIR] [--warehouse FILE]          (extract only, no Dagster)
     voronka summary [--warehouse FILE]
     voronka forget-file PATH [--inbox DIR] [--warehouse FILE]
@@ -36,6 +36,10 @@ from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+WAREHOUSE_HELP = (
+    "DuckDB file, or postgresql://user@host:port/dbname?sslmode=... (password from PGPASSWORD "
+    "or ~/.pgpass); default data/warehouse.duckdb"
+)
 
 
 class UsageError(Exception):
@@ -144,7 +148,7 @@ def cmd_forget_file(args: argparse.Namespace) -> int:
     from dagster_project.lib.inbox_loader import LoadError, forget_file
 
     settings = _settings(args)
-    if not settings.warehouse.exists() and not wh.working_path(settings.warehouse).exists():
+    if not wh.exists(settings.warehouse) and not wh.working_path(settings.warehouse).exists():
         print(f"No warehouse at {settings.warehouse}: nothing to forget.", file=sys.stderr)
         return EXIT_USAGE
     with _session(settings, "voronka forget-file") as session:
@@ -418,7 +422,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if not settings.warehouse.exists():
+    if not wh.exists(settings.warehouse):
         if wh.working_path(settings.warehouse).exists():
             raise UsageError(
                 f"No warehouse published at {settings.warehouse} yet: the runs so far failed or "
@@ -545,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     ):
         command = add_parser(name, help=help_)
         command.add_argument("--inbox", help="inbox folder (default data/inbox)")
-        command.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+        command.add_argument("--warehouse", help=WAREHOUSE_HELP)
         if name == "run":
             command.add_argument("--as-of", help="as-of timestamp, ISO 8601 (default: latest)")
             command.add_argument("--quiet", action="store_true", help="warnings only")
@@ -559,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
         command.set_defaults(func=func)
 
     summary = add_parser("summary", help="rows per layer and quarantine of a warehouse")
-    summary.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    summary.add_argument("--warehouse", help=WAREHOUSE_HELP)
     summary.set_defaults(func=cmd_summary)
 
     forget = add_parser(
@@ -567,20 +571,20 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     )
     forget.add_argument("path", help="the file as the load log names it, e.g. calls/2026-01.csv")
     forget.add_argument("--inbox", help="inbox folder (default data/inbox)")
-    forget.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    forget.add_argument("--warehouse", help=WAREHOUSE_HELP)
     _wait_option(forget)
     forget.set_defaults(func=cmd_forget_file)
 
     report = add_parser("report", help="write the KPI report (one HTML page of charts)")
     report.add_argument("--month", help="the month, YYYY-MM (default: the latest full month)")
     report.add_argument("--language", help="ru or en (default VORONKA_LANGUAGE, else ru)")
-    report.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    report.add_argument("--warehouse", help=WAREHOUSE_HELP)
     report.set_defaults(func=cmd_report)
 
     close = add_parser("close-period", help="close a month: freeze its bonus lines")
     close.add_argument("month", help="the month, YYYY-MM")
     close.add_argument("--by", help="who closes it (default: the login name)")
-    close.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    close.add_argument("--warehouse", help=WAREHOUSE_HELP)
     _wait_option(close)
     close.set_defaults(func=cmd_close_period)
 
@@ -588,7 +592,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     reopen.add_argument("month", help="the month, YYYY-MM")
     reopen.add_argument("--reason", required=True, help="why (recorded in the period log)")
     reopen.add_argument("--by", help="who reopens it (default: the login name)")
-    reopen.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    reopen.add_argument("--warehouse", help=WAREHOUSE_HELP)
     _wait_option(reopen)
     reopen.set_defaults(func=cmd_reopen_period)
 
@@ -597,12 +601,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915
     export.add_argument("--format", required=True, choices=["csv", "parquet", "xlsx"])
     export.add_argument("--out", required=True, help="folder to write")
     export.add_argument("--decimal-comma", action="store_true", help="CSV: 12,50 instead of 12.50")
-    export.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    export.add_argument("--warehouse", help=WAREHOUSE_HELP)
     export.set_defaults(func=cmd_export)
     validate = add_parser(
         "validate", help="run the Great Expectations suites alone against the warehouse"
     )
-    validate.add_argument("--warehouse", help="DuckDB file (default data/warehouse.duckdb)")
+    validate.add_argument("--warehouse", help=WAREHOUSE_HELP)
     validate.add_argument("--layer", help="raw, staging, core, marts or finance (default: all)")
     validate.add_argument("--as-of", help="as-of timestamp, ISO 8601 (default: as dbt used)")
     _wait_option(validate)
@@ -633,7 +637,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _explain(exc: Exception) -> str:
     """One line for an unexpected error; a DuckDB lock names its cause."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    from dagster_project.lib.postgres import mask
+
+    text = mask(" ".join(str(exc).split())) or type(exc).__name__
     if "Could not set lock on file" in text:
         return (
             f"{text}. Another program has this DuckDB file open for writing: a reader must open "

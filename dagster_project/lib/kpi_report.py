@@ -142,7 +142,7 @@ SQL = {
         select call_date, call_hour, sum(offered),
             sum(service_level * offered) / nullif(sum(offered), 0)
         from marts.kpi_calls_hourly
-        where call_date >= ? and call_date < ? + interval 1 month
+        where call_date >= ? and call_date < ? + interval '1 month'
         group by call_date, call_hour
         order by call_date, call_hour
     """,
@@ -150,7 +150,7 @@ SQL = {
         select cast(date_trunc('month', call_date) as date) as month, sum(offered), sum(missed),
             round(sum(callback_within_1h_rate * missed))
         from marts.kpi_calls_hourly
-        where call_date >= ? and call_date < ? + interval 1 month
+        where call_date >= ? and call_date < ? + interval '1 month'
         group by 1
         order by 1
     """,
@@ -774,7 +774,7 @@ def write_report(
     """
     own = con is None
     if own:
-        if not Path(warehouse).exists():
+        if not wh.exists(warehouse):
             raise ReportError(f"no warehouse at {warehouse}: run `voronka run` first")
         con = wh.connect(warehouse, read_only=True)
     try:

@@ -72,21 +72,24 @@ def latest_full_month(con: duckdb.DuckDBPyConnection, timezone: str) -> tuple[st
             from intermediate.int_as_of
         )
         select
-            strftime(as_of_at, '%Y-%m-%d %H:%M UTC'),
-            cast(date_trunc('month', local_at + interval 1 microsecond) - interval 1 month as date)
+            as_of_at,
+            cast(
+                date_trunc('month', local_at + interval '1 microsecond') - interval '1 month'
+                as date
+            )
         from local
         """,
         [timezone],
     ).fetchall()
     if not row or row[0][0] is None:
         return None
-    return row[0][0], row[0][1]
+    return row[0][0].strftime("%Y-%m-%d %H:%M UTC"), row[0][1]
 
 
 def kpi_summary(warehouse: Path, timezone: str = "Europe/Moscow", top_n: int = 3) -> KpiSummary:
     """Read the summary from the marts of a warehouse."""
     summary = KpiSummary()
-    if not warehouse.exists():
+    if not wh.exists(warehouse):
         return summary
     con = wh.connect(warehouse, read_only=True)
     try:

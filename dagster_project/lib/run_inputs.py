@@ -51,7 +51,7 @@ OUTPUT_FILES = ("summary.txt",)
 
 
 def hashes_path(published: Path | str) -> Path:
-    return wh.state_dir(Path(published)) / f"{Path(published).stem}.hashes.json"
+    return wh.state_dir(published) / f"{wh.stem(published)}.hashes.json"
 
 
 class FileHashes:
@@ -177,7 +177,7 @@ def current_inputs(settings: Settings, hashes: FileHashes) -> dict | None:
 
 def outputs(published: Path | str) -> dict[str, list[int]]:
     """The files a run writes next to the published warehouse: relative path -> [size, mtime]."""
-    folder = Path(published).resolve().parent
+    folder = wh.local_folder(published)
     found = {}
     candidates = [folder / name for name in OUTPUT_FILES]
     for name in OUTPUT_FOLDERS:
@@ -201,8 +201,8 @@ def record(inputs: dict | None, published: Path | str) -> dict | None:
 def published_run_is_current(session: wh.Session, inputs: dict | None) -> str | None:
     """Why the published warehouse is already what a run with `inputs` would publish, as a
     sentence for the run's output; None when a run is needed."""
-    if inputs is None or not session.owner or session.dirty:
-        return None
+    if inputs is None or not session.owner or session.dirty or wh.is_postgres(session.published):
+        return None  # on PostgreSQL every run runs: no file identity to compare (D183)
     state = wh.read_state(session.published)
     last = state.get(wh.RUN_RECORD_KEY)
     if not last or state.get("published") != wh.stat_record(session.published):

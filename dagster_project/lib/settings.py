@@ -77,6 +77,9 @@ class Settings:
             if isinstance(self.warehouse, PostgresTarget)
             else str(self.warehouse.resolve())
         )
+        if isinstance(self.warehouse, PostgresTarget):
+            # dbt's project is prepared for its target when the definitions are built (D185)
+            os.environ.update(self.warehouse.dbt_env())
         os.environ["VORONKA_TIMEZONE"] = self.business_timezone
         os.environ["VORONKA_MEMORY_LIMIT"] = self.memory_limit
         os.environ["VORONKA_LANGUAGE"] = self.language

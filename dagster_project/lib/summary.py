@@ -53,7 +53,7 @@ def _has_load_log(con: duckdb.DuckDBPyConnection) -> bool:
 def summarize(warehouse: Path) -> WarehouseSummary:
     """Count the rows of every table of every layer of the warehouse, and its views."""
     summary = WarehouseSummary(path=warehouse)
-    if not warehouse.exists():
+    if not wh.exists(warehouse):
         return summary
     con = wh.connect(warehouse, read_only=True)
     try:
@@ -93,7 +93,7 @@ def summarize(warehouse: Path) -> WarehouseSummary:
                         from raw._load_log
                         where status in ('loaded', 'reloaded', 'skipped_unchanged', 'failed',
                             'vanished', 'ignored')
-                    )
+                    ) as runs
                     group by entity
                 )
                 select l.entity, l.source_file, l.message

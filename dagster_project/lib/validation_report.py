@@ -255,7 +255,7 @@ def render_html(
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
-        f"<p>Warehouse <code>{esc(str(Path(warehouse).resolve()))}</code>, rendered "
+        f"<p>Warehouse <code>{esc(_where(warehouse))}</code>, rendered "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M:%S')} UTC. {t['suites']} suites: "
         f"{t['failed_error']} with failed <b>error</b> expectations, {t['failed_warn']} with "
         f"warnings only, {t['skipped']} skipped; {t['seconds']} s of validation. Layers "
@@ -325,3 +325,12 @@ def write_report(warehouse: Path | str, rows: Sequence[Row] | None = None) -> Pa
         encoding="utf-8",
     )
     return path
+
+
+def _where(warehouse: Path | str) -> str:
+    """The warehouse as the page names it: the DuckDB file's path, or the PostgreSQL URL (which
+    never holds a password, D182)."""
+    from dagster_project.lib import warehouse as wh
+
+    target = wh.parse_target(warehouse)
+    return str(target) if wh.is_postgres(target) else str(Path(target).resolve())

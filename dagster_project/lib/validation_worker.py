@@ -166,7 +166,7 @@ def _validate(
     business_timezone: str | None,
     root: str | None,
 ) -> SuiteResult:
-    with read_only_warehouse(Path(warehouse)) as con:
+    with read_only_warehouse(warehouse) as con:  # a file or a postgresql:// URL (D181)
         return validate_suite(
             con, suite, as_of=as_of, business_timezone=business_timezone, root=root
         )

@@ -75,7 +75,14 @@ class WarehouseBusy(WarehouseError):
 
 
 def state_dir(published: Path) -> Path:
-    return Path(published).resolve().parent / STATE_DIR
+    return local_folder(published) / STATE_DIR
+
+
+def stem(published: Path | str | PostgresTarget) -> str:
+    """The name the state files of the warehouse `published` start with (the file's stem, the
+    database's name)."""
+    target = parse_target(published)
+    return target.dbname if isinstance(target, PostgresTarget) else target.stem
 
 
 def working_path(published: Path | str) -> Path:
@@ -88,11 +95,11 @@ def working_path(published: Path | str) -> Path:
 
 
 def lock_path(published: Path | str) -> Path:
-    return state_dir(Path(published)) / f"{Path(published).stem}.lock"
+    return state_dir(published) / f"{stem(published)}.lock"
 
 
 def state_path(published: Path | str) -> Path:
-    return state_dir(Path(published)) / f"{Path(published).stem}.state.json"
+    return state_dir(published) / f"{stem(published)}.state.json"
 
 
 # ------------------------------------------------------------------------------- the opener
@@ -147,6 +154,13 @@ def database_errors() -> tuple[type[Exception], ...]:
 
 def is_postgres(target: object) -> bool:
     return isinstance(target, PostgresTarget) or is_url(target)
+
+
+def exists(target: Path | str | PostgresTarget) -> bool:
+    """Whether there is a warehouse to read: the DuckDB file exists; a PostgreSQL database is
+    taken to (connecting says clearly when it does not, D181)."""
+    target = parse_target(target)
+    return isinstance(target, PostgresTarget) or target.exists()
 
 
 def local_folder(target: Path | str | PostgresTarget) -> Path:

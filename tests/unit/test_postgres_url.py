@@ -61,6 +61,12 @@ def test_mask_hides_every_password():
 
 def test_settings_keep_the_url_and_export_it_unchanged(monkeypatch):
     url = "postgresql://bi@127.0.0.1:5433/sales?sslmode=disable"
+    for name in (  # export_env writes these: monkeypatch restores them after the test
+        "VORONKA_INBOX", "VORONKA_TIMEZONE", "VORONKA_MEMORY_LIMIT", "VORONKA_LANGUAGE",
+        "VORONKA_LOCK_WAIT", "VORONKA_AS_OF", "DBT_TARGET", "VORONKA_PG_HOST",
+        "VORONKA_PG_PORT", "VORONKA_PG_USER", "VORONKA_PG_DBNAME", "PGSSLMODE",
+    ):  # fmt: skip
+        monkeypatch.setenv(name, "")
     monkeypatch.setenv("VORONKA_WAREHOUSE", url)
     settings = Settings.from_env()
     assert settings.warehouse.url == url
@@ -68,6 +74,7 @@ def test_settings_keep_the_url_and_export_it_unchanged(monkeypatch):
     import os
 
     assert os.environ["VORONKA_WAREHOUSE"] == url
+    assert os.environ["DBT_TARGET"] == "postgres" and os.environ["PGSSLMODE"] == "disable"
 
 
 def test_dbt_gets_the_connection_by_variables_and_libpq_params(monkeypatch):
