@@ -118,6 +118,22 @@ def _fmt(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
+def _where(warehouse: Path | str) -> list[str]:
+    """Where the warehouse is and how its readers open it (a URL holds no password, D182)."""
+    target = wh.parse_target(warehouse)
+    if wh.is_postgres(target):
+        return [
+            f"Warehouse: {target} (PostgreSQL)",
+            "  BI connects as a login role in group `voronka_bi` (schema `marts`), finance as "
+            "one in `voronka_finance` (`marts`, `finance`): README, 'PostgreSQL'",
+        ]
+    return [
+        f"Warehouse: {target.resolve()}",
+        "  open it read-only with any DuckDB client; BI reads schema `marts`, finance schema "
+        "`finance`",
+    ]
+
+
 def summary_lines(warehouse: Path, timezone: str, source: Path | None = None) -> list[str]:
     """What a run says of its warehouse: where it is, rows per layer, the quarantine, and the KPI
     summary (lib/kpi_summary.py). Printed by `voronka run` and `voronka summary`, written by the
@@ -127,12 +143,7 @@ def summary_lines(warehouse: Path, timezone: str, source: Path | None = None) ->
 
     source = source or warehouse
     summary = summarize(source)
-    lines = [
-        f"Warehouse: {warehouse.resolve()}",
-        "  open it read-only with any DuckDB client; BI reads schema `marts`, finance schema "
-        "`finance`",
-        "Rows per layer:",
-    ]
+    lines = [*_where(warehouse), "Rows per layer:"]
     for layer in LAYERS:
         tables = summary.tables_per_layer.get(layer, 0)
         views = summary.views_per_layer.get(layer, 0)

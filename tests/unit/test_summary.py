@@ -65,3 +65,15 @@ def test_managers_rank_by_the_bonus_scheme_not_by_raw_kpi_percent(tmp_path: Path
     assert summary.bottom == [Ranked("c", 0.0, 0.0), Ranked("Анна", 1.0, 20000.0)]
     lines = format_summary(summary)
     assert "    top:    Борис x1.10 (22 000.00), Анна x1.00 (20 000.00)" in lines
+
+
+def test_the_summary_names_a_postgresql_warehouse_by_its_url_and_its_readers_roles():
+    from dagster_project.lib.summary import _where
+
+    lines = _where("postgresql://voronka@db.example:5433/sales?sslmode=require")
+    assert (
+        lines[0]
+        == "Warehouse: postgresql://voronka@db.example:5433/sales?sslmode=require (PostgreSQL)"
+    )
+    assert "voronka_bi" in lines[1] and "voronka_finance" in lines[1]
+    assert _where(Path("w.duckdb"))[0] == f"Warehouse: {Path('w.duckdb').resolve()}"
