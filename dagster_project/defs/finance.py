@@ -3,8 +3,9 @@
 dbt builds `finance.bonus_lines` / `bonus_statements` (closed months frozen, open months
 recomputed) and `intermediate.int_bonus_lines_computed` (every month as the data gives it now).
 This asset compares the two for closed months and appends the differences to the ledger
-(`finance_ledger.bonus_adjustments`), which `finance.bonus_adjustments` (a view) shows. The
-ledger keeps what it found, so running again records nothing new (lib/finance_ledger.py).
+(`finance_ledger.bonus_adjustments`), and puts the adjustments in force into the table
+`finance.bonus_adjustments` again, in place, in the same transaction (D230). The ledger keeps
+what it found, so running again records nothing new (lib/finance_ledger.py).
 """
 
 import dagster as dg
@@ -19,6 +20,8 @@ from dagster_project.lib.finance_ledger import detect_adjustments, run_as_of
     deps=[
         dg.AssetKey(["intermediate", "int_bonus_lines_computed"]),
         dg.AssetKey(["finance", "bonus_lines"]),
+        # built by dbt before this step rewrites its rows (D230)
+        dg.AssetKey(["finance", "bonus_adjustments"]),
     ],
     kinds={"duckdb"},
 )
@@ -26,7 +29,7 @@ def finance_adjustment_detection(context: dg.AssetExecutionContext, warehouse: W
     """Adjustments of closed months: one ledger row per closed bonus line (month, manager_id,
     kpi_code) whose recomputed amount differs from its frozen amount plus earlier adjustments;
     detected_at is the run's as-of time, payable_month the first open month after the
-    affected one. Writes finance_ledger.bonus_adjustments (read as finance.bonus_adjustments)."""
+    affected one. Writes finance_ledger.bonus_adjustments and finance.bonus_adjustments."""
     con = warehouse.connect()
     try:
         detected_at = run_as_of(con)

@@ -35,6 +35,9 @@ COMPUTED_LINES = "intermediate.int_bonus_lines_computed"
 AS_OF = "intermediate.int_as_of"
 LINES = "finance.bonus_lines"
 STATEMENTS = "finance.bonus_statements"
+ADJUSTMENTS = "finance.bonus_adjustments"
+# the adjustments in force, as the dbt model finance.bonus_adjustments reads them (D230)
+ADJUSTMENTS_IN_FORCE = "staging.stg_finance_ledger__bonus_adjustments"
 
 LINE_COLUMNS = (
     "month, manager_id, kpi_code, role, fact, base, norm, kpi_pct, band_lower_pct, "
@@ -325,6 +328,7 @@ def reopen_period(
             ).fetchall()
         )
         _mark_finance_tables(con, month, "open", None)
+        refresh_adjustments(con)
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -344,6 +348,41 @@ def _mark_finance_tables(
             f"update {STATEMENTS} set period_status = ?, closed_at = ? where month = ?",
             [status, closed_at, month],
         )
+
+
+def refresh_adjustments(con: duckdb.DuckDBPyConnection) -> int | None:
+    """Put the adjustments in force into the table finance.bonus_adjustments again, in place:
+    its rows deleted and inserted in the caller's transaction (D171, D230), so that a reader
+    sees the old rows or the new ones whole and never waits (on PostgreSQL the statements take
+    row locks only; on DuckDB readers open the published file). The rows are those of the dbt
+    model's own input, the staging view of the ledger; the table's columns cast them as dbt
+    does. Nothing to do before dbt has built the table (or on a warehouse whose
+    finance.bonus_adjustments is still the view it once was: it reads the ledger itself).
+
+    Returns:
+        The rows now in the table, or None when there is no such table.
+    """
+    if not (
+        _relation_exists(con, ADJUSTMENTS, base_table=True)
+        and _relation_exists(con, ADJUSTMENTS_IN_FORCE)
+    ):
+        return None
+    columns = ", ".join(
+        row[0]
+        for row in con.execute(
+            """
+            select column_name from information_schema.columns
+            where table_catalog = current_database() and table_schema = ? and table_name = ?
+            order by ordinal_position
+            """,
+            ADJUSTMENTS.split("."),
+        ).fetchall()
+    )
+    con.execute(f"delete from {ADJUSTMENTS}")
+    con.execute(
+        f"insert into {ADJUSTMENTS} ({columns}) select {columns} from {ADJUSTMENTS_IN_FORCE}"
+    )
+    return con.execute(f"select count(*) from {ADJUSTMENTS}").fetchone()[0]
 
 
 DETECT_SQL = f"""
@@ -470,6 +509,7 @@ def detect_adjustments(con: duckdb.DuckDBPyConnection, detected_at: datetime) ->
     con.execute("begin transaction")
     try:
         recorded = len(con.execute(DETECT_SQL, {"detected_at": detected_at}).fetchall())
+        refresh_adjustments(con)
         con.execute("commit")
     except Exception:
         con.execute("rollback")

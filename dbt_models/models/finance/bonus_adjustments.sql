@@ -1,11 +1,14 @@
-{{ config(materialized='view') }}
-
 {#- One row per adjustment found after a month was closed (finance_ledger.bonus_adjustments,
     written by the pipeline's adjustment step, dagster_project/lib/finance_ledger.py): the
     line's paid amount (its frozen amount plus the deltas recorded before), the amount the data
     now gives, the delta between them, and the month it is payable in (the first open month
-    after the affected one at detection). A view: the ledger is written after dbt builds, and
-    this table must show what is there now. Adjustments voided by a reopen are left out. -#}
+    after the affected one at detection). Adjustments voided by a reopen are left out.
+
+    A table published like the other finance tables (D171, D230): the ledger is written after
+    dbt builds, so the step that writes it (detection, a reopen) also puts the rows of
+    `stg_finance_ledger__bonus_adjustments` into this table again, in place and in the
+    ledger's own transaction (`refresh_adjustments` in finance_ledger.py). A reader never
+    waits for that and never sees the table half-built. -#}
 
 with
 
