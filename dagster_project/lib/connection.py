@@ -40,6 +40,13 @@ class Connection:
         connection's SQL until the block ends (the bulk path for rows made in Python)."""
         raise NotImplementedError
 
+    def in_duckdb(self, relations: list[str]):
+        """A context manager yielding a DuckDB connection in which the warehouse's `relations`
+        ("schema.table") are readable under the same names, with the same column types and
+        rows, all read in one snapshot: for code written in DuckDB's SQL that only reads (the
+        exports, D231). A DuckDB warehouse yields itself; another engine copies them in bulk."""
+        raise NotImplementedError
+
     def close(self) -> None:
         self.raw.close()
 

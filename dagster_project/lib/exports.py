@@ -9,10 +9,16 @@ finance tables carry the manager's name on every line (from finance.bonus_statem
 fractions have fixed decimals; the workbook has the statements first, a frozen header row with
 filters, column widths from the data, number and date formats, and headers in the language
 setting (lib/text.py).
+
+Every export is written by DuckDB's SQL on every engine (D231): a PostgreSQL warehouse's tables
+are first copied into a private DuckDB file (`Connection.in_duckdb`: COPY TO STDOUT, in one
+snapshot, with the same column types), so the files are byte for byte those a DuckDB warehouse
+with the same rows gives, and each formatting rule is written once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -57,12 +63,16 @@ class ExportError(Exception):
 
 
 def schema_tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
-    """The tables and views of a schema, internal `_` ones aside, by name."""
+    """The tables and views of a schema, by name: internal `_` ones aside, and the tables dbt
+    builds beside a published one and drops after the swap (`<name>__dbt_tmp`,
+    `<name>__dbt_backup`), which a reader of a PostgreSQL warehouse sees during a run."""
     rows = con.execute(
         """
         select table_name from information_schema.tables
         where table_catalog = current_database() and table_schema = ?
             and table_name not like '\\_%' escape '\\'
+            and table_name not like '%\\_\\_dbt\\_tmp' escape '\\'
+            and table_name not like '%\\_\\_dbt\\_backup' escape '\\'
         order by table_name
         """,
         [schema],
@@ -172,8 +182,28 @@ def export_schema(
     if not tables:
         raise ExportError(f"schema {schema!r} has no tables in this warehouse: run the pipeline")
     out.mkdir(parents=True, exist_ok=True)
-    if fmt == "xlsx":
-        return _export_xlsx(con, schema, tables, out / f"{schema}.xlsx", language)
+    with _in_duckdb(con, [f"{schema}.{table}" for table in tables]) as local:
+        if fmt == "xlsx":
+            return _export_xlsx(local, schema, tables, out / f"{schema}.xlsx", language)
+        return _export_files(local, schema, tables, fmt, out, decimal_comma)
+
+
+def _in_duckdb(con, relations: list[str]):
+    """The connection every export reads: the warehouse's own when it is DuckDB (or a plain
+    DuckDB connection), else a DuckDB copy of `relations` (D231)."""
+    in_duckdb = getattr(con, "in_duckdb", None)
+    return in_duckdb(relations) if in_duckdb else contextlib.nullcontext(con)
+
+
+def _export_files(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    tables: list[str],
+    fmt: str,
+    out: Path,
+    decimal_comma: bool,
+) -> list[ExportedTable]:
+    """csv or parquet: one file per table."""
     written = []
     for table in tables:
         export = _relation(con, schema, table)

@@ -251,6 +251,37 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# PostgreSQL's types (format_type) as DuckDB's, for a DuckDB copy of a table (D231): the types
+# dbt's contracts give the marts and finance tables on either engine
+_DUCKDB_TYPES = {
+    "text": "VARCHAR",
+    "character varying": "VARCHAR",
+    "character": "VARCHAR",
+    "bigint": "BIGINT",
+    "integer": "INTEGER",
+    "smallint": "SMALLINT",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp without time zone": "TIMESTAMP",
+    "timestamp with time zone": "TIMESTAMP WITH TIME ZONE",
+    "double precision": "DOUBLE",
+    "real": "FLOAT",
+    "numeric": "DOUBLE",  # no precision: as the Arrow reader reads it (_FLOAT_OIDS)
+}
+
+
+def duckdb_type(pg_type: str) -> str:
+    """DuckDB's type for a PostgreSQL column type as `format_type` writes it (VARCHAR for any
+    other: its text as PostgreSQL prints it)."""
+    if match := re.fullmatch(r"numeric\((\d+),(\d+)\)", pg_type):
+        return f"DECIMAL({match.group(1)},{match.group(2)})"
+    return _DUCKDB_TYPES.get(re.sub(r"\(\d+\)", "", pg_type), "VARCHAR")
+
+
 # -------------------------------------------------------------------------------- connection
 
 
@@ -365,6 +396,46 @@ class PostgresConnection(Connection):
             with cur.copy(f"copy ({query}) to stdout (format csv, header)") as copy:
                 for chunk in copy:
                     stream.write(chunk)
+
+    @contextlib.contextmanager
+    def in_duckdb(self, relations: list[str]) -> Iterator[Connection]:
+        """A private DuckDB file holding a copy of `relations` (D231): each read by `COPY ...
+        TO STDOUT` into a CSV file and loaded by DuckDB's CSV reader with the DuckDB types of
+        its columns (`duckdb_type`), all inside one read-only REPEATABLE READ transaction, so
+        the tables agree with one another even while a run publishes; removed at the end."""
+        from dagster_project.lib import warehouse as wh
+
+        with tempfile.TemporaryDirectory(prefix="voronka_copy_") as folder:
+            local = wh.connect(Path(folder) / "exported.duckdb")
+            try:
+                self.raw.execute("begin isolation level repeatable read read only")
+                try:
+                    for n, relation in enumerate(relations):
+                        schema, name = relation.split(".")
+                        self._copy_to_duckdb(local, schema, name, Path(folder) / f"{n}.csv")
+                finally:
+                    self.raw.execute("commit")
+                yield local
+            finally:
+                local.close()
+
+    def _copy_to_duckdb(self, local, schema: str, name: str, path: Path) -> None:
+        relation = f"{quote(schema)}.{quote(name)}"
+        columns = self.raw.execute(
+            "select attname, format_type(atttypid, atttypmod) from pg_catalog.pg_attribute "
+            "where attrelid = %s::regclass and attnum > 0 and not attisdropped order by attnum",
+            [relation],
+        ).fetchall()
+        with path.open("wb") as handle:
+            self.copy_out(f"select * from {relation}", handle)
+        spec = ", ".join(f"{_literal(c)}: {_literal(duckdb_type(t))}" for c, t in columns)
+        local.execute(f"create schema if not exists {quote(schema)}")
+        local.execute(
+            f"create table {relation} as select * from read_csv({_literal(str(path))}, "
+            f"header = true, auto_detect = false, columns = {{{spec}}}, delim = ',', "
+            "quote = '\"', escape = '\"', allow_quoted_nulls = false, new_line = '\\n')"
+        )
+        path.unlink()
 
     def result_types(self, sql: str) -> list[tuple[str, int]]:
         """The columns of `sql` (a query without parameters) and their type OIDs."""

@@ -131,6 +131,9 @@ class DuckDBConnection(Connection):
         finally:
             self.raw.unregister(name)
 
+    def in_duckdb(self, relations: list[str]):
+        return contextlib.nullcontext(self)
+
 
 def parse_target(value: Path | str | PostgresTarget) -> Path | PostgresTarget:
     """The warehouse a `--warehouse` value names: a `postgresql://` URL (D181), else a DuckDB
