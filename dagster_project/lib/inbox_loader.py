@@ -311,22 +311,35 @@ _WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".xlsb", ".ods", ".numbers")
 _ARCHIVES = (".zip", ".gz", ".7z", ".rar", ".bz2", ".xz", ".tar", ".tgz")
 
 
+NOT_REGULAR = "not a regular file (a pipe, socket or device): copy the data into a file"
+
+
+def not_a_file(path: Path, folder: str) -> str | None:
+    """Why an entry named like a data file cannot be read as one (a broken link, a folder, a
+    pipe ...), or None for a file or a link to one; `folder` is where it lies (D74). The file
+    sources say the same (sources/files.py)."""
+    if path.is_symlink() and not path.exists():
+        return (
+            f"a link to {os.readlink(path)}, which does not exist: put the file itself "
+            f"(or a working link) in {folder}/"
+        )
+    if path.is_dir():
+        kind = path.suffix.lstrip(".").upper()
+        return (
+            f"a folder named like a {kind} file: the loader reads files only; move the {kind} "
+            f"files inside it up into {folder}/"
+        )
+    if not path.is_file():
+        return NOT_REGULAR
+    return None
+
+
 # complexity (PLR0911): one return per kind of inbox entry (D74)
 def _other_entry(path: Path, folder: str) -> tuple[str, str]:  # noqa: PLR0911
     """(status, message) of an entity folder's entry that is not a readable CSV file."""
     name, suffix = path.name, path.suffix.lower()
     if suffix == ".csv":
-        if path.is_symlink() and not path.exists():
-            return "failed", (
-                f"a link to {os.readlink(path)}, which does not exist: put the file itself "
-                f"(or a working link) in {folder}/"
-            )
-        if path.is_dir():
-            return "failed", (
-                f"a folder named like a CSV file: the loader reads files only; move the CSV "
-                f"files inside it up into {folder}/"
-            )
-        return "failed", "not a regular file (a pipe, socket or device): copy the data into a file"
+        return "failed", not_a_file(path, folder) or NOT_REGULAR
     if name.startswith((".", "~$")):
         return "ignored", "a hidden or temporary file (left by an editor or a file manager)"
     if path.is_dir():

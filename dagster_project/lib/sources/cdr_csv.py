@@ -194,9 +194,12 @@ def load_cdr(con, settings: CdrSettings, progress=None) -> list[FileResult]:
     loader = MappedFileLoader(con, SOURCE, ENTITY, settings.folder, mapping.name)
     results = []
     build = mapper(mapping)
-    for path in list_files(settings.folder, list(mapping.files), (".csv",)):
-        result = loader.load(path, build)
-        results.append(result)
-        if progress:
-            progress(result)
+    try:
+        for path in list_files(settings.folder, list(mapping.files), (".csv",)):
+            result = loader.load(path, build)
+            results.append(result)
+            if progress:
+                progress(result)
+    finally:
+        loader.close()
     return results

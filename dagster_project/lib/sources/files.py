@@ -9,9 +9,15 @@ splits valid rows from rows that break the contract. Per file, in one transactio
 - valid rows go to `raw_<source>.<entity>` unless their key is already there from another file
   (exports of a form tool repeat every earlier answer), the others to
   `raw_<source>.<entity>_quarantine` with `_reason`;
-- the load is logged in `raw_<source>._files`.
+- the load is logged in `raw_<source>._files`; so is every entry the globs match that cannot be
+  read (a broken link, a folder named like a data file, a file unreadable or removed while the
+  source runs): status `failed` with the reason, never a skip nor a traceback.
 
 Rows in raw + rows in the quarantine + rows skipped as already loaded = data rows of the file.
+
+Files are read, mapped and checked by DuckDB in the sink's scratch; the rows land in the
+warehouse through the sink (lib/sink.py, D184): the same statements on DuckDB, COPY on
+PostgreSQL (D233).
 """
 
 from __future__ import annotations
@@ -25,11 +31,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 
-import duckdb
-
 from dagster_project.lib import csv_sniff
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.contract import Entity
-from dagster_project.lib.inbox_loader import checked_select, plain_link
+from dagster_project.lib.inbox_loader import checked_select, not_a_file, plain_link
+from dagster_project.lib.sink import sink_for
 from dagster_project.lib.sources.state import new_batch_id, quote, utcnow
 from dagster_project.lib.sql import literal
 
@@ -126,12 +132,14 @@ Mapper = Callable[[dict[str, str]], str]
 
 
 class MappedFileLoader:
-    """Loads mapped files of one source and entity into `raw_<source>`."""
+    """Loads mapped files of one source and entity into `raw_<source>`: `con` is the
+    warehouse; files are read in the sink's DuckDB scratch (the warehouse itself on DuckDB,
+    D184). `close()` when done."""
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, source: str, entity: Entity, root: Path, label: str
-    ):
+    def __init__(self, con: wh.Connection, source: str, entity: Entity, root: Path, label: str):
         self.con = con
+        self.sink = sink_for(con)
+        self.scratch = self.sink.scratch
         self.source = source
         self.entity = entity
         self.root = Path(root)
@@ -153,12 +161,29 @@ class MappedFileLoader:
             f"create table if not exists {self.quarantine} ({', '.join(columns)}, _reason varchar)"
         )
 
+    def close(self) -> None:
+        self.sink.close()
+
+    def _failed(self, rel: str, path: Path, message: str, sha: str | None = None) -> FileResult:
+        """A file that is not loaded: logged in `_files` with its reason."""
+        result = FileResult(rel, "failed", message=f"{path.name}: {message}")
+        self._log(result, sha, new_batch_id("file"))
+        log.error("%s %s not loaded: %s", self.source, rel, message)
+        return result
+
     def load(self, path: Path, mapper: Mapper, sheet: str | None = None) -> FileResult:
-        """Load one file (skipped when unchanged); never raises for a bad file."""
+        """Load one file (skipped when unchanged); never raises for a bad file: a broken
+        link, a folder, a file that cannot be read end as a `failed` row of `_files`."""
         rel = (
             path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else path.name
         )
-        sha = sha256(path)
+        problem = not_a_file(path, self.root.name)
+        if problem:
+            return self._failed(rel, path, problem)
+        try:
+            sha = sha256(path)
+        except OSError as exc:
+            return self._failed(rel, path, _unreadable(exc))
         previous = self.con.execute(
             f"select sha256 from {self.schema}._files where mapping = ? and source_file = ? "
             f"and status in ('loaded', 'reloaded') order by loaded_at desc limit 1",
@@ -180,7 +205,7 @@ class MappedFileLoader:
                     utf8 = Path(tmp) / "utf8.csv"
                     csv_sniff.transcode_to_utf8(readable, utf8, dialect.encoding)
                     readable = utf8
-                self.con.execute(
+                self.scratch.execute(
                     f"""
                     create or replace temp table _stage as
                     select * from read_csv(
@@ -189,32 +214,31 @@ class MappedFileLoader:
                     )
                     """
                 )
-            staged = [row[0] for row in self.con.execute("describe _stage").fetchall()]
+            staged = [row[0] for row in self.scratch.execute("describe _stage").fetchall()]
             by_name: dict[str, str] = {}
             for name in staged:
                 by_name.setdefault(name.strip().lower(), name)
             source_sql = mapper(by_name)
             result = self._write(rel, sha, status, batch_id, source_sql)
-        except (csv_sniff.UnreadableFile, MappingError, duckdb.Error) as exc:
-            message = str(exc).splitlines()[0]
-            result = FileResult(rel, "failed", message=f"{path.name}: {message}")
-            self._log(result, sha, batch_id)
-            log.error("%s %s not loaded: %s", self.source, rel, message)
+        except OSError as exc:  # unreadable, or removed while the source runs
+            result = self._failed(rel, path, _unreadable(exc), sha)
+        except (csv_sniff.UnreadableFile, MappingError, *wh.database_errors()) as exc:
+            result = self._failed(rel, path, str(exc).splitlines()[0], sha)
         finally:
             for table in ("_stage", "_mapped", "_checked"):
-                self.con.execute(f"drop table if exists {table}")
+                self.scratch.execute(f"drop table if exists {table}")
         return result
 
     def _write(self, rel: str, sha: str, status: str, batch_id: str, source_sql: str) -> FileResult:
-        con = self.con
+        con, scratch = self.con, self.scratch
         loaded_at = utcnow()
-        con.execute(f"create temp table _mapped as {source_sql}")
+        scratch.execute(f"create temp table _mapped as {source_sql}")
         contract = set(self.entity.column_names)
         meta = {n for n, _ in FILE_META} | {"_row_text", "_reason"}
-        mapped_columns = [row[0] for row in con.execute("describe _mapped").fetchall()]
+        mapped_columns = [row[0] for row in scratch.execute("describe _mapped").fetchall()]
         extras = [c for c in mapped_columns if c not in contract and c not in meta]
         select = ", ".join(quote(c) for c in self.entity.column_names + extras)
-        con.execute(
+        scratch.execute(
             f"""
             create temp table _checked as
             {
@@ -230,7 +254,9 @@ class MappedFileLoader:
             """
         )
         result = FileResult(rel, status)
-        result.rows_read = con.execute("select count(*) from _checked").fetchone()[0]
+        result.rows_read, result.rows_quarantined = scratch.execute(
+            "select count(*), count(_reason) from _checked"
+        ).fetchone()
         key = quote(self.key)
         con.execute("begin transaction")
         try:
@@ -243,21 +269,29 @@ class MappedFileLoader:
                 con.execute(
                     f"delete from {table} where _source_file = ? and _source = ?", [rel, self.label]
                 )
-            result.rows_loaded = con.execute(
+            # the file's valid rows, one per key, beside the table; those whose key another
+            # file has loaded already stay out (both engines, through the sink: D233)
+            con.execute(f"create temp table _file_rows as select * from {self.table} limit 0")
+            self.sink.append(
+                "_file_rows",
                 f"""
-                insert into {self.table} by name
                 select * exclude (_reason, _n) from (
                     select *, row_number() over (partition by {key} order by _source_line) as _n
                     from _checked where _reason is null
                 ) as c
                 where _n = 1
-                    and not exists (select 1 from {self.table} as t where t.{key} = c.{key})
+                """,
+            )
+            columns = ", ".join(quote(c) for c in self._columns())
+            result.rows_loaded = con.changed(
+                f"""
+                insert into {self.table} ({columns})
+                select {columns} from _file_rows as c
+                where not exists (select 1 from {self.table} as t where t.{key} = c.{key})
                 """
-            ).fetchone()[0]
-            result.rows_quarantined = con.execute(
-                f"insert into {self.quarantine} by name "
-                "select * from _checked where _reason is not null"
-            ).fetchone()[0]
+            )
+            con.execute("drop table _file_rows")
+            self.sink.append(self.quarantine, "select * from _checked where _reason is not null")
             result.rows_duplicate = result.rows_read - result.rows_loaded - result.rows_quarantined
             self._log(result, sha, batch_id)
         except BaseException:
@@ -275,7 +309,19 @@ class MappedFileLoader:
         )
         return result
 
-    def _log(self, result: FileResult, sha: str, batch_id: str) -> None:
+    def _columns(self) -> list[str]:
+        """The raw table's columns (the contract's, the file metadata, the extras so far)."""
+        rows = self.con.execute(
+            """
+            select column_name from information_schema.columns
+            where table_catalog = current_database() and table_schema = ? and table_name = ?
+            order by ordinal_position
+            """,
+            [self.schema, self.entity.name],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def _log(self, result: FileResult, sha: str | None, batch_id: str) -> None:
         self.con.execute(
             f"insert into {self.schema}._files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -298,13 +344,22 @@ class MappedFileLoader:
 
 
 def list_files(root: Path, patterns: list[str], suffixes: tuple[str, ...]) -> list[Path]:
-    """Files under `root` matching any glob of `patterns`, with one of `suffixes`, sorted."""
+    """Entries under `root` matching any glob of `patterns`, with one of `suffixes`, sorted:
+    files, and the entries that are named like one and are not (a broken link, a folder),
+    which the loader logs as failed rather than skipping them unseen."""
     found: set[Path] = set()
     for pattern in patterns:
         for path in root.glob(pattern):
-            if path.is_file() and path.suffix.lower() in suffixes:
+            if path.suffix.lower() in suffixes:
                 found.add(path)
     return sorted(found)
+
+
+def _unreadable(exc: OSError) -> str:
+    return (
+        f"cannot be read ({exc.strerror or exc}); check that the file exists and is readable, "
+        "then run again"
+    )
 
 
 def load_mapping(path: Path) -> dict:

@@ -213,9 +213,12 @@ def load_forms(con, settings: FormsSettings, progress=None) -> list[FileResult]:
     for form in load_config(settings.config_file):
         loader = MappedFileLoader(con, SOURCE, ENTITY, settings.folder, form.name)
         build = mapper(form)
-        for path in list_files(settings.folder, list(form.files), (".csv", ".xlsx")):
-            result = loader.load(path, build, sheet=form.sheet)
-            results.append(result)
-            if progress:
-                progress(result)
+        try:
+            for path in list_files(settings.folder, list(form.files), (".csv", ".xlsx")):
+                result = loader.load(path, build, sheet=form.sheet)
+                results.append(result)
+                if progress:
+                    progress(result)
+        finally:
+            loader.close()
     return results

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.sources.cdr_csv import CdrMapping, CdrSettings, load_cdr
 from dagster_project.lib.sources.files import MappingError
 from dagster_project.lib.sources.survey_forms import FormsSettings, load_config, load_forms
@@ -280,3 +281,140 @@ def test_form_file_names_are_never_patterns(tmp_path, con):
     assert con.execute(
         "select count(*), count(distinct response_id) from raw_forms.survey_responses"
     ).fetchone() == (4, 4)
+
+
+FILES_LOG = (
+    "select source_file, status, message, rows_read, rows_loaded from raw_{source}._files "
+    "where status = 'failed' order by source_file"
+)
+
+
+def test_entries_that_are_not_files_are_logged_as_failed(tmp_path, con):
+    """A broken link and a folder named like a CSV file (CDR), a folder named like an XLSX
+    export (forms): each a `failed` row of `_files` with its reason, never skipped unseen."""
+    settings = cdr(tmp_path)
+    (settings.folder / "gone.csv").symlink_to(tmp_path / "nowhere.csv")
+    (settings.folder / "march.csv").mkdir()
+    (settings.folder / "march.csv" / "inside.txt").write_text("x", encoding="utf-8")
+    results = {r.source_file: r for r in load_cdr(con, settings)}
+    assert {name: r.status for name, r in results.items()} == {
+        "2026-02-01.csv": "loaded",
+        "gone.csv": "failed",
+        "march.csv": "failed",
+    }
+    failed = con.execute(FILES_LOG.format(source="cdr")).fetchall()
+    assert [(name, status) for name, status, *_ in failed] == [
+        ("gone.csv", "failed"),
+        ("march.csv", "failed"),
+    ]
+    assert "a link to" in failed[0][2] and "which does not exist" in failed[0][2]
+    assert "a folder named like a CSV file" in failed[1][2]
+
+    form_settings = forms(tmp_path)
+    (form_settings.folder / "nps" / "export.xlsx").mkdir()
+    [result] = load_forms(con, form_settings)
+    assert result.status == "failed" and "a folder named like a XLSX file" in result.message
+    assert con.execute(FILES_LOG.format(source="forms")).fetchall()[0][:2] == (
+        "nps/export.xlsx",
+        "failed",
+    )
+
+
+@pytest.mark.parametrize("where", ["hash", "read"])
+def test_a_file_that_cannot_be_read_is_logged_as_failed(tmp_path, con, monkeypatch, where):
+    """A file unreadable when hashed, or removed after it (while the source runs): a `failed`
+    result and `_files` row saying so, no traceback; the next file still loads."""
+    from dagster_project.lib.sources import files
+
+    settings = cdr(tmp_path, name="a.csv")
+    (settings.folder / "b.csv").write_text(cdr_rows("b1"), encoding="utf-8")
+    real_sha256 = files.sha256
+
+    def failing_sha256(path):
+        if path.name != "a.csv":
+            return real_sha256(path)
+        if where == "hash":
+            raise PermissionError(13, "Permission denied", str(path))
+        digest = real_sha256(path)
+        path.unlink()  # removed by someone else between the hash and the read
+        return digest
+
+    monkeypatch.setattr(files, "sha256", failing_sha256)
+    results = {r.source_file: r for r in load_cdr(con, settings)}
+    assert results["b.csv"].status == "loaded"
+    assert results["a.csv"].status == "failed"
+    assert "cannot be read" in results["a.csv"].message
+    expected = "Permission denied" if where == "hash" else "No such file or directory"
+    assert expected in results["a.csv"].message
+    [logged] = con.execute(FILES_LOG.format(source="cdr")).fetchall()
+    assert logged[:2] == ("a.csv", "failed") and expected in logged[2]
+
+
+def test_file_sources_land_on_postgres_with_duckdb_s_accounting(tmp_path, con, pg_url):
+    """CDR and forms files through the sink (COPY) into PostgreSQL: the same results, the same
+    raw, quarantine and `_files` rows as on DuckDB, over a first load, a skip of an unchanged
+    file and a changed file (D233)."""
+    settings = cdr(tmp_path)
+    (settings.folder / "2026-02-02.csv").write_text(cdr_rows("c1", "d2"), encoding="utf-8")
+    form_settings = forms(tmp_path)
+    (form_settings.folder / "nps" / "export-1.csv").write_text(FORM_CSV, encoding="utf-8-sig")
+    (form_settings.folder / "nps" / "export-2.csv").write_text(FORM_CSV, encoding="utf-8")
+
+    def accounted(results):
+        return [
+            (r.source_file, r.status, r.rows_read, r.rows_loaded, r.rows_quarantined,
+             r.rows_duplicate, r.message)
+            for r in results
+        ]  # fmt: skip
+
+    def tables(target):
+        out = {}
+        for table, key in (
+            ("raw_cdr.calls", "call_id"),
+            ("raw_cdr.calls_quarantine", "_source_line"),
+            ("raw_forms.survey_responses", "response_id"),
+            ("raw_forms.survey_responses_quarantine", "_source_line"),
+        ):
+            columns = [
+                c
+                for c in target.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = ? and table_name = ? order by column_name",
+                    table.split("."),
+                ).fetchall()
+            ]
+            names = ", ".join(
+                f'"{c[0]}"' for c in columns if c[0] not in ("_loaded_at", "_batch_id")
+            )
+            out[table] = target.execute(
+                f"select {names} from {table} order by _source_file, {key}"
+            ).fetchall()
+        for source in ("cdr", "forms"):
+            out[source] = target.execute(
+                f"select mapping, source_file, sha256, status, rows_read, rows_loaded, "
+                f"rows_quarantined, rows_duplicate, message from raw_{source}._files "
+                "order by loaded_at, source_file"
+            ).fetchall()
+        return out
+
+    with wh.open_warehouse(pg_url) as pg:
+        runs = []
+        for step in ("first", "again", "changed"):
+            if step == "changed":
+                cdr(tmp_path, CDR_CSV.replace("Занято", "Отвечен"))
+            runs.append(
+                {
+                    name: accounted(load_cdr(target, settings) + load_forms(target, form_settings))
+                    for name, target in (("duckdb", con), ("postgres", pg))
+                }
+            )
+        for run in runs:
+            assert run["duckdb"] == run["postgres"]
+        assert [r[1] for r in runs[0]["postgres"]] == ["loaded"] * 4
+        assert [r[1] for r in runs[1]["postgres"]] == ["skipped_unchanged"] * 4
+        assert [r[1] for r in runs[2]["postgres"]][:2] == ["reloaded", "skipped_unchanged"]
+        # the second CDR file's c1 was loaded from the first file: already loaded
+        assert runs[0]["postgres"][1][2:6] == (2, 1, 0, 1)
+        on_postgres = tables(pg)
+        assert all(on_postgres.values())  # every table has rows to compare
+        assert tables(con) == on_postgres
