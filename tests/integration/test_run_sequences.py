@@ -3,9 +3,10 @@ full run of the same inbox, byte for byte (issue 18, D92, D150).
 
 The mini inbox is run, then changed twice and run after each change: late calls of an old month,
 a changed file (a deal's amount corrected in place) and a new manager version; then a deleted
-record and a new day. A last run with nothing new is skipped (D150). A fresh warehouse built from
-the final inbox in one run is the reference; every table of core, marts and finance must equal
-it (rows ordered by every column, as CSV; load-time columns `_...` left out).
+record, a client's new phone and a new day. A last run with nothing new is skipped (D150). A
+fresh warehouse built from the final inbox in one run is the reference; every table of core,
+marts and finance must equal it (rows ordered by every column, as CSV; load-time columns `_...`
+left out).
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ DELETED_AND_NEW_DAY = {
         DEALS_HEADER + ",deleted_at\n"
         "d2,c2,m2,Продажи,Отказ,lost,250000,RUB,Выставка,2026-01-10 11:30,2026-01-31 23:30,"
         "Дорого,2026-02-21 10:00,2026-02-21 10:00\n"
+    ),
+    # a client's new phone: c2's calls (k2) are credited again, now to nobody (D200)
+    "clients/clients-update.csv": (
+        "client_id,client_type,name,phone,email,segment,acquisition_channel,created_at,"
+        "updated_at\n"
+        "c2,company,АО «Вектор»,+7 495 111 22 33,office@vector.ru,Enterprise,,"
+        "2026-01-10 11:00,2026-02-21 12:00\n"
     ),
     # a new day
     "calls/2026-02-27.csv": (

@@ -19,7 +19,8 @@
 
     Incremental: calls loaded since the last build, plus the calls whose client or manager may
     have changed since (phones of clients loaded since, and of the clients those were matched to;
-    extensions of managers loaded since). A full refresh gives the same rows. Times in UTC;
+    extensions of managers loaded since), those taken from the fact's own rows (D200). A full
+    refresh gives the same rows. Times in UTC;
     date, hour and month in the business time zone.
 
     A call deleted in its source is not here (D85): the pre-hook removes the rows of calls
@@ -79,19 +80,55 @@ changed_extensions as (
 ),
 {% endif %}
 
-new_calls as (
+{%- set call_columns = [
+    'call_id', 'source_system', 'direction', 'status', 'client_phone', 'manager_extension',
+    'line', 'ring_seconds', 'talk_seconds', 'started_at', '_source_file', '_source_line',
+    '_loaded_at', '_last_loaded_at',
+] %}
+
+loaded_calls as (
     select * from calls
     where {{ is_live('calls') }}
     {% if is_incremental() and not recompute_all %}
-    and (
-        calls._last_loaded_at > {{ watermark }}
-        {% if inputs_changed %}
-        or calls.client_phone in (select phone from changed_phones)
-        or calls.manager_extension in (select extension from changed_extensions)
-        {% endif %}
-    )
+    and calls._last_loaded_at > {{ watermark }}
     {% endif %}
 ),
+
+{% if is_incremental() and not recompute_all and inputs_changed %}
+{#- The calls built before whose client or manager may have changed are credited again from
+    their own rows, not read again through staging: a call's staged columns change only with a
+    new load of its key (loaded_calls), and staging read without the load filter parses and
+    deduplicates all of history (D200). -#}
+recredited_calls as (
+    select
+        {%- for column in call_columns %}
+        previous_calls.{{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ this }} as previous_calls
+    where (
+        previous_calls.client_phone in (select phone from changed_phones)
+        or previous_calls.manager_extension in (select extension from changed_extensions)
+    )
+    and not exists (
+        select 1 from loaded_calls
+        where loaded_calls.call_id = previous_calls.call_id
+    )
+),
+
+new_calls as (
+    select
+        {%- for column in call_columns %}
+        {{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from loaded_calls
+    union all
+    select * from recredited_calls
+),
+{% else %}
+new_calls as (
+    select * from loaded_calls
+),
+{% endif %}
 
 extension_versions as (
     select
