@@ -80,18 +80,12 @@ changed_extensions as (
 ),
 {% endif %}
 
-{%- set call_columns = [
-    'call_id', 'source_system', 'direction', 'status', 'client_phone', 'manager_extension',
-    'line', 'ring_seconds', 'talk_seconds', 'started_at', '_source_file', '_source_line',
-    '_loaded_at', '_last_loaded_at',
-] %}
-
 loaded_calls as (
     select * from calls
     where {{ is_live('calls') }}
-    {% if is_incremental() and not recompute_all %}
-    and calls._last_loaded_at > {{ watermark }}
-    {% endif %}
+        {% if is_incremental() and not recompute_all %}
+        and calls._last_loaded_at > {{ watermark }}
+        {% endif %}
 ),
 
 {% if is_incremental() and not recompute_all and inputs_changed %}
@@ -101,9 +95,20 @@ loaded_calls as (
     deduplicates all of history (D200). -#}
 recredited_calls as (
     select
-        {%- for column in call_columns %}
-        previous_calls.{{ column }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        previous_calls.call_id,
+        previous_calls.source_system,
+        previous_calls.direction,
+        previous_calls.status,
+        previous_calls.client_phone,
+        previous_calls.manager_extension,
+        previous_calls.line,
+        previous_calls.ring_seconds,
+        previous_calls.talk_seconds,
+        previous_calls.started_at,
+        previous_calls._source_file,
+        previous_calls._source_line,
+        previous_calls._loaded_at,
+        previous_calls._last_loaded_at
     from {{ this }} as previous_calls
     where (
         previous_calls.client_phone in (select phone from changed_phones)
@@ -117,9 +122,20 @@ recredited_calls as (
 
 new_calls as (
     select
-        {%- for column in call_columns %}
-        {{ column }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        call_id,
+        source_system,
+        direction,
+        status,
+        client_phone,
+        manager_extension,
+        line,
+        ring_seconds,
+        talk_seconds,
+        started_at,
+        _source_file,
+        _source_line,
+        _loaded_at,
+        _last_loaded_at
     from loaded_calls
     union all
     select * from recredited_calls
