@@ -26,6 +26,7 @@ import csv
 import hashlib
 import logging
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -103,8 +104,18 @@ def xlsx_to_csv(source: Path, target: Path, sheet: str | None = None) -> None:
             f"{source.name}: reading XLSX needs the `openpyxl` package; install it or export "
             "the form as CSV"
         ) from exc
-    workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
     try:
+        workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:  # not a workbook, or a broken one
+        raise csv_sniff.UnreadableFile(
+            f"{source.name}: not a readable XLSX workbook ({exc}); export the form again"
+        ) from None
+    try:
+        if sheet and sheet not in workbook.sheetnames:
+            raise csv_sniff.UnreadableFile(
+                f"{source.name}: has no sheet {sheet!r} (its sheets: "
+                f"{', '.join(workbook.sheetnames)}); fix `sheet` in the forms config"
+            )
         worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
         with target.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)

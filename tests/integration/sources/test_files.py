@@ -219,6 +219,15 @@ def test_xlsx_exports_are_read(tmp_path, con):
     ).fetchone() == ("8", "2026-03-15 14:22:05")
 
 
+def test_a_broken_xlsx_export_is_logged_as_failed(tmp_path, con):
+    """A file named .xlsx that is not a workbook (a CSV renamed, a download cut short): a
+    `failed` result saying so, no traceback."""
+    settings = forms(tmp_path)
+    (settings.folder / "nps" / "export.xlsx").write_text(FORM_CSV, encoding="utf-8")
+    [result] = load_forms(con, settings)
+    assert result.status == "failed" and "not a readable XLSX workbook" in result.message
+
+
 def test_a_forms_config_error_names_the_form(tmp_path):
     path = tmp_path / "forms.yml"
     path.write_text(
