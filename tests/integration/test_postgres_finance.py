@@ -313,6 +313,31 @@ def test_every_export_of_postgres_is_byte_for_byte_duckdb_s(pg_server, engines, 
             assert a == b, name
 
 
+def test_a_finance_reader_exports_finance_and_a_bi_reader_is_told_why_not(
+    pg_server, engines, tmp_path, monkeypatch, capsys
+):
+    """A controller's own login (a member of voronka_finance) exports the finance tables as the
+    pipeline's role does; a member of voronka_bi sees no finance table and is told so (exit 2),
+    nothing written."""
+    owner = tmp_path / "owner"
+    assert main(["export", "--schema", "finance", "--format", "csv", "--out", str(owner),
+                 "--warehouse", engines.url]) == 0  # fmt: skip
+    finance = _reader(pg_server, engines.database, "voronka_finance")
+    bi = _reader(pg_server, engines.database, "voronka_bi")
+    for login in (finance, bi):
+        monkeypatch.setenv("PGPASSWORD", login)  # _reader's logins: the password is the name
+        url = pg_server.url_for(engines.database, user=login)
+        code = main(["export", "--schema", "finance", "--format", "csv", "--out",
+                     str(tmp_path / login), "--warehouse", url])  # fmt: skip
+        assert code == (0 if login == finance else 2), login
+    assert "has no tables" in capsys.readouterr().err
+    assert not (tmp_path / bi).exists()
+    exported = sorted(p.name for p in owner.iterdir())
+    assert sorted(p.name for p in (tmp_path / finance).iterdir()) == exported
+    for name in exported:
+        assert (tmp_path / finance / name).read_bytes() == (owner / name).read_bytes(), name
+
+
 def test_a_second_process_is_refused_by_the_advisory_lock(pg_server, engines, capsys):
     """While this process holds the warehouse (as `voronka run` does), `close-period` in another
     process is refused at once (exit 2) naming the holder, and changes nothing; the ledger
