@@ -161,12 +161,13 @@ def deliver(side: Path, inbox: Path) -> None:
         shutil.move(path, target)
 
 
-def dbt_breakdown(since: float) -> dict:
-    """Seconds per layer of the newest dbt invocation that started after `since`."""
+def dbt_breakdown(warehouse: Path, since: float) -> dict:
+    """Seconds per layer of the newest dbt invocation on `warehouse` that started after
+    `since` (its builds' artifacts are in its dbt folder, D220)."""
+    from dagster_project.defs.transform.dbt import dbt_folder
+
     found = [
-        p
-        for p in (ROOT / "dbt_models" / "target").glob("*/run_results.json")
-        if p.stat().st_mtime >= since
+        p for p in dbt_folder(warehouse).glob("*/run_results.json") if p.stat().st_mtime >= since
     ]
     if not found:
         return {}
@@ -299,7 +300,9 @@ def bench_scale(scale: str, workdir: Path, keep: bool, floor: Path | None) -> di
         result[step] = measure([*VORONKA, "run", "--quiet"], env, logs / f"{step}.log")
         result[step]["steps"] = step_seconds(warehouse, known_runs)
         result[step]["phases"] = phases(result[step]["steps"])
-        result[step]["dbt_seconds"] = dbt_breakdown(started) if result[step]["steps"] else {}
+        result[step]["dbt_seconds"] = (
+            dbt_breakdown(warehouse, started) if result[step]["steps"] else {}
+        )
         result[step]["publish_seconds"] = publish_seconds(logs / f"{step}.log")
         result[step]["validation_seconds"] = validation_seconds(logs / f"{step}.log")
         print(f"{scale} {step}: {json.dumps(result[step])}", flush=True)

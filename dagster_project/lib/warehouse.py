@@ -61,6 +61,8 @@ log = logging.getLogger("voronka.warehouse")
 STATE_DIR = ".voronka"
 # the file dbt builds (dbt_models/profiles.yml): the working copy during a run
 WORKING_COPY_ENV = "VORONKA_WORKING_COPY"
+# the folder the dbt launcher starts dbt in: the working copy's, named relative to it (D220)
+DBT_CWD_ENV = "VORONKA_DBT_CWD"
 POLL_SECONDS = 0.5
 # the state file's record of the inputs of the run that published (lib/run_inputs.py, D150)
 RUN_RECORD_KEY = "run"
@@ -659,12 +661,18 @@ def dbt_target(path: Path | str | PostgresTarget) -> Iterator[None]:
     `VORONKA_WORKING_COPY`; for a PostgreSQL warehouse `DBT_TARGET=postgres` and the
     `VORONKA_PG_*` variables, with the URL's parameters as libpq's variables, D185); the
     variables are restored after, so no later dbt call of this process (a test's, a user's
-    script's) builds a warehouse it did not ask for."""
+    script's) builds a warehouse it did not ask for.
+
+    A DuckDB file is named relative to its folder, `DBT_CWD_ENV`, where the dbt launcher
+    (`dagster_project/bin/dbt`) starts dbt: dbt reuses a parse only for the same profile, so a
+    profile that names the same file the same way in every folder lets every warehouse reuse
+    one parse (D220)."""
     target = parse_target(path)
     if isinstance(target, PostgresTarget):
         values = target.dbt_env()
     else:
-        values = {WORKING_COPY_ENV: str(path)}
+        file = Path(path).absolute()
+        values = {WORKING_COPY_ENV: file.name, DBT_CWD_ENV: str(file.parent)}
     saved = {name: os.environ.get(name) for name in values}
     os.environ.update(values)
     try:

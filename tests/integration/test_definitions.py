@@ -91,7 +91,7 @@ def test_the_graph_has_no_placeholder_and_every_dbt_test_is_a_check(defs: dg.Def
     data test is an asset check (a test of several models names its model, D108)."""
     import json
 
-    from dagster_project.defs.transform.dbt import dbt_project
+    from dagster_project.defs.transform.dbt import prepare_manifest
 
     graph = defs.get_repository_def().asset_graph
     keys = set(graph.get_all_asset_keys())
@@ -100,7 +100,7 @@ def test_the_graph_has_no_placeholder_and_every_dbt_test_is_a_check(defs: dg.Def
     assert [k for k, group in groups.items() if group == "default"] == []
     ledger = dg.AssetKey(["finance_ledger", "closed_bonus_lines"])
     assert groups[ledger] == "finance" and graph.get(ledger).description
-    manifest = json.loads(dbt_project.manifest_path.read_text())
+    manifest = json.loads(prepare_manifest().read_text())
     tests = {
         node["name"]
         for node in manifest["nodes"].values()

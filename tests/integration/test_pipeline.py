@@ -219,10 +219,10 @@ def test_every_column_of_core_marts_and_finance_is_described(built):
     column of the built tables has a non-empty description in its model's YAML."""
     import json
 
-    from dagster_project.defs.transform.dbt import dbt_project
+    from dagster_project.defs.transform.dbt import prepare_manifest
 
     _, warehouse, _ = built
-    manifest = json.loads(dbt_project.manifest_path.read_text())
+    manifest = json.loads(prepare_manifest().read_text())
     described = {
         (node["config"].get("schema"), node["name"]): {
             name
@@ -284,3 +284,16 @@ def test_a_blocking_row_blocks_until_its_vanished_file_is_forgotten(built, tmp_p
         "select status, rows_loaded from raw._load_log where source_file = 'calls/2026-03.csv' "
         "order by started_at",
     ) == [("loaded", 1), ("vanished", 0), ("forgotten", -1)]
+
+
+def test_dbt_builds_in_the_warehouse_folder_from_the_shared_parse(built):
+    """D220: the build's artifacts and log are in the warehouse's own dbt folder, and dbt reused
+    the parse the run's definitions were built from (a full parse of the project is the larger
+    part of a small build)."""
+    from dagster_project.defs.transform.dbt import dbt_folder
+
+    _, warehouse, _ = built
+    builds = list(dbt_folder(warehouse).glob("*/run_results.json"))
+    assert builds  # one, and one more if test_rerun_changes_nothing forced a run before
+    for build in builds:
+        assert "Unable to do partial parsing" not in (build.parent / "dbt.log").read_text()

@@ -7,17 +7,22 @@ assets `[inbox, <entity>]` by dagster-dbt's default keys.
 """
 
 import contextlib
+import hashlib
 import json
 import os
+import re
+import shutil
 import sys
+import time
+import uuid
 from collections.abc import Iterator, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 from dagster_dbt import (
-    DagsterDbtProjectPreparer,
     DagsterDbtTranslator,
     DbtCliResource,
     DbtProject,
@@ -32,8 +37,7 @@ from dagster_project.lib.timestamps import fixed_offset_since
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_models"
 
 # dbt is installed next to this interpreter (the project's venv), which need not be on PATH
-# when `voronka` is called by its full path: the runs start it by its path (`dbt_resource`),
-# and the parse that prepares the manifest finds it on PATH (`_dbt_on_path`).
+# when `voronka` is called by its full path: it is started by its path (`dbt_resource`).
 _BIN = str(Path(sys.executable).parent)
 
 # dbt is started through a launcher that has it killed with the process that started it (D83)
@@ -42,61 +46,151 @@ GUARDED_DBT = Path(__file__).resolve().parents[2] / "bin" / "dbt"
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, target=os.getenv("DBT_TARGET", "duckdb"))
 
 
-_PARSED_VARS = "voronka_parsed_vars.json"  # the vars of the last `dbt parse`, next to the manifest
+# Where dbt writes (D220). The parse that gives Dagster its manifest is shared by every run of
+# this checkout: `target/parsed/<key>/`, one immutable folder per key (the project's files, the
+# run's vars and dbt's environment: what decides the parse), moved into place whole, so that
+# runs side by side (two warehouses, `pytest -n 2`) read a complete one and never lock. Each
+# warehouse's builds write their artifacts and logs in its own folder beside its state file
+# (`dbt_folder`), starting from the shared parse (dbt re-parses only what its own check finds
+# changed).
+PARSED_DIR = DBT_PROJECT_DIR / "target" / "parsed"
+# the files of the project that a parse reads, and the folders it does not
+_PARSED_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md")
+_NOT_PARSED = ("target", "logs", "dbt_packages", "lint")
+# kept: the newest parses, and any used within the last hour (a run may still read it)
+_KEEP_PARSES = 8
+_KEEP_PARSE_SECONDS = 3600
+# kept per warehouse: the newest builds' artifacts and logs
+_KEEP_BUILDS = 3
+# secrets among the variables the profile reads: never part of a parse key (libpq reads it)
+_SECRET_ENV = ("PGPASSWORD",)
 
 
-def _manifest_is_stale() -> bool:
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
+def dbt_folder(warehouse: Path | str | wh.PostgresTarget) -> Path:
+    """The dbt artifacts and logs of a warehouse's builds: `<dir>/.voronka/<stem>.dbt/`, beside
+    its state file (D220), one subfolder per build."""
+    return wh.state_dir(warehouse) / f"{wh.stem(warehouse)}.dbt"
+
+
+def _project_files() -> list[Path]:
+    files = []
     for folder in (DBT_PROJECT_DIR, DBT_PROJECT_DIR.parent / "seeds"):
-        for root, dirs, files in os.walk(folder):
-            dirs[:] = [d for d in dirs if d not in ("target", "logs", "dbt_packages")]
-            for name in files:
-                path = Path(root, name)
-                if path.suffix in (".sql", ".yml", ".yaml", ".csv") and (
-                    path.stat().st_mtime > built
-                ):
-                    return True
-    return False
+        for root, dirs, names in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if d not in _NOT_PARSED)
+            files += [Path(root, n) for n in sorted(names) if n.endswith(_PARSED_SUFFIXES)]
+    return files
 
 
-def prepare_manifest() -> Path:
-    """Parse the dbt project when its manifest is missing or older than its files, or was parsed
-    with other vars than this run's.
+def _env_names() -> list[str]:
+    """The environment variables profiles.yml and dbt_project.yml read (`env_var('NAME'`)."""
+    names: set[str] = set()
+    for name in ("profiles.yml", "dbt_project.yml"):
+        text = (DBT_PROJECT_DIR / name).read_text(encoding="utf-8")
+        names.update(re.findall(r"env_var\(\s*['\"]([A-Za-z0-9_]+)['\"]", text))
+    return sorted(names - set(_SECRET_ENV))
 
-    The parse gets the run's vars (`dbt_vars`), so that `dbt build` can reuse its partial-parse
-    state: with other vars dbt parses the whole project again (D67).
-    """
-    vars_json = json.dumps(dbt_vars(Settings.from_env()))
-    parsed_vars = dbt_project.project_dir / dbt_project.target_path / _PARSED_VARS
-    same_vars = parsed_vars.exists() and parsed_vars.read_text() == vars_json
-    if _manifest_is_stale() or not same_vars:
-        # parsed with the profile of the run's build (its working copy, D80): dbt reuses its
-        # partial parse only when the rendered profile matches (D69)
-        with wh.dbt_target(wh.working_path(Settings.from_env().warehouse)), _dbt_on_path():
-            DagsterDbtProjectPreparer(["parse", "--quiet", "--vars", vars_json]).prepare(
-                dbt_project
-            )
-        parsed_vars.write_text(vars_json)
-    return dbt_project.manifest_path
+
+def parse_key(vars_json: str) -> str:
+    """What decides a parse: the project's files (paths and contents), the vars, dbt's target
+    and version, and the variables the profile and the project read (the working copy's name
+    relative to its folder, D220). The environment as set for the run's dbt."""
+    digest = hashlib.sha256()
+    for part in (vars_json, dbt_project.target or "", metadata.version("dbt-core")):
+        digest.update(part.encode() + b"\0")
+    shadowed = {"VORONKA_WAREHOUSE"} if os.environ.get(wh.WORKING_COPY_ENV) else set()
+    for name in _env_names():
+        if name in shadowed:  # profiles.yml's fallback, when the working copy is named
+            continue
+        digest.update(f"{name}={os.environ.get(name)}".encode() + b"\0")
+    for path in _project_files():
+        digest.update(path.relative_to(DBT_PROJECT_DIR.parent).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
+def prepare_manifest(settings: Settings | None = None) -> Path:
+    """The manifest of the run's parse: the shared one for its key (`parse_key`), else parsed
+    now into a folder of its own and moved into place (D220).
+
+    The parse gets the run's vars (`dbt_vars`) and the profile of the run's build (its working
+    copy, D80), so that `dbt build` reuses it as its partial parse (D67, D69); it starts from
+    the newest other parse, so that dbt re-parses only the files that changed when only files
+    changed."""
+    settings = settings or Settings.from_env()
+    vars_json = json.dumps(dbt_vars(settings))
+    with wh.dbt_target(wh.working_path(settings.warehouse)):
+        folder = PARSED_DIR / parse_key(vars_json)
+        if not (folder / "manifest.json").exists():
+            _parse_into(folder, vars_json)
+    with contextlib.suppress(OSError):
+        os.utime(folder)  # in use: kept by `_prune_parses`
+    return folder / "manifest.json"
+
+
+def _parse_into(folder: Path, vars_json: str) -> None:
+    PARSED_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = PARSED_DIR / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        newest = _parses()[:1]
+        if newest and (newest[0] / PARTIAL_PARSE).exists():
+            shutil.copyfile(newest[0] / PARTIAL_PARSE, tmp / PARTIAL_PARSE)
+        dbt_resource().cli(["parse", "--quiet", "--vars", vars_json], target_path=tmp).wait()
+        try:
+            tmp.rename(folder)
+        except OSError:  # another run moved the same parse into place first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _prune_parses()
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def _parses() -> list[Path]:
+    """The shared parses, newest first."""
+    found = []
+    for path in PARSED_DIR.glob("*"):
+        if path.name.startswith("."):
+            continue
+        with contextlib.suppress(OSError):
+            found.append((path.stat().st_mtime, path))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def _prune_parses() -> None:
+    now = time.time()
+    for path in _parses()[_KEEP_PARSES:]:
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > _KEEP_PARSE_SECONDS:
+                shutil.rmtree(path)
+
+
+def _build_folder(settings: Settings, run_id: str) -> Path:
+    """A new folder for one build's artifacts and logs (the older ones beyond the newest
+    `_KEEP_BUILDS` removed: one writer per warehouse, D81)."""
+    base = dbt_folder(settings.warehouse)
+    base.mkdir(parents=True, exist_ok=True)
+    builds = sorted(base.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in builds[_KEEP_BUILDS - 1 :]:
+        shutil.rmtree(old, ignore_errors=True)
+    return base / f"{run_id[:8]}-{uuid.uuid4().hex[:7]}"
 
 
 @contextlib.contextmanager
-def _dbt_on_path() -> Iterator[None]:
-    """This interpreter's folder (where dbt is installed) first on PATH while dagster-dbt's
-    preparer starts `dbt parse` (it looks `dbt` up on PATH); PATH as it was afterwards."""
-    before = os.environ.get("PATH")
-    if _BIN not in (before or "").split(os.pathsep):
-        os.environ["PATH"] = _BIN + os.pathsep + (before or "")
+def _partial_parse_from(folder: Path) -> Iterator[None]:
+    """dagster-dbt starts a build from `$DBT_TARGET_PATH/partial_parse.msgpack` (its copy into
+    the build's folder): the shared parse's, inside the block."""
+    before = os.environ.get("DBT_TARGET_PATH")
+    os.environ["DBT_TARGET_PATH"] = str(folder)
     try:
         yield
     finally:
         if before is None:
-            os.environ.pop("PATH", None)
+            os.environ.pop("DBT_TARGET_PATH", None)
         else:
-            os.environ["PATH"] = before
+            os.environ["DBT_TARGET_PATH"] = before
 
 
 # The sources of the API and file extractors (README, "Connecting ..."): on only when their
@@ -238,12 +332,12 @@ _DBT_ASSETS: dict[tuple, dg.AssetsDefinition] = {}
 
 def build_dbt_assets() -> dg.AssetsDefinition:
     """The dbt project as one `@dbt_assets` definition, built on first use, not at import (D122):
-    the manifest is prepared first (`prepare_manifest`: parsed when stale or parsed with other
-    vars), and the dependencies on switched-off sources are dropped (`enabled_source_keys`).
-    Built once per manifest version and set of enabled sources."""
+    the manifest is prepared first (`prepare_manifest`: the shared parse of the run's key, D220),
+    and the dependencies on switched-off sources are dropped (`enabled_source_keys`). Built once
+    per parse and set of enabled sources."""
     manifest = prepare_manifest()
     enabled = frozenset(enabled_source_keys())
-    key = (manifest.stat().st_mtime_ns, enabled)
+    key = (str(manifest), enabled)
     if key not in _DBT_ASSETS:
         _DBT_ASSETS.clear()
         _DBT_ASSETS[key] = dbt_assets(
@@ -272,8 +366,16 @@ def _dbt_build(
     args = dbt_build_args(settings, large)
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
-    with wh.dbt_target(warehouse.warehouse_path):  # the run's working copy (D80)
-        invocation = dbt.cli(args, context=context)  # dbt starts here, with this environment
+    parsed = prepare_manifest(settings).parent  # the parse the assets were built from (D220)
+    with (
+        wh.dbt_target(warehouse.warehouse_path),  # the run's working copy (D80)
+        _partial_parse_from(parsed),
+    ):
+        # dbt starts here, with this environment, its artifacts and logs in the warehouse's
+        # dbt folder (D220)
+        invocation = dbt.cli(
+            args, context=context, target_path=_build_folder(settings, context.run_id)
+        )
     yield from invocation.stream()
 
 
