@@ -278,6 +278,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             debug=args.debug,
             checked=checked,
         )
+        if outcome.unchanged:  # the API sources landed no new row: nothing else ran (D221)
+            print(outcome.unchanged)
+            published = outcome.publish_seconds or 0.0
+            print(
+                f"Extracted and checked in {outcome.seconds:.1f} s, published in {published:.1f} s"
+            )
+            return EXIT_OK
         print_summary(settings, outcome, session.path)
     _print_outputs(settings, started)
     return EXIT_OK if outcome.success else EXIT_FAILED

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_project.lib import run_inputs
 from dagster_project.lib import warehouse as wh
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.sql import identifier as quote
 
 log = logging.getLogger("voronka.run")
 
@@ -94,8 +95,6 @@ def run_pipeline(
         WarehouseBusy: another process holds the warehouse (after `settings.lock_wait`).
     """
     settings.export_env()
-    from dagster_project.lib import validation_report
-
     hold = (
         contextlib.nullcontext(session)
         if session is not None
@@ -113,17 +112,65 @@ def run_pipeline(
             seconds = time.monotonic() - started
             return RunOutcome(success=True, seconds=seconds, unchanged=checked.unchanged)
         held.mark_dirty()
-        validation_report.clear(settings.warehouse)  # the report shows this run's results only
         quiet_traces = contextlib.nullcontext() if debug else _without_stack_traces()
         with (
             quiet_traces,
             dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance,
         ):
-            outcome = _outcome(_materialize(instance, settings, log_level), started)
+            outcome = _run(instance, settings, log_level, held, checked, started)
         if outcome.success:
             record = run_inputs.record(checked.inputs, settings.warehouse)
             outcome.publish_seconds = held.publish(run_record=record)
         return outcome
+
+
+def _run(
+    instance: dg.DagsterInstance,
+    settings: Settings,
+    log_level: str,
+    held: wh.Session,
+    checked: run_inputs.Checked,
+    started: float,
+) -> RunOutcome:
+    """The run's steps: all of them; or, when only the API sources may have changed
+    (`checked.extract_first`), their extraction first, and the rest only if it landed a new
+    row (D221): else the run ends there, `unchanged` saying why, and publishes the extraction's
+    state (what a full run would publish besides it is what is published already)."""
+    from dagster_project.lib import validation_report
+
+    extracted = None
+    if checked.extract_first:
+        before = _api_rows(held, checked.extract_first)
+        extracted = _materialize(instance, settings, log_level, api=checked.extract_first)
+        landed = _api_rows(held, checked.extract_first) - before
+        if not extracted.success or landed == 0:
+            outcome = _outcome([extracted], started)
+            if outcome.success:
+                outcome.unchanged = run_inputs.api_skip_sentence(held, list(checked.extract_first))
+            return outcome
+        log.info("the API sources landed %d new row(s): the run goes on (D221)", landed)
+    validation_report.clear(settings.warehouse)  # the report shows this run's results only
+    rest = _materialize(instance, settings, log_level, skip=checked.extract_first)
+    return _outcome([r for r in (extracted, rest) if r is not None], started)
+
+
+def _api_rows(held: wh.Session, sources: tuple[str, ...]) -> int:
+    """Rows in the raw tables of the API sources `sources` (`raw_<source>`, less their
+    extraction state `_state`): the extraction only ever inserts rows (`sources/state.py`)."""
+    con = held.connect(read_only=True)
+    try:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE' and table_name <> '_state' "
+            f"and table_schema in ({', '.join('?' for _ in sources)})",
+            [f"raw_{name}" for name in sources],
+        ).fetchall()
+        return sum(
+            con.execute(f"select count(*) from {quote(schema)}.{quote(table)}").fetchone()[0]
+            for schema, table in tables
+        )
+    finally:
+        con.close()
 
 
 DAGSTER_FOLDER = ".dagster"
@@ -168,40 +215,67 @@ def _without_stack_traces():
 
 
 def _materialize(
-    instance: dg.DagsterInstance, settings: Settings, log_level: str
+    instance: dg.DagsterInstance,
+    settings: Settings,
+    log_level: str,
+    api: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
 ) -> dg.ExecuteInProcessResult:
+    """Every asset and check; with `api`, only the extract assets of those API sources (no
+    check validates them: no validation worker is started); with `skip`, all but those."""
     from dagster_project.defs.build import build_definitions
+    from dagster_project.defs.resources import ValidationResource
 
     # the definitions the UI loads, with the checks validating in a worker process that the run
     # starts and ends (the `validation` resource, D68, D121)
-    definitions = build_definitions(settings, validate_in_worker=True)
+    definitions = build_definitions(settings, validate_in_worker=not api)
+    resources = dict(definitions.resources)
+    selection = None
+    if api or skip:
+        keys = [
+            key
+            for assets in definitions.assets
+            if isinstance(assets, dg.AssetsDefinition)
+            for key in assets.keys
+            if key.path[0] in (api or skip)
+        ]
+        selection = dg.AssetSelection.assets(*keys)
+        if skip:
+            selection = dg.AssetSelection.all() - selection
+    if api:
+        resources["validation"] = ValidationResource()
     return dg.materialize(
         [*definitions.assets, *definitions.asset_checks],
-        resources=definitions.resources,
+        resources=resources,
         instance=instance,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        selection=selection,
     )
 
 
-def _outcome(result: dg.ExecuteInProcessResult, started: float) -> RunOutcome:
-    outcome = RunOutcome(success=result.success, seconds=time.monotonic() - started)
-    for evaluation in result.get_asset_check_evaluations():
-        outcome.checks.append(
-            CheckOutcome(
-                asset="/".join(evaluation.asset_key.path),
-                name=evaluation.check_name,
-                passed=evaluation.passed,
-                severity=evaluation.severity.value,
-                seconds=_duration(evaluation),
+def _outcome(results: list[dg.ExecuteInProcessResult], started: float) -> RunOutcome:
+    """What the runs `results` (of one `voronka run`) did together."""
+    outcome = RunOutcome(
+        success=all(r.success for r in results), seconds=time.monotonic() - started
+    )
+    for result in results:
+        for evaluation in result.get_asset_check_evaluations():
+            outcome.checks.append(
+                CheckOutcome(
+                    asset="/".join(evaluation.asset_key.path),
+                    name=evaluation.check_name,
+                    passed=evaluation.passed,
+                    severity=evaluation.severity.value,
+                    seconds=_duration(evaluation),
+                )
             )
-        )
-    for event in result.all_events:
-        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            outcome.failed_steps.append(event.step_key)
-        elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
-            outcome.skipped_steps.append(event.step_key)
-    outcome.success = result.success and not outcome.blocking_failures and not outcome.failed_steps
+        for event in result.all_events:
+            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                outcome.failed_steps.append(event.step_key)
+            elif event.event_type == dg.DagsterEventType.STEP_SKIPPED:
+                outcome.skipped_steps.append(event.step_key)
+    outcome.success = outcome.success and not outcome.blocking_failures and not outcome.failed_steps
     return outcome
 
 

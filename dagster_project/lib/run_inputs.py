@@ -14,10 +14,16 @@ The inputs are:
 - the code: a digest of the pipeline's own files (Python, dbt models and macros, seeds,
   expectation suites) and the versions of DuckDB and dbt, so an upgrade rebuilds.
 
+- the file sources that are on (CDR, survey forms): every entry of their folders, as for the
+  inbox, their mapping files' sha256 and their folders' paths (D221);
+- the names of the API sources that are on (amoCRM, Bitrix24, Mango Office).
+
 They are recorded in the warehouse's state file (`lib/warehouse.py`) when a run publishes; any
 other publish (`close-period`, `reopen-period`, a run from the Dagster UI) writes the state
-without them, so the next run is a full one. With an API or file source on there is no record:
-what the API holds now is known only by asking it, so every run extracts and builds (D150).
+without them, so the next run is a full one. What an API holds now is known only by asking it:
+with an API source on, a run whose other inputs are the published run's extracts first, and
+skips the rest only when the extraction landed no new row (`Checked.extract_first`,
+`runner.run_pipeline`, D221).
 
 Hashing is the costly part on a large inbox (gigabytes): a file's sha256 is kept with the
 file's size, mtime, ctime and inode (`FileHashes`, `<stem>.hashes.json` beside the state file)
@@ -155,14 +161,9 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def current_inputs(settings: Settings, hashes: FileHashes) -> dict | None:
-    """The inputs of a run with these settings (module docstring); None when an API or file
-    source is on (then what changed is known only after extracting)."""
-    from dagster_project.lib.sources import configured_sources
-
-    if configured_sources():
-        return None
-    return {
+def current_inputs(settings: Settings, hashes: FileHashes) -> dict:
+    """The inputs of a run with these settings (module docstring)."""
+    inputs = {
         "inbox": inbox_digest(settings.inbox, hashes),
         "settings": {
             "business_timezone": settings.business_timezone,
@@ -173,6 +174,44 @@ def current_inputs(settings: Settings, hashes: FileHashes) -> dict | None:
         "code": code_digest(),
         "versions": _versions(),
     }
+    sources = source_inputs(hashes)
+    if sources:
+        inputs["sources"] = sources
+    return inputs
+
+
+def source_inputs(hashes: FileHashes) -> dict:
+    """The file sources' files and mappings, and the API sources' names, of the sources that
+    are on (D221); {} when none is."""
+    from dagster_project.lib.sources import API_SOURCES, configured_sources
+    from dagster_project.lib.sources.cdr_csv import CdrSettings
+    from dagster_project.lib.sources.survey_forms import FormsSettings
+
+    on = configured_sources()
+    found: dict = {}
+    api = sorted(name for name in on if name in API_SOURCES)
+    if api:
+        found["api"] = api
+    cdr, forms = CdrSettings.from_env(), FormsSettings.from_env()
+    for name, folder, mapping in (
+        ("cdr", cdr and cdr.folder, cdr and cdr.mapping_file),
+        ("forms", forms and forms.folder, forms and forms.config_file),
+    ):
+        if folder is None:
+            continue
+        found[name] = {
+            "folder": str(Path(folder).absolute()),
+            "files": inbox_digest(folder, hashes),
+            "mapping": _sha256_or_reason(Path(mapping), hashes),
+        }
+    return found
+
+
+def _sha256_or_reason(path: Path, hashes: FileHashes) -> str:
+    try:
+        return hashes.sha256(path)
+    except OSError as exc:  # a change by definition (the source's asset reports it)
+        return f"unreadable: {exc.strerror}"
 
 
 def outputs(published: Path | str) -> dict[str, list[int]]:
@@ -217,13 +256,28 @@ def published_run_is_current(session: wh.Session, inputs: dict | None) -> str | 
     )
 
 
+def api_skip_sentence(session: wh.Session, api: list[str]) -> str:
+    """Why a run with API sources on skipped everything after their extraction (D221)."""
+    since = wh.read_state(session.published).get(wh.RUN_RECORD_KEY, {}).get("published_at", "?")
+    return (
+        f"No new rows from {', '.join(api)}, and nothing else changed since the run published "
+        f"at {since} UTC (the same inbox and source files, settings and code): dbt, the checks, "
+        "the report and the exports were skipped, their results are current; the extraction's "
+        "state was published (D221). `voronka run --force` runs anyway."
+    )
+
+
 @dataclass(frozen=True)
 class Checked:
     """A run's inputs (None when they cannot be known, module docstring) and, when they are
-    those of the published run, the sentence saying so (else None: the run goes on)."""
+    those of the published run, the sentence saying so (else None: the run goes on).
+
+    `extract_first`: the API sources that are on, when every other input is the published
+    run's: the run extracts them first and skips the rest if they land no new row (D221)."""
 
     inputs: dict | None
     unchanged: str | None
+    extract_first: tuple[str, ...] = ()
 
 
 def check(settings: Settings, session: wh.Session, force: bool = False) -> Checked:
@@ -235,4 +289,8 @@ def check(settings: Settings, session: wh.Session, force: bool = False) -> Check
     hashes = FileHashes(settings.warehouse)
     inputs = current_inputs(settings, hashes) if session.owner else None
     hashes.save()  # the loader reads what was hashed here
-    return Checked(inputs, None if force else published_run_is_current(session, inputs))
+    unchanged = None if force else published_run_is_current(session, inputs)
+    api = (inputs or {}).get("sources", {}).get("api")
+    if unchanged and api:  # what the APIs hold is known after extracting them (D221)
+        return Checked(inputs, None, tuple(api))
+    return Checked(inputs, unchanged)

@@ -154,3 +154,61 @@ def test_a_postgresql_warehouse_keeps_no_cache_and_always_runs(tmp_path):
 
     assert run_inputs.check(settings, Held()) == run_inputs.Checked(None, None)
     assert wh.PostgresSession(settings.warehouse, True, "voronka run").publish(None) is None
+
+
+@pytest.fixture
+def with_file_sources(setup, tmp_path, monkeypatch):
+    """The CDR and survey-form sources on, each with one file and its mapping (D221)."""
+    for name in ("cdr", "forms"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "2026-01.csv").write_text("id\n1\n")
+        (tmp_path / f"{name}.yml").write_text("name: x\n")
+    monkeypatch.setenv("VORONKA_CDR_DIR", str(tmp_path / "cdr"))
+    monkeypatch.setenv("VORONKA_CDR_MAPPING", str(tmp_path / "cdr.yml"))
+    monkeypatch.setenv("VORONKA_FORMS_DIR", str(tmp_path / "forms"))
+    monkeypatch.setenv("VORONKA_FORMS_CONFIG", str(tmp_path / "forms.yml"))
+    return setup
+
+
+def test_file_sources_unchanged_are_current(with_file_sources):
+    publish_run(with_file_sources)
+    message = current(with_file_sources)
+    assert message and "Nothing changed since the run published at" in message
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["cdr file", "new forms file", "removed cdr file", "cdr mapping", "forms config", "cdr off"],
+)
+def test_a_changed_file_source_makes_a_run(with_file_sources, tmp_path, change, monkeypatch):
+    publish_run(with_file_sources)
+    if change == "cdr file":
+        (tmp_path / "cdr" / "2026-01.csv").write_text("id\n2\n")  # same size, other content
+    elif change == "new forms file":
+        (tmp_path / "forms" / "2026-02.csv").write_text("id\n3\n")
+    elif change == "removed cdr file":
+        (tmp_path / "cdr" / "2026-01.csv").unlink()
+    elif change == "cdr mapping":
+        (tmp_path / "cdr.yml").write_text("name: y\n")
+    elif change == "forms config":
+        (tmp_path / "forms.yml").write_text("name: y\n")
+    elif change == "cdr off":
+        monkeypatch.delenv("VORONKA_CDR_DIR")
+    assert current(with_file_sources) is None
+
+
+def test_with_an_api_source_on_an_unchanged_run_extracts_first(setup, monkeypatch):
+    """What an API holds is known only by asking it: the run is not skipped before its
+    extraction, but marked to extract first and skip the rest on no new row (D221)."""
+    monkeypatch.setattr(
+        "dagster_project.lib.sources.configured_sources", lambda env=None: ["mango", "amocrm"]
+    )
+    publish_run(setup)
+    with wh.session(setup.warehouse, "voronka run") as session:
+        checked = run_inputs.check(setup, session)
+        forced = run_inputs.check(setup, session, force=True)
+    assert checked.unchanged is None and checked.extract_first == ("amocrm", "mango")
+    assert forced.extract_first == ()
+    (setup.inbox / "calls" / "2026-01.csv").write_text("call_id\nk2\n")
+    with wh.session(setup.warehouse, "voronka run") as session:
+        assert run_inputs.check(setup, session).extract_first == ()  # the inbox changed

@@ -17,6 +17,10 @@ Plain Python, no Dagster objects (the assets are in `defs/extract/`):
 See docs/decisions.md (API sources) for why this is hand-written rather than dlt.
 """
 
+# the sources extracted from an API (what they hold is known only by asking); the others read
+# files (`cdr`, `forms`)
+API_SOURCES = ("amocrm", "bitrix24", "mango")
+
 
 def configured_sources(env: dict[str, str] | None = None) -> list[str]:
     """The API and file sources whose settings are in the environment (README, "Connecting

@@ -6,6 +6,8 @@ The marts must show the CRM deals and calls next to the inbox's, each fact keepi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 from datetime import UTC, date, datetime
@@ -583,8 +585,57 @@ def test_marts_show_crm_deals_and_calls_next_to_the_inbox(built):
     assert hourly == [(1, 1)]  # the Bitrix24 inbound call at 11:00 Moscow time
 
 
+MARTS_AND_FINANCE = """
+    select table_schema, table_name from information_schema.tables
+    where table_schema in ('core', 'marts', 'finance') and table_type = 'BASE TABLE'
+    order by 1, 2
+"""
+
+
+def dump(warehouse) -> dict:
+    return {
+        (schema, table): query(warehouse, f"select * from {schema}.{table} order by all")
+        for schema, table in query(warehouse, MARTS_AND_FINANCE)
+    }
+
+
 @pytest.fixture(scope="module")
-def rebuilt(built, accounts):
+def unchanged_rerun(built, accounts):
+    """A second run while no account changed: the APIs are asked, land nothing new, and dbt,
+    the checks and the exports are skipped (D221)."""
+    from dagster_project.defs.transform.dbt import dbt_folder
+
+    inbox, warehouse, _, _ = accounts
+    before = dump(warehouse)
+    builds = sorted(p.name for p in dbt_folder(warehouse).iterdir())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = run(inbox, warehouse)
+    return warehouse, code, out.getvalue(), before, builds
+
+
+def test_a_run_with_no_new_api_rows_skips_dbt_checks_and_exports(unchanged_rerun):
+    from dagster_project.defs.transform.dbt import dbt_folder
+    from dagster_project.lib import warehouse as wh
+
+    warehouse, code, out, before, builds = unchanged_rerun
+    assert code == 0
+    assert "No new rows from amocrm, bitrix24, mango, and nothing else changed" in out
+    assert "(D221)" in out
+    assert sorted(p.name for p in dbt_folder(warehouse).iterdir()) == builds  # no dbt build
+    assert dump(warehouse) == before
+    # published with its inputs: the extraction's state is what readers see, and the next
+    # unchanged run may skip again
+    state = wh.read_state(warehouse)
+    assert state["dirty"] is None and state[wh.RUN_RECORD_KEY]["inputs"]["sources"]["api"] == [
+        "amocrm",
+        "bitrix24",
+        "mango",
+    ]
+
+
+@pytest.fixture(scope="module")
+def rebuilt(built, unchanged_rerun, accounts):
     """A second run after the open amoCRM lead was won: the incremental facts pick it up."""
     inbox, warehouse, amo, _ = accounts
     lead = next(r for r in amo.data["leads"] if r["id"] == 1001)
