@@ -6,8 +6,12 @@ INBOX ?= data/inbox
 WAREHOUSE ?= data/warehouse.duckdb
 SCALE ?= small
 DOCS_PORT ?= 8080
+# a postgresql:// URL goes to the commands as it is (D181), a DuckDB file by its absolute path
+WAREHOUSE_URL := $(filter postgresql://% postgres://%,$(WAREHOUSE))
+WAREHOUSE_ARG = $(if $(WAREHOUSE_URL),$(WAREHOUSE),$(abspath $(WAREHOUSE)))
 # one Dagster instance (runs, check history) next to the warehouse, for `make run` and `make dev`
-DAGSTER_HOME ?= $(abspath $(dir $(WAREHOUSE)))/.dagster
+# (for a URL, the run's own: data/postgres/<host>-<port>-<dbname>/.dagster, D181)
+DAGSTER_HOME ?= $(if $(WAREHOUSE_URL),$(shell $(BIN)/python -c 'import sys; from dagster_project.lib.warehouse import local_folder; print(local_folder(sys.argv[1]))' '$(WAREHOUSE)'),$(abspath $(dir $(WAREHOUSE))))/.dagster
 
 .PHONY: run test test-quick snapshot dev lint format docs demo clean
 
@@ -22,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 ## run: set up, write the demo inbox (once), run the whole pipeline, print the summary
 run: $(VENV)/.installed
 	@test -d $(INBOX) || $(BIN)/voronka demo --out $(INBOX) --scale $(SCALE)
-	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/voronka run --inbox $(INBOX) --warehouse $(WAREHOUSE)
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/voronka run --inbox $(INBOX) --warehouse '$(WAREHOUSE)'
 
 ## demo: (re)write the demo inbox; SCALE=small|medium|large
 demo: $(VENV)/.installed
@@ -43,7 +47,7 @@ snapshot: $(VENV)/.installed
 
 ## dev: the Dagster UI on the same definitions and instance as `make run` (http://127.0.0.1:3000)
 dev: $(VENV)/.installed
-	VORONKA_INBOX=$(abspath $(INBOX)) VORONKA_WAREHOUSE=$(abspath $(WAREHOUSE)) \
+	VORONKA_INBOX=$(abspath $(INBOX)) VORONKA_WAREHOUSE='$(WAREHOUSE_ARG)' \
 		DAGSTER_HOME=$(DAGSTER_HOME) sh -c 'mkdir -p "$$DAGSTER_HOME" && \
 		$(BIN)/dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000'
 
@@ -65,6 +69,7 @@ format: $(VENV)/.installed
 ## built in dbt_models/target/docs, apart from the pipeline's manifest, from the pipeline's
 ## working copy (D80: the published file is the readers'; not during a run)
 docs: $(VENV)/.installed
+	@test -z "$(WAREHOUSE_URL)" || { echo "make docs builds from a DuckDB warehouse: run it without WAREHOUSE=postgresql://..." >&2; exit 2; }
 	cd dbt_models && VORONKA_WAREHOUSE=$(abspath $(WAREHOUSE)) \
 		VORONKA_WORKING_COPY=$(dir $(abspath $(WAREHOUSE))).voronka/$(basename $(notdir $(WAREHOUSE))).work.duckdb \
 		../$(BIN)/dbt docs generate --target-path target/docs

@@ -56,7 +56,7 @@ def _tree_rss_bytes(pid: int) -> int:
     return total
 
 
-def measure(command: list[str], env: dict[str, str], log_path: Path) -> dict:
+def measure(command: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> dict:
     """Run a command; return wall seconds, peak tree RSS and exit code.
 
     The tree's RSS is also written every second to ``<log>.rss.tsv`` (seconds since start,
@@ -67,7 +67,7 @@ def measure(command: list[str], env: dict[str, str], log_path: Path) -> dict:
     with log_path.open("w") as log, log_path.with_suffix(".rss.tsv").open("w") as timeline:
         timeline.write(f"# started {datetime.now(UTC).isoformat(timespec='seconds')}\n")
         timeline.write("seconds\ttree_rss_mb\n")
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         done = threading.Event()
 
         def sample() -> None:

@@ -2,14 +2,14 @@
 
     voronka demo --out DIR [--scale small|medium|large] [--seed N] [--months N] [--no-defects]
     voronka run [--inbox DIR] [--warehouse FILE|URL] [--as-of TIMESTAMP] [--quiet] [--force]
-    voronka load [--inbox DIR] [--warehouse FILE]          (extract only, no Dagster)
-    voronka summary [--warehouse FILE]
-    voronka forget-file PATH [--inbox DIR] [--warehouse FILE]
-    voronka report [--month YYYY-MM] [--language ru|en] [--warehouse FILE]
-    voronka close-period YYYY-MM [--by NAME] [--warehouse FILE]
-    voronka reopen-period YYYY-MM --reason TEXT [--by NAME] [--warehouse FILE]
+    voronka load [--inbox DIR] [--warehouse FILE|URL]          (extract only, no Dagster)
+    voronka summary [--warehouse FILE|URL]
+    voronka forget-file PATH [--inbox DIR] [--warehouse FILE|URL]
+    voronka report [--month YYYY-MM] [--language ru|en] [--warehouse FILE|URL]
+    voronka close-period YYYY-MM [--by NAME] [--warehouse FILE|URL]
+    voronka reopen-period YYYY-MM --reason TEXT [--by NAME] [--warehouse FILE|URL]
     voronka export --schema finance|marts --format csv|parquet|xlsx --out DIR [--decimal-comma]
-    voronka validate [--warehouse FILE] [--layer LAYER] [--as-of TIMESTAMP]
+    voronka validate [--warehouse FILE|URL] [--layer LAYER] [--as-of TIMESTAMP]
 
 Exit codes (README, "Exit codes"): 0 done; 1 a step or a blocking check failed, or an
 unexpected error (one line on stderr; the traceback with --debug); 2 a usage error or a refused
@@ -137,8 +137,13 @@ def cmd_load(args: argparse.Namespace) -> int:
         print(f"  ignored: {file.source_file}: {file.message}")
     for file in (f for r in reports for f in r.vanished):
         print(f"  vanished: {file.source_file}: {file.message}")
+    where = (
+        "raw and quarantine of the PostgreSQL warehouse"  # no working copy there (D183)
+        if wh.is_postgres(settings.warehouse)
+        else "the working copy"
+    )
     print(
-        "Loaded into the working copy; readers see these rows once `voronka run` has validated "
+        f"Loaded into {where}; readers see these rows once `voronka run` has validated "
         "them and built the marts (README, 'Reading the warehouse')."
     )
     return EXIT_OK
@@ -173,6 +178,12 @@ def print_summary(settings: Settings, outcome=None, source: Path | None = None) 
     if outcome is not None:
         if outcome.publish_seconds is not None:
             print(f"Published for readers in {outcome.publish_seconds:.1f} s (D80)")
+        elif not outcome.success and wh.is_postgres(settings.warehouse):
+            # no working copy on PostgreSQL (D183): each table is swapped in whole when built
+            print(
+                "The run failed: readers see every table whole, the ones rebuilt before the "
+                "failure from this run, the others from the last run that built them"
+            )
         elif not outcome.success:
             print(
                 "NOT published: readers keep the last successful run's warehouse; the counts "

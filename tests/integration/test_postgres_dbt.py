@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 
 from dagster_project.cli import main
-from dagster_project.lib.warehouse import working_path
 from tests.conftest import FIXTURES
 from tests.integration.test_pipeline import EXPECTED_CORE_ROWS
-from tests.pg_copy import copy_schemas
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -55,25 +53,16 @@ def pg_env(server, database: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def loaded(tmp_path_factory) -> Path:
-    """The mini inbox loaded (raw and quarantine only) into a DuckDB working copy."""
-    root = tmp_path_factory.mktemp("loaded")
+def pg_built(pg_server, tmp_path_factory):
+    """A PostgreSQL database with the mini inbox loaded by `voronka load` (raw and quarantine,
+    by COPY: the real path, D184) and every model built by `dbt build` (its data tests
+    included)."""
+    root = tmp_path_factory.mktemp("pg_built")
     inbox = root / "inbox"
     shutil.copytree(FIXTURES / "mini_inbox", inbox)
-    warehouse = root / "warehouse.duckdb"
-    assert main(["load", "--inbox", str(inbox), "--warehouse", str(warehouse)]) == 0
-    return working_path(warehouse)
-
-
-@pytest.fixture(scope="module")
-def pg_built(pg_server, loaded, tmp_path_factory):
-    """A PostgreSQL database with the loaded raw and quarantine tables (copied by COPY) and every
-    model built by `dbt build` (its data tests included)."""
-    root = tmp_path_factory.mktemp("pg_built")
     database = "built"
-    pg_server.create_database(database)
-    with pg_server.connect(database=database) as con:
-        copy_schemas(loaded, con)
+    url = pg_server.create_database(database)
+    assert main(["load", "--inbox", str(inbox), "--warehouse", url]) == 0
     env = pg_env(pg_server, database)
     result = dbt(["build", "--exclude-resource-type", "unit_test"], env, root)
     assert result.returncode == 0, result.stdout[-6000:]
