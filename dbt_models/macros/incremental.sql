@@ -53,3 +53,62 @@
     {%- set counts = run_query(query).columns[0].values() -%}
     {{ return(counts | sum > 0) }}
 {%- endmacro %}
+
+
+{#- Inputs seen by an incremental fact (D201). `loaded_since` and the rows to recompute compare
+    the other inputs' `_loaded_at` with a time: the fact's own watermark counts every input row
+    loaded after the fact's newest row as new, and the loads of one run come one after another
+    (calls before clients before managers), so the run after a build took the inputs its previous
+    run loaded after the fact's entity for new ones (all clients, all managers: every call). The
+    fact keeps instead the newest `_loaded_at` of its inputs when it was built, in
+    `intermediate.<fact>__inputs_seen` (a post-hook, in the same transaction as the fact's rows):
+    an input row loaded after that build is loaded after it; one loaded before was read by it. -#}
+{% macro inputs_seen_relation() -%}
+    {{ return(api.Relation.create(
+        database=this.database,
+        schema=generate_schema_name('intermediate', model),
+        identifier=this.identifier ~ '__inputs_seen',
+        type='table')) }}
+{%- endmacro %}
+
+
+{#- The time after which an input row of the fact is new, as a SQL timestamp: the newest input
+    load the last build saw; `watermark` (the fact's own) when no build kept it (a warehouse from
+    before D201, a dbt unit test). -#}
+{% macro inputs_watermark(watermark) -%}
+    {%- if not execute or not is_incremental() or '__dbt__cte__' in (this | string) -%}
+        {{ return(watermark) }}
+    {%- endif -%}
+    {%- set seen = inputs_seen_relation() -%}
+    {%- if adapter.get_relation(seen.database, seen.schema, seen.identifier) is none -%}
+        {{ return(watermark) }}
+    {%- endif -%}
+    {%- set query -%}
+        select cast(max(loaded_until) as {{ dbt.type_string() }}) from {{ seen }}
+    {%- endset -%}
+    {%- set value = run_query(query).columns[0].values()[0] -%}
+    {%- if value is none -%}
+        {{ return(watermark) }}
+    {%- endif -%}
+    {{ return("cast('" ~ value ~ "' as " ~ dbt.type_timestamp() ~ ")") }}
+{%- endmacro %}
+
+
+{#- Post-hook of an incremental fact: keep the newest `_loaded_at` of its inputs (`relations`,
+    the ones it gives `loaded_since`) as they were at this build. -#}
+{% macro keep_inputs_seen(relations) -%}
+    {%- if this is none or '__dbt__cte__' in (this | string) -%}
+        select 1
+    {%- else -%}
+    {%- set seen = inputs_seen_relation() %}
+    drop table if exists {{ seen }};
+    create table {{ seen }} as
+    select max(loaded_until) as loaded_until
+    from (
+        {%- for relation in relations %}
+        select max(_loaded_at) as loaded_until from {{ relation }}
+        {%- if not loop.last %} union all{% endif %}
+        {%- endfor %}
+    ) as inputs
+    {%- endif -%}
+{%- endmacro %}

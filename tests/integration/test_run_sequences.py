@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.identical_marts import compare_warehouses
 from dagster_project.cli import main
-from tests.conftest import FIXTURES, write_inbox
+from tests.conftest import FIXTURES, query, write_inbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -88,6 +88,12 @@ def sequence(tmp_path_factory):
     codes.append(run(inbox, warehouse))
     write_inbox(inbox, DELETED_AND_NEW_DAY)
     codes.append(run(inbox, warehouse))
+    inputs_seen = query(
+        warehouse,
+        "select (select loaded_until from intermediate.fct_calls__inputs_seen), "
+        "(select max(_loaded_at) from (select _loaded_at from intermediate.int_clients__unioned "
+        "union all select _loaded_at from intermediate.int_managers__unioned))",
+    )[0]
     published = warehouse.stat()
     codes.append(run(inbox, warehouse))  # nothing new: skipped
     skipped = warehouse.stat().st_ino == published.st_ino
@@ -98,7 +104,7 @@ def sequence(tmp_path_factory):
     report = compare_warehouses(
         fresh / "warehouse.duckdb", warehouse, schemas=("core", "marts", "finance")
     )
-    return {"codes": codes, "skipped": skipped, "report": report}
+    return {"codes": codes, "skipped": skipped, "report": report, "inputs_seen": inputs_seen}
 
 
 def test_every_run_succeeds_and_the_last_is_skipped(sequence):
@@ -113,3 +119,10 @@ def test_core_marts_and_finance_equal_a_fresh_full_run(sequence):
     assert report["core.dim_managers"]["rows_a"] == 5  # m1 in a second version
     differing = {name: entry for name, entry in report.items() if not entry.get("identical")}
     assert not differing, differing
+
+
+def test_fct_calls_keeps_the_newest_input_load_it_was_built_from(sequence):
+    """D201: the next run counts a client or manager as new only when loaded after this build,
+    not after the newest call (the loads of a run come one after another)."""
+    seen, newest = sequence["inputs_seen"]
+    assert seen is not None and seen == newest

@@ -4,7 +4,8 @@
         unique_key='call_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_deleted_rows('call_id', 'select call_id from ' ~ ref('int_calls__unioned') ~ ' where deleted_at is not null') }}"
+        pre_hook="{{ delete_deleted_rows('call_id', 'select call_id from ' ~ ref('int_calls__unioned') ~ ' where deleted_at is not null') }}",
+        post_hook="{{ keep_inputs_seen([ref('int_clients__unioned'), ref('int_managers__unioned')]) }}"
     )
 }}
 
@@ -19,8 +20,9 @@
 
     Incremental: calls loaded since the last build, plus the calls whose client or manager may
     have changed since (phones of clients loaded since, and of the clients those were matched to;
-    extensions of managers loaded since), those taken from the fact's own rows (D200). A full
-    refresh gives the same rows. Times in UTC;
+    extensions of managers loaded since), those taken from the fact's own rows (D200). Clients
+    and managers count as loaded since when loaded after the last build (D201). A full refresh
+    gives the same rows. Times in UTC;
     date, hour and month in the business time zone.
 
     A call deleted in its source is not here (D85): the pre-hook removes the rows of calls
@@ -51,13 +53,14 @@ manager_versions as (
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
 {%- set recompute_all = lacks_columns(['source_system']) %}
-{%- set inputs_changed = loaded_since([ref('int_clients__unioned'), ref('int_managers__unioned')], watermark) %}
+{%- set inputs_since = inputs_watermark(watermark) %}
+{%- set inputs_changed = loaded_since([ref('int_clients__unioned'), ref('int_managers__unioned')], inputs_since) %}
 changed_clients as (
     select
         client_id,
         phone
     from clients
-    where _loaded_at > {{ watermark }}
+    where _loaded_at > {{ inputs_since }}
 ),
 
 changed_phones as (
@@ -75,7 +78,7 @@ changed_extensions as (
     from managers
     inner join manager_versions
         on managers.manager_id = manager_versions.manager_id
-    where manager_versions._loaded_at > {{ watermark }}
+    where manager_versions._loaded_at > {{ inputs_since }}
         and managers.extension is not null
 ),
 {% endif %}

@@ -4,14 +4,16 @@
         unique_key='change_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_deleted_rows('deal_id', 'select deal_id from ' ~ ref('int_deals__unioned') ~ ' where deleted_at is not null') }}"
+        pre_hook="{{ delete_deleted_rows('deal_id', 'select deal_id from ' ~ ref('int_deals__unioned') ~ ' where deleted_at is not null') }}",
+        post_hook="{{ keep_inputs_seen([ref('int_deals__unioned'), ref('dim_pipeline_stages')]) }}"
     )
 }}
 
 {#- One row per stage change of a deal, with the order and type of the stages it left and
     entered (in the deal's pipeline). Incremental: the changes loaded since the last build, plus
     the changes of deals loaded since (a deal may move to another pipeline), plus all of them
-    when pipeline stages were loaded since; a full refresh gives the same rows.
+    when pipeline stages were loaded since (deals and stages loaded after the last build, D201);
+    a full refresh gives the same rows.
     The changes of a deal deleted in its source are not here (D85): the pre-hook removes those of
     deals deleted since; a restored deal's changes come back with the load that restored it. -#}
 
@@ -32,8 +34,9 @@ pipeline_stages as (
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
 {%- set recompute_all = lacks_columns(['source_system']) %}
-{%- set deals_changed = loaded_since([ref('int_deals__unioned')], watermark) %}
-{%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], watermark) %}
+{%- set inputs_since = inputs_watermark(watermark) %}
+{%- set deals_changed = loaded_since([ref('int_deals__unioned')], inputs_since) %}
+{%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], inputs_since) %}
 {% endif %}
 
 deleted_deals as (
@@ -53,7 +56,7 @@ new_stage_changes as (
             {% if deals_changed %}
             or stage_changes.deal_id in (
                 select deal_id from deals
-                where _loaded_at > {{ watermark }}
+                where _loaded_at > {{ inputs_since }}
             )
             {% endif %}
         )
