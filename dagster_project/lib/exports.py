@@ -28,6 +28,7 @@ from typing import Any
 
 import duckdb
 
+from dagster_project.lib import postgres as pg
 from dagster_project.lib.sql import identifier as _quote
 
 log = logging.getLogger("voronka.export")
@@ -78,6 +79,22 @@ def schema_tables(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
         [schema],
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def _no_tables(con, schema: str) -> str:
+    """Why `schema` shows no table: none built yet, or (PostgreSQL) tables this login's role
+    may not read, which the catalogue lists to every role while `information_schema` hides them."""
+    if getattr(con, "engine", "duckdb") == "postgres":
+        hidden = con.execute(
+            "select count(*) from pg_catalog.pg_class c "
+            "join pg_catalog.pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = ? and c.relkind in ('r', 'p', 'v', 'm')",
+            [schema],
+        ).fetchone()[0]
+        if hidden:
+            user = con.execute("select current_user").fetchone()[0]
+            return f"schema {schema!r} has tables the role {user!r} may not read. {pg.READERS}"
+    return f"schema {schema!r} has no tables in this warehouse: run the pipeline"
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
@@ -180,7 +197,7 @@ def export_schema(
         raise ExportError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
     tables = schema_tables(con, schema)
     if not tables:
-        raise ExportError(f"schema {schema!r} has no tables in this warehouse: run the pipeline")
+        raise ExportError(_no_tables(con, schema))
     out.mkdir(parents=True, exist_ok=True)
     with _in_duckdb(con, [f"{schema}.{table}" for table in tables]) as local:
         if fmt == "xlsx":

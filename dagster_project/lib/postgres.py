@@ -34,6 +34,11 @@ SCHEMES = ("postgresql", "postgres")
 # every session of every voronka process takes this advisory lock key: one writer per database
 LOCK_KEY = 0x766F726F6E6B61  # "voronka"
 COPY_CHUNK = 1 << 20
+# who reads what on a PostgreSQL warehouse (the roles: dbt_models/macros/roles.sql, D170)
+READERS = (
+    "BI connects as a login role in group `voronka_bi` (schema `marts`), finance as one in "
+    "`voronka_finance` (`marts`, `finance`): README, 'PostgreSQL'"
+)
 # the URL parameters libpq takes from an environment variable too (libpq docs, 34.15): dbt's
 # PostgreSQL adapter builds its own connection, so the run hands them over this way (D185)
 LIBPQ_ENV = {

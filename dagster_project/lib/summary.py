@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.lib import postgres as pg
 from dagster_project.lib import warehouse as wh
 
 LAYERS = ("raw", "quarantine", "staging", "intermediate", "core", "marts", "finance")
@@ -124,8 +125,7 @@ def _where(warehouse: Path | str) -> list[str]:
     if wh.is_postgres(target):
         return [
             f"Warehouse: {target} (PostgreSQL)",
-            "  BI connects as a login role in group `voronka_bi` (schema `marts`), finance as "
-            "one in `voronka_finance` (`marts`, `finance`): README, 'PostgreSQL'",
+            f"  {pg.READERS}",
         ]
     return [
         f"Warehouse: {target.resolve()}",

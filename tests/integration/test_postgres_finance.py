@@ -330,7 +330,9 @@ def test_a_finance_reader_exports_finance_and_a_bi_reader_is_told_why_not(
         code = main(["export", "--schema", "finance", "--format", "csv", "--out",
                      str(tmp_path / login), "--warehouse", url])  # fmt: skip
         assert code == (0 if login == finance else 2), login
-    assert "has no tables" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"schema 'finance' has tables the role '{bi}' may not read" in err
+    assert "`voronka_finance` (`marts`, `finance`)" in err
     assert not (tmp_path / bi).exists()
     exported = sorted(p.name for p in owner.iterdir())
     assert sorted(p.name for p in (tmp_path / finance).iterdir()) == exported
