@@ -25,6 +25,19 @@
 {%- endmacro %}
 
 
+{#- The condition "the client `client_id_expr` counts as itself" (it is neither merged nor
+    deleted), given the row `merges_alias` of int_client_merges_resolved left joined on that id:
+    the same as `counted_client_id(...) = client_id_expr`, but written on the merges row's own
+    columns, which PostgreSQL estimates as a plain filter (about half the rows) where it took the
+    comparison with the join key for a second join condition and expected one row (D190). -#}
+{% macro counts_as_itself(client_id_expr, merges_alias) -%}
+    case
+        when {{ merges_alias }}.client_id is null then {{ client_id_expr }} is not null
+        else {{ merges_alias }}.counted_client_id = {{ merges_alias }}.client_id
+    end
+{%- endmacro %}
+
+
 {#- Pre-hook of an incremental fact (delete+insert by `key`): remove the rows whose record is now
     deleted (`deleted_keys`: a query giving the keys), which the new rows cannot replace because a
     deleted record gives no row. A restored record comes back with its new version's load (D85).

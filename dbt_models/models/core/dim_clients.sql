@@ -15,7 +15,7 @@ clients as (
     from {{ ref('int_clients__unioned') }} as unioned
     left join client_merges
         on unioned.client_id = client_merges.client_id
-    where {{ counted_client_id('unioned.client_id', 'client_merges') }} = unioned.client_id
+    where {{ counts_as_itself('unioned.client_id', 'client_merges') }}
 ),
 
 deals as (
