@@ -144,14 +144,7 @@ def _reader(pg_server, database: str, group: str) -> str:
 def _can_read(pg_server, database: str, login: str, table: str) -> bool:
     import psycopg
 
-    with psycopg.connect(
-        host=pg_server.host,
-        port=pg_server.port,
-        dbname=database,
-        user=login,
-        password=login,
-        autocommit=True,
-    ) as con:
+    with pg_server.connect(database=database, user=login, password=login) as con:
         try:
             con.execute(f"select * from {table} limit 1").fetchall()
             return True

@@ -259,19 +259,11 @@ def _dbt_only_postgres(pg_server, engines: Engines, *args: str, lock_timeout_ms:
 def _assert_finance_reads_adjustments(pg_server, database: str, rows: int) -> None:
     """A LOGIN member of voronka_finance reads finance.bonus_adjustments (its rows); one of
     voronka_bi may not (D170)."""
-    import psycopg
 
     finance = _reader(pg_server, database, "voronka_finance")
     bi = _reader(pg_server, database, "voronka_bi")
     assert not _can_read(pg_server, database, bi, "finance.bonus_adjustments")
-    with psycopg.connect(
-        host=pg_server.host,
-        port=pg_server.port,
-        dbname=database,
-        user=finance,
-        password=finance,
-        autocommit=True,
-    ) as con:
+    with pg_server.connect(database=database, user=finance, password=finance) as con:
         count = con.execute("select count(*) from finance.bonus_adjustments").fetchone()[0]
     assert count == rows
 
