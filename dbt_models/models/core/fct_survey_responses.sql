@@ -119,23 +119,62 @@ previously_matched as (
     inner join changed_client_ids
         on previous_responses.client_id = changed_client_ids.client_id
 ),
+
+-- the keys whose responses are recomputed, each set distinct and left joined: a test
+-- `key in (select ...)` under an `or` is a subquery PostgreSQL runs once per response when it
+-- expects the set not to fit in work_mem (D240)
+recomputed_deals as (
+    select distinct deal_id from changed_deals
+),
+
+recomputed_requests as (
+    select distinct request_id from requests
+    where _loaded_at > {{ watermark }}
+),
+
+recomputed_clients as (
+    select distinct client_id from changed_clients
+),
+
+recomputed_phones as (
+    select distinct phone from changed_clients
+),
+
+recomputed_emails as (
+    select distinct email from changed_clients
+),
+
+recomputed_responses as (
+    select distinct response_id from previously_matched
+),
 {% endif %}
 
 new_responses as (
-    select * from survey_responses
+    select survey_responses.* from survey_responses
     {% if is_incremental() and not recompute_all %}
+    {% if inputs_changed %}
+    left join recomputed_deals
+        on survey_responses.deal_id = recomputed_deals.deal_id
+    left join recomputed_requests
+        on survey_responses.request_id = recomputed_requests.request_id
+    left join recomputed_clients
+        on survey_responses.client_id = recomputed_clients.client_id
+    left join recomputed_phones
+        on survey_responses.client_phone = recomputed_phones.phone
+    left join recomputed_emails
+        on survey_responses.client_email = recomputed_emails.email
+    left join recomputed_responses
+        on survey_responses.response_id = recomputed_responses.response_id
+    {% endif %}
     where (
-        _last_loaded_at > {{ watermark }}
+        survey_responses._last_loaded_at > {{ watermark }}
         {% if inputs_changed %}
-        or deal_id in (select deal_id from changed_deals)
-        or request_id in (
-            select request_id from requests
-            where _loaded_at > {{ watermark }}
-        )
-        or client_id in (select client_id from changed_clients)
-        or client_phone in (select phone from changed_clients)
-        or client_email in (select email from changed_clients)
-        or response_id in (select response_id from previously_matched)
+        or recomputed_deals.deal_id is not null
+        or recomputed_requests.request_id is not null
+        or recomputed_clients.client_id is not null
+        or recomputed_phones.phone is not null
+        or recomputed_emails.email is not null
+        or recomputed_responses.response_id is not null
         {% endif %}
     )
     {% endif %}
