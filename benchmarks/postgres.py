@@ -6,8 +6,9 @@ last day is delivered ("one new day"). For each run: wall time and the peak RSS 
 process tree (`voronka run`, its validation worker, dbt; sampled from /proc as benchmarks/run.py
 does) and, on PostgreSQL, the peak memory of the server: the postmaster and all its backends,
 summed as PSS (proportional set size, from /proc/<pid>/smaps_rollup), so that the shared buffers
-every backend maps are counted once, not once per backend. Also the size of the DuckDB file and
-of the PostgreSQL database after the runs.
+every backend maps are counted once, not once per backend; the machine's 1-minute load average
+(lowest and highest while the run lasts); dbt's elapsed time and slowest nodes. Also the size of
+the DuckDB file and of the PostgreSQL database after the runs.
 
 The server is a throwaway one of tests/pg_server.py started with PostgreSQL's durable defaults
 (fsync on; `running_server(durable=True)`), on this machine, on the same disks. Not a test: the
@@ -21,6 +22,7 @@ Writes `benchmarks/results/postgres-<timestamp>.json` and prints a Markdown tabl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -34,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.run import VORONKA, deliver, hold_back_last_day, measure  # noqa: E402
+from benchmarks.run import VORONKA, dbt_breakdown, deliver, hold_back_last_day, measure  # noqa: E402
 from tests.pg_server import running_server  # noqa: E402
 
 STEPS = ("run", "run_one_new_day")
@@ -69,21 +71,25 @@ def _tree_pss_bytes(root: int) -> int:
 
 
 class ServerSampler:
-    """The peak PSS of the PostgreSQL server's process tree while a step runs."""
+    """The peak PSS of the PostgreSQL server's process tree, and the range of the machine's
+    1-minute load average, while a step runs."""
 
     def __init__(self, data_dir: Path) -> None:
         self.pid = int((data_dir / "postmaster.pid").read_text().split()[0])
         self.peak = 0
+        self.load: list[float] = []
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _sample(self) -> None:
         while not self._done.is_set():
             self.peak = max(self.peak, _tree_pss_bytes(self.pid))
+            self.load.append(os.getloadavg()[0])
             time.sleep(0.5)
 
     def __enter__(self) -> ServerSampler:
         self.peak = 0
+        self.load = []
         self._done.clear()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
@@ -124,6 +130,7 @@ def bench(scale: str, workdir: Path) -> dict:
             for step in STEPS:
                 if step == "run_one_new_day":
                     deliver(side, inbox)
+                started = time.time()
                 with ServerSampler(server.data_dir) as sampler:
                     # the run's local files (a PostgreSQL warehouse's go under the current
                     # folder, D181) stay in the work folder
@@ -131,6 +138,9 @@ def bench(scale: str, workdir: Path) -> dict:
                         [*VORONKA, "run", "--quiet"], env, folder / f"{step}.log", cwd=folder
                     )
                 figures["server_peak_pss_mb"] = round(sampler.peak / 2**20)
+                figures["load_average"] = [min(sampler.load), max(sampler.load)]
+                with contextlib.chdir(folder):  # where the PostgreSQL warehouse's dbt folder is
+                    figures["dbt"] = dbt_breakdown(warehouse, started)
                 result[f"{engine}_{step}"] = figures
                 print(f"{engine} {step}: {json.dumps(figures)}", flush=True)
             if engine == "postgres":
@@ -151,6 +161,15 @@ def print_table(result: dict) -> None:
             print(
                 f"| {engine} | {step} | {m['seconds']} | {m['peak_tree_rss_mb']} "
                 f"| {m['server_peak_pss_mb']} | {m['exit_code']} |"
+            )
+    for engine in ("duckdb", "postgres"):
+        for step in STEPS:
+            m = result[f"{engine}_{step}"]
+            low, high = m["load_average"]
+            slowest = ", ".join(f"{name} {s}" for name, s in m["dbt"].get("slowest", {}).items())
+            print(
+                f"{engine} {step}: load average {low:.1f}-{high:.1f}; dbt elapsed "
+                f"{m['dbt'].get('dbt_elapsed')} s; slowest: {slowest}"
             )
     print(
         f"DuckDB file {result['duckdb_file_mb']} MiB, PostgreSQL database "
