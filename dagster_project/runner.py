@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field
@@ -113,9 +114,11 @@ def run_pipeline(
             return RunOutcome(success=True, seconds=seconds, unchanged=checked.unchanged)
         held.mark_dirty()
         quiet_traces = contextlib.nullcontext() if debug else _without_stack_traces()
+        home = dagster_home(settings)
         with (
             quiet_traces,
-            dg.DagsterInstance.from_config(str(dagster_home(settings))) as instance,
+            unsynced_history(home),
+            dg.DagsterInstance.from_config(str(home)) as instance,
         ):
             outcome = _run(instance, settings, log_level, held, checked, started)
         if outcome.success:
@@ -184,6 +187,37 @@ def dagster_home(settings: Settings) -> Path:
     home = Path(given) if given else wh.local_folder(settings.warehouse) / DAGSTER_FOLDER
     home.mkdir(parents=True, exist_ok=True)
     return home.resolve()
+
+
+@contextlib.contextmanager
+def unsynced_history(home: Path):
+    """Dagster's SQLite run history under `home` written without fsync while the block runs
+    (`PRAGMA synchronous = OFF` on each of its connections, D260).
+
+    Dagster opens a new SQLite connection for every event it stores (each dbt model and test is
+    planned, evaluated and output: thousands per run), and with SQLite's default every commit
+    and every closing of a connection syncs the file to disk: on a loaded disk, the larger part
+    of Dagster's own time in a run. Without the syncs an application
+    crash still loses nothing; an operating-system crash or a power loss during a run may
+    leave the history (the UI's runs and checks, not the warehouse, which DuckDB writes) to be
+    recreated by removing `.dagster`. Other SQLite files (and other processes) are untouched."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    folder = str(Path(home).resolve()) + os.sep
+
+    def on_connect(dbapi_connection, _record) -> None:
+        if not isinstance(dbapi_connection, sqlite3.Connection):
+            return
+        files = dbapi_connection.execute("pragma database_list").fetchall()
+        if any(str(row[2]).startswith(folder) for row in files):
+            dbapi_connection.execute("pragma synchronous = off")
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", on_connect)
 
 
 class _StackTraceFilter:
