@@ -64,6 +64,11 @@ def _dbt_column_tests() -> dict[tuple[str, str], set[str]]:
     tests: dict[tuple[str, str], set[str]] = {}
     for path in (ROOT / "dbt_models" / "models").rglob("*.yml"):
         for model in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
+            # not_null_columns (tests/generic/not_null_columns.sql): not_null on each column named
+            for test in model.get("data_tests", []) or []:
+                if isinstance(test, dict) and "not_null_columns" in test:
+                    for column in test["not_null_columns"]["arguments"]["columns"]:
+                        tests.setdefault((model["name"], column), set()).add("not_null")
             for column in model.get("columns", []):
                 for test in column.get("data_tests", []) or []:
                     name = test if isinstance(test, str) else next(iter(test))
