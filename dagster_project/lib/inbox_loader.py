@@ -91,6 +91,33 @@ create table if not exists quarantine.files (
 )
 """
 
+# Raw rows removed on purpose or by a reload (D204): one row per file and event, written in the
+# transaction that deletes them. The incremental facts rebuild in full after a removal they have
+# not seen (dbt macros/removals.sql); rows a reload brings back are not counted as removed, so a
+# file that only grows never triggers it.
+REMOVALS_DDL = """
+create table if not exists raw._removals (
+    source_table varchar,
+    source_file varchar,
+    rows_removed bigint,
+    removed_at timestamp,
+    batch_id varchar
+)
+"""
+
+
+def record_removal(
+    con, source_table: str, source_file: str, rows: int, removed_at: datetime, batch_id: str | None
+) -> None:
+    """Log in `raw._removals` that `rows` rows of `source_file` left `source_table` (D204);
+    nothing when none did. Call it in the transaction that deletes them."""
+    if rows:
+        con.execute(
+            "insert into raw._removals values (?, ?, ?, ?, ?)",
+            [source_table, source_file, rows, removed_at, batch_id],
+        )
+
+
 # Column names the loader writes itself: a file with one of them in its header is refused (D72).
 RESERVED_COLUMNS = frozenset([name for name, _ in META_COLUMNS] + ["_reason", "_raw_record"])
 
@@ -176,6 +203,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, entities: list[Entity] | None 
     con.execute("create schema if not exists raw")
     con.execute("create schema if not exists quarantine")
     con.execute(LOAD_LOG_DDL)
+    con.execute(REMOVALS_DDL)
     for name in _LOAD_LOG_ADDED:
         con.execute(f"alter table raw._load_log add column if not exists {name} bigint")
     con.execute(QUARANTINED_FILES_DDL)
@@ -1164,12 +1192,19 @@ class InboxLoader:
         target, table = self.target, quote(entity.name)
         files = self.con.execute("select rel, reloaded from _files order by rel").fetchall()
         reloaded = [rel for rel, again in files if again]
+        placeholders = ", ".join("?" for _ in reloaded)
+        columns = ", ".join(["_source_file", *(quote(c.name) for c in entity.columns)])
         if reloaded:
+            # the reloaded files' rows as they were, to find those the new versions drop (D204)
+            target.execute(
+                f"create temp table _replaced as select {columns} from raw.{table} "
+                f"where _source_file in ({placeholders})",
+                reloaded,
+            )
             # a file never loaded before has no rows yet: skip the scans of the whole tables
             for schema in ("raw", "quarantine"):
                 target.execute(
-                    f"delete from {schema}.{table} "
-                    f"where _source_file in ({', '.join('?' for _ in reloaded)})",
+                    f"delete from {schema}.{table} where _source_file in ({placeholders})",
                     reloaded,
                 )
         target.execute(
@@ -1191,6 +1226,17 @@ class InboxLoader:
             order by f.rel, m.line
             """,
         )
+        if reloaded:
+            removed = target.execute(
+                f"select _source_file, count(*) from (select {columns} from _replaced "
+                f"except select {columns} from raw.{table} where _source_file in ({placeholders})"
+                ") as dropped group by 1 order by 1",
+                reloaded,
+            ).fetchall()
+            batches = dict(self.con.execute("select rel, batch_id from _files").fetchall())
+            for rel, rows in removed:
+                record_removal(target, f"raw.{entity.name}", rel, rows, loaded_at, batches[rel])
+            target.execute("drop table _replaced")
 
     def _mirror_references(self, entity: Entity) -> None:
         """On PostgreSQL, copy the ids the contract's references are checked against into the
@@ -1409,6 +1455,7 @@ def forget_file(warehouse: Path, inbox: Path, source_file: str) -> FileReport:
         try:
             for schema in ("raw", "quarantine"):
                 con.execute(f"delete from {schema}.{table} where _source_file = ?", [rel])
+            record_removal(con, f"raw.{entity.name}", rel, n_raw, now, report.batch_id)
             con.execute(
                 "delete from quarantine.files where entity = ? and source_file = ?",
                 [entity.name, rel],

@@ -35,7 +35,13 @@ from pathlib import Path
 from dagster_project.lib import csv_sniff
 from dagster_project.lib import warehouse as wh
 from dagster_project.lib.contract import Entity
-from dagster_project.lib.inbox_loader import checked_select, not_a_file, plain_link
+from dagster_project.lib.inbox_loader import (
+    REMOVALS_DDL,
+    checked_select,
+    not_a_file,
+    plain_link,
+    record_removal,
+)
 from dagster_project.lib.sink import sink_for
 from dagster_project.lib.sources.state import new_batch_id, quote, utcnow
 from dagster_project.lib.sql import literal
@@ -165,6 +171,8 @@ class MappedFileLoader:
         con = self.con
         con.execute(f"create schema if not exists {self.schema}")
         con.execute(FILES_DDL.format(schema=self.schema))
+        con.execute("create schema if not exists raw")
+        con.execute(REMOVALS_DDL)
         columns = [f"{quote(c.name)} varchar" for c in self.entity.columns]
         columns += [f"{quote(n)} {t}" for n, t in FILE_META]
         con.execute(f"create table if not exists {self.table} ({', '.join(columns)})")
@@ -276,6 +284,12 @@ class MappedFileLoader:
                     con.execute(
                         f"alter table {table} add column if not exists {quote(name)} varchar"
                     )
+            # the keys the file had, to log those no longer in the table after it (D204)
+            con.execute(
+                f"create temp table _previous_keys as select {key} from {self.table} "
+                "where _source_file = ? and _source = ?",
+                [rel, self.label],
+            )
             for table in (self.table, self.quarantine):
                 con.execute(
                     f"delete from {table} where _source_file = ? and _source = ?", [rel, self.label]
@@ -302,6 +316,14 @@ class MappedFileLoader:
                 """
             )
             con.execute("drop table _file_rows")
+            removed = con.execute(
+                f"select count(*) from _previous_keys as p "
+                f"where not exists (select 1 from {self.table} as t where t.{key} = p.{key})"
+            ).fetchone()[0]
+            con.execute("drop table _previous_keys")
+            record_removal(
+                con, f"{self.schema}.{self.entity.name}", rel, removed, loaded_at, batch_id
+            )
             self.sink.append(self.quarantine, "select * from _checked where _reason is not null")
             result.rows_duplicate = result.rows_read - result.rows_loaded - result.rows_quarantined
             self._log(result, sha, batch_id)
