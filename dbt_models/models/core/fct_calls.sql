@@ -4,8 +4,14 @@
         unique_key='call_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_deleted_rows('call_id', 'select call_id from ' ~ ref('int_calls__unioned') ~ ' where deleted_at is not null') }}",
-        post_hook="{{ keep_inputs_seen([ref('int_clients__unioned'), ref('int_managers__unioned')]) }}"
+        pre_hook=[
+            "{{ delete_deleted_rows('call_id', 'select call_id from ' ~ ref('int_calls__unioned') ~ ' where deleted_at is not null') }}",
+            "{{ delete_all_rows_if_removed() }}",
+        ],
+        post_hook=[
+            "{{ keep_inputs_seen([ref('int_clients__unioned'), ref('int_managers__unioned')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
     )
 }}
 
@@ -26,7 +32,9 @@
     date, hour and month in the business time zone.
 
     A call deleted in its source is not here (D85): the pre-hook removes the rows of calls
-    deleted since, and a restored call comes back with the load that restored it. -#}
+    deleted since, and a restored call comes back with the load that restored it. After raw
+    rows were removed (a reloaded file without some of its rows, forget-file), the run rebuilds
+    it in full (macros/removals.sql, D205). -#}
 
 with
 
@@ -52,7 +60,7 @@ manager_versions as (
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
-{%- set recompute_all = lacks_columns(['source_system']) %}
+{%- set recompute_all = lacks_columns(['source_system']) or removed_since_build() %}
 {%- set inputs_since = inputs_watermark(watermark) %}
 {%- set inputs_changed = loaded_since([ref('int_clients__unioned'), ref('int_managers__unioned')], inputs_since) %}
 changed_clients as (

@@ -4,8 +4,14 @@
         unique_key='change_id',
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        pre_hook="{{ delete_deleted_rows('deal_id', 'select deal_id from ' ~ ref('int_deals__unioned') ~ ' where deleted_at is not null') }}",
-        post_hook="{{ keep_inputs_seen([ref('int_deals__unioned'), ref('dim_pipeline_stages')]) }}"
+        pre_hook=[
+            "{{ delete_deleted_rows('deal_id', 'select deal_id from ' ~ ref('int_deals__unioned') ~ ' where deleted_at is not null') }}",
+            "{{ delete_all_rows_if_removed() }}",
+        ],
+        post_hook=[
+            "{{ keep_inputs_seen([ref('int_deals__unioned'), ref('dim_pipeline_stages')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
     )
 }}
 
@@ -15,7 +21,8 @@
     when pipeline stages were loaded since (deals and stages loaded after the last build, D201);
     a full refresh gives the same rows.
     The changes of a deal deleted in its source are not here (D85): the pre-hook removes those of
-    deals deleted since; a restored deal's changes come back with the load that restored it. -#}
+    deals deleted since; a restored deal's changes come back with the load that restored it.
+    After raw rows were removed, the run rebuilds it in full (macros/removals.sql, D205). -#}
 
 with
 
@@ -33,7 +40,7 @@ pipeline_stages as (
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
-{%- set recompute_all = lacks_columns(['source_system']) %}
+{%- set recompute_all = lacks_columns(['source_system']) or removed_since_build() %}
 {%- set inputs_since = inputs_watermark(watermark) %}
 {%- set deals_changed = loaded_since([ref('int_deals__unioned')], inputs_since) %}
 {%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], inputs_since) %}

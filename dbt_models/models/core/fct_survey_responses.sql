@@ -3,7 +3,9 @@
         materialized='incremental',
         unique_key='response_id',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_all_rows_if_removed() }}",
+        post_hook="{{ keep_removals_seen() }}"
     )
 }}
 
@@ -17,7 +19,8 @@
 
     Incremental: responses loaded since the last build, plus those whose deal, request or client
     (by id, phone or e-mail, also the client they were matched to before) changed since. A full
-    refresh gives the same rows. Deleted deals, requests and clients are not found; a merged
+    refresh gives the same rows; after raw rows were removed, the run rebuilds it in full
+    (macros/removals.sql, D205). Deleted deals, requests and clients are not found; a merged
     client's responses count for the client it was merged into (D85). -#}
 
 with
@@ -75,7 +78,7 @@ deleted_requests as (
 
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
-{%- set recompute_all = lacks_columns(['source_system']) %}
+{%- set recompute_all = lacks_columns(['source_system']) or removed_since_build() %}
 {%- set inputs_changed = loaded_since(
     [ref('int_deals__unioned'), ref('int_clients__unioned'), ref('stg_inbox__requests'), ref('fct_deal_stage_changes')],
     watermark

@@ -3,7 +3,9 @@
         materialized='incremental',
         unique_key='call_date',
         incremental_strategy='delete+insert',
-        on_schema_change='append_new_columns'
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_all_rows_if_removed() }}",
+        post_hook="{{ keep_removals_seen() }}"
     )
 }}
 
@@ -28,8 +30,10 @@
     Incremental by call_date (delete+insert): a run recomputes the dates of the calls loaded, or
     deleted in their source (D85), since the newest _last_loaded_at in this table (fct_calls'
     load time, never the wall clock), plus the dates of the missed calls such an outbound call
-    may call back (same phone, ringing ended within the callback window before it). A full
-    refresh gives the same rows. Not limited by as-of: every loaded call counts. -#}
+    may call back (same phone, ringing ended within the callback window before it). After raw
+    rows were removed, every date is rebuilt (a removed call leaves no row to find its date by;
+    macros/removals.sql, D205). A full refresh gives the same rows. Not limited by as-of: every
+    loaded call counts. -#}
 
 -- depends_on: {{ ref('int_calls__unioned') }}
 
@@ -45,7 +49,8 @@ calls as not materialized (
     from {{ ref('fct_calls') }}
 ),
 
-{% if is_incremental() %}
+{%- set rebuild_all = removed_since_build() %}
+{% if is_incremental() and not rebuild_all %}
 {%- set watermark = loaded_watermark() %}
 new_calls as (
     -- the calls loaded since, and the calls deleted since (D85): a deleted call has left
@@ -89,7 +94,7 @@ changed_dates as (
 
 scoped_calls as (
     select * from calls
-    {% if is_incremental() %}
+    {% if is_incremental() and not rebuild_all %}
     where call_date in (select call_date from changed_dates)
     {% endif %}
 ),
