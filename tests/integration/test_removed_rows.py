@@ -1,0 +1,126 @@
+"""Rows removed from raw leave the incremental facts and marts (issue 18, D204-D206).
+
+Raw loses rows when a changed file is reloaded without some of them, and with `voronka
+forget-file` (D73). A removed row brings no new load, so the load watermarks alone never see it:
+the incremental facts (`fct_calls`, `fct_deal_stage_changes`, `fct_survey_responses`) and
+`kpi_calls_hourly` kept the removed events. After either kind of removal the warehouse must
+equal a fresh full run of the final inbox (core, marts, finance).
+
+One module fixture: a fresh run of the reference inbox, and a first run of the mini inbox plus an
+`extra.csv` per event entity holding one event also in the mini inbox and one new event. Each
+case copies that warehouse, removes the new events and runs again. The reference inbox is the
+mini inbox with the `extra.csv` files holding just the duplicates: the first loaded copy of an
+event wins (macros/dedup.sql), and at the same load the file named first (`2026-02.csv`), so a
+duplicate-only file changes no core or mart row; the forget case's final inbox has no extra file.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmarks.identical_marts import compare_warehouses
+from dagster_project.cli import main
+from dagster_project.lib.inbox_loader import load_inbox
+from tests.conftest import FIXTURES, query, write_inbox
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+HEADERS = {
+    "calls": "call_id,started_at,direction,client_phone,manager_extension,line,status,"
+    "ring_seconds,talk_seconds",
+    "deal_stage_changes": "change_id,deal_id,from_stage,to_stage,changed_at,manager_id",
+    "survey_responses": "response_id,survey_type,score,responded_at,client_id,client_phone,"
+    "client_email,deal_id,request_id,manager_id,comment",
+}
+# per entity: a copy of an event of the mini inbox (kept) and a new event (removed later)
+DUPLICATES = {
+    "calls": "k5,2026-02-01 09:35,outbound,7 926 111 22 33,104,74950000001,answered,4,600",
+    "deal_stage_changes": "s7,d4,Новый лид,КП отправлено,2026-02-03 10:00,m1",
+    "survey_responses": "r2,nps,6,2026-02-26 10:00,,+7 916 123-45-67,,,,,",
+}
+REMOVED = {
+    "calls": "k77,2026-02-03 09:35,outbound,7 926 111 22 33,104,74950000001,answered,4,300",
+    "deal_stage_changes": "s77,d4,КП отправлено,Переговоры,2026-02-10 10:00,m1",
+    "survey_responses": "r77,nps,9,2026-02-22 10:00,,,,d4,,,",
+}
+
+
+def _extra(entity: str, removed: bool) -> str:
+    lines = [HEADERS[entity], DUPLICATES[entity]] + ([REMOVED[entity]] if removed else [])
+    return "\n".join(lines) + "\n"
+
+
+def _run(inbox: Path, warehouse: Path) -> int:
+    return main(["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet"])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("removed")
+    reference = root / "reference"
+    shutil.copytree(FIXTURES / "mini_inbox", reference / "inbox")
+    write_inbox(reference / "inbox", {f"{e}/extra.csv": _extra(e, False) for e in HEADERS})
+    assert _run(reference / "inbox", reference / "w" / "warehouse.duckdb") == 0
+    start = root / "start"
+    shutil.copytree(FIXTURES / "mini_inbox", start / "inbox")
+    write_inbox(start / "inbox", {f"{e}/extra.csv": _extra(e, True) for e in HEADERS})
+    assert _run(start / "inbox", start / "w" / "warehouse.duckdb") == 0
+    return {"reference": reference / "w" / "warehouse.duckdb", "start": start}
+
+
+@pytest.mark.parametrize("how", ["changed", "forget"])
+def test_removed_events_leave_the_warehouse(runs, tmp_path, how):
+    # the first run's warehouse (and its dbt state beside it) and inbox, copied for this case
+    shutil.copytree(runs["start"], tmp_path, dirs_exist_ok=True)
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w" / "warehouse.duckdb"
+    assert query(warehouse, "select count(*) from raw._removals") == [(0,)]
+    if how == "changed":
+        write_inbox(inbox, {f"{e}/extra.csv": _extra(e, False) for e in HEADERS})
+    else:
+        for entity in HEADERS:
+            (inbox / entity / "extra.csv").unlink()
+            where = ["--inbox", str(inbox), "--warehouse", str(warehouse)]
+            assert main(["forget-file", f"{entity}/extra.csv", *where]) == 0
+    assert _run(inbox, warehouse) == 0
+    # one removal logged per file: the new event (a reload keeps the duplicate)
+    assert query(
+        warehouse, "select source_table, source_file, rows_removed from raw._removals order by 1"
+    ) == [
+        ("raw.calls", "calls/extra.csv", 1 if how == "changed" else 2),
+        ("raw.deal_stage_changes", "deal_stage_changes/extra.csv", 1 if how == "changed" else 2),
+        ("raw.survey_responses", "survey_responses/extra.csv", 1 if how == "changed" else 2),
+    ]
+    report = compare_warehouses(runs["reference"], warehouse, schemas=("core", "marts", "finance"))
+    differing = {name: entry for name, entry in report.items() if not entry.get("identical")}
+    assert not differing, differing
+    for table, key in (
+        ("fct_calls", "call_id"),
+        ("fct_deal_stage_changes", "change_id"),
+        ("fct_survey_responses", "response_id"),
+    ):
+        assert query(warehouse, f"select count(*) from core.{table} where {key} like '_77'") == [
+            (0,)
+        ]
+
+
+def test_a_file_that_only_grows_logs_no_removal(tmp_path):
+    """A changed file whose old rows all come back logs nothing (the incremental facts stay
+    incremental); one that drops a row logs that row, with the reload's batch."""
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "warehouse.duckdb"
+    header, kept, dropped = HEADERS["calls"], DUPLICATES["calls"], REMOVED["calls"]
+    write_inbox(inbox, {"calls/a.csv": f"{header}\n{kept}\n"})
+    load_inbox(inbox, warehouse, entities=["calls"])
+    write_inbox(inbox, {"calls/a.csv": f"{header}\n{kept}\n{dropped}\n"})
+    load_inbox(inbox, warehouse, entities=["calls"])
+    assert query(warehouse, "select count(*) from raw._removals") == [(0,)]
+    write_inbox(inbox, {"calls/a.csv": f"{header}\n{dropped}\n"})
+    load_inbox(inbox, warehouse, entities=["calls"])
+    assert query(
+        warehouse,
+        "select r.source_file, r.rows_removed, r.batch_id = l.batch_id from raw._removals r "
+        "join raw._load_log l on l.source_file = r.source_file and l.status = 'reloaded' "
+        "and l.finished_at = (select max(finished_at) from raw._load_log)",
+    ) == [("calls/a.csv", 1, True)]
