@@ -23,6 +23,7 @@ import pytest
 
 from benchmarks.identical_marts import compare_warehouses
 from dagster_project.cli import main
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.inbox_loader import load_inbox
 from tests.conftest import FIXTURES, query, write_inbox
 
@@ -106,21 +107,26 @@ def test_removed_events_leave_the_warehouse(runs, tmp_path, how):
         ]
 
 
-def test_a_file_that_only_grows_logs_no_removal(tmp_path):
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_a_file_that_only_grows_logs_no_removal(tmp_path, request, engine):
     """A changed file whose old rows all come back logs nothing (the incremental facts stay
-    incremental); one that drops a row logs that row, with the reload's batch."""
-    inbox, warehouse = tmp_path / "inbox", tmp_path / "warehouse.duckdb"
+    incremental); one that drops a row logs that row, with the reload's batch (both engines:
+    the loader deletes and logs in the warehouse, D184)."""
+    inbox = tmp_path / "inbox"
+    target = tmp_path / "w.duckdb" if engine == "duckdb" else request.getfixturevalue("pg_url")
     header, kept, dropped = HEADERS["calls"], DUPLICATES["calls"], REMOVED["calls"]
-    write_inbox(inbox, {"calls/a.csv": f"{header}\n{kept}\n"})
-    load_inbox(inbox, warehouse, entities=["calls"])
-    write_inbox(inbox, {"calls/a.csv": f"{header}\n{kept}\n{dropped}\n"})
-    load_inbox(inbox, warehouse, entities=["calls"])
-    assert query(warehouse, "select count(*) from raw._removals") == [(0,)]
-    write_inbox(inbox, {"calls/a.csv": f"{header}\n{dropped}\n"})
-    load_inbox(inbox, warehouse, entities=["calls"])
-    assert query(
-        warehouse,
-        "select r.source_file, r.rows_removed, r.batch_id = l.batch_id from raw._removals r "
-        "join raw._load_log l on l.source_file = r.source_file and l.status = 'reloaded' "
-        "and l.finished_at = (select max(finished_at) from raw._load_log)",
-    ) == [("calls/a.csv", 1, True)]
+
+    def load(*rows: str) -> list[tuple]:
+        write_inbox(inbox, {"calls/a.csv": "\n".join([header, *rows]) + "\n"})
+        load_inbox(inbox, target, entities=["calls"])
+        with wh.open_warehouse(target) as con:
+            return con.execute(
+                "select r.source_file, r.rows_removed, r.batch_id = l.batch_id "
+                "from raw._removals as r join raw._load_log as l "
+                "on l.source_file = r.source_file and l.status = 'reloaded' "
+                "and l.finished_at = (select max(finished_at) from raw._load_log)"
+            ).fetchall()
+
+    assert load(kept) == []
+    assert load(kept, dropped) == []  # grown
+    assert load(dropped) == [("calls/a.csv", 1, True)]  # k5 dropped
