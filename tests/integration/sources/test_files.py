@@ -96,6 +96,15 @@ def test_cdr_files_load_once_and_a_changed_file_replaces_its_rows(tmp_path, con)
     assert con.execute("select status from raw_cdr.calls where call_id = 'c2'").fetchone() == (
         "answered",
     )
+    # a reload that keeps every key logs no removal; one without c3 logs it (D204, D206)
+    assert con.execute("select count(*) from raw._removals").fetchone() == (0,)
+    cdr(tmp_path, "\n".join(line for line in CDR_CSV.splitlines() if not line.startswith("c3")))
+    [shrunk] = load_cdr(con, settings)
+    assert shrunk.status == "reloaded"
+    assert con.execute(
+        "select r.source_table, r.source_file, r.rows_removed from raw._removals as r "
+        "join raw_cdr._files as f on f.batch_id = r.batch_id and f.status = 'reloaded'"
+    ).fetchall() == [("raw_cdr.calls", "2026-02-01.csv", 1)]
 
 
 def test_a_cdr_mapping_error_names_what_to_fix(tmp_path, con):
