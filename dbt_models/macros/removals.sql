@@ -8,8 +8,9 @@
     same transaction (rows a reload brings back are not counted, so a file that only grows logs
     nothing). Each incremental model that must follow keeps how many removals it had seen when
     built (`intermediate.<model>__removals_seen`, a post-hook in the same transaction as its
-    rows); when the log holds more, the model rebuilds in full in that run: a pre-hook empties
-    it and the model reads all its inputs, as a full refresh would. Any raw table counts: a
+    rows); when the log holds another count (more; or fewer, raw emptied under it), the model
+    rebuilds in full in that run: a pre-hook empties it and the model reads all its inputs, as a
+    full refresh would. Any raw table counts: a
     removed client, manager or deal version changes attribution too, and removals are rare.
 
     The log is only appended to, so a count compares without any clock: no load time is
@@ -46,24 +47,23 @@
 {#- Whether raw rows were removed after the model's last build, so this run must rebuild it in
     full. False when not incremental (a first build or a full refresh reads everything anyway),
     while parsing, and in a dbt unit test. A model built before D204 has no count kept: every
-    logged removal is new to it. -#}
+    logged removal is new to it. Any other count than the kept one rebuilds, a smaller one too:
+    the log only grows, so a smaller count means raw was emptied or replaced under the model
+    (D205). -#}
 {% macro removed_since_build() -%}
     {%- if not execute or this is none or not is_incremental() or '__dbt__cte__' in (this | string) -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set logged = removals_logged() -%}
-    {%- if logged == 0 -%}
-        {{ return(false) }}
-    {%- endif -%}
     {%- set seen = removals_seen_relation() -%}
     {%- if adapter.get_relation(seen.database, seen.schema, seen.identifier) is none -%}
-        {{ return(true) }}
+        {{ return(logged > 0) }}
     {%- endif -%}
     {%- set query -%}
         select coalesce(max(removals_seen), 0) from {{ seen }}
     {%- endset -%}
     {%- set kept = run_query(query).columns[0].values()[0] | int -%}
-    {{ return(logged > kept) }}
+    {{ return(logged != kept) }}
 {%- endmacro %}
 
 
