@@ -302,3 +302,41 @@ def test_the_parse_macros_on_postgres_parse_as_the_python_rules(pg_server, pg_ur
             if expected is not None and got != expected:  # raw text the loader let in
                 differences.append((label, value, expected, got))
     assert differences == []
+
+
+def test_a_removed_call_leaves_the_incremental_models_on_postgres(pg_server, pg_built, tmp_path):
+    """The removals log and the rebuild after a removal (D204, D205) on PostgreSQL: a call of a
+    date of its own, loaded and built incrementally, then gone from its reloaded file, leaves
+    fct_calls and kpi_calls_hourly, which are then as first built (on DuckDB, with the whole
+    pipeline: test_removed_rows.py)."""
+    from tests.conftest import write_inbox
+    from tests.integration.test_removed_rows import DUPLICATES, HEADERS, REMOVED
+
+    env, database, root = pg_built
+    url = pg_server.url_for(database)
+    hourly = (
+        "select line, call_date, call_hour, offered, answered, missed, service_level, "
+        "avg_ring_seconds, talk_minutes, callback_within_1h_rate from marts.kpi_calls_hourly"
+    )
+
+    def built() -> tuple:
+        with pg_server.connect(database=database) as con:
+            calls = con.execute("select call_id from core.fct_calls order by 1").fetchall()
+            return [c for (c,) in calls], sorted(con.execute(hourly).fetchall())
+
+    def load_and_build(*rows: str) -> None:
+        write_inbox(root / "inbox", {"calls/extra.csv": "\n".join([HEADERS["calls"], *rows])})
+        assert main(["load", "--inbox", str(root / "inbox"), "--warehouse", url]) == 0
+        result = dbt(["run", "--select", "fct_calls", "kpi_calls_hourly"], env, tmp_path)
+        assert result.returncode == 0, result.stdout[-4000:]
+
+    first = built()
+    load_and_build(DUPLICATES["calls"], REMOVED["calls"])
+    assert built()[0] == sorted([*first[0], "k77"])
+    load_and_build(DUPLICATES["calls"])
+    assert built() == first
+    with pg_server.connect(database=database) as con:
+        assert con.execute("select rows_removed from raw._removals").fetchall() == [(1,)]
+        for model in ("fct_calls", "kpi_calls_hourly"):
+            seen = f"select removals_seen from intermediate.{model}__removals_seen"
+            assert con.execute(seen).fetchall() == [(1,)]
