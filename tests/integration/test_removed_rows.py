@@ -24,7 +24,7 @@ import pytest
 from benchmarks.identical_marts import compare_warehouses
 from dagster_project.cli import main
 from dagster_project.lib import warehouse as wh
-from dagster_project.lib.inbox_loader import load_inbox
+from dagster_project.lib.inbox_loader import forget_file, load_inbox
 from tests.conftest import FIXTURES, query, write_inbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -110,8 +110,9 @@ def test_removed_events_leave_the_warehouse(runs, tmp_path, how):
 @pytest.mark.parametrize("engine", ["duckdb", "postgres"])
 def test_a_file_that_only_grows_logs_no_removal(tmp_path, request, engine):
     """A changed file whose old rows all come back logs nothing (the incremental facts stay
-    incremental); one that drops a row logs that row, with the reload's batch (both engines:
-    the loader deletes and logs in the warehouse, D184)."""
+    incremental); one that drops a row logs that row, with the reload's batch, and forget-file
+    the rows it removes, with its own (both engines: the loader deletes and logs in the
+    warehouse, D184)."""
     inbox = tmp_path / "inbox"
     target = tmp_path / "w.duckdb" if engine == "duckdb" else request.getfixturevalue("pg_url")
     header, kept, dropped = HEADERS["calls"], DUPLICATES["calls"], REMOVED["calls"]
@@ -130,3 +131,10 @@ def test_a_file_that_only_grows_logs_no_removal(tmp_path, request, engine):
     assert load(kept) == []
     assert load(kept, dropped) == []  # grown
     assert load(dropped) == [("calls/a.csv", 1, True)]  # k5 dropped
+    # forget-file logs the file's rows left, with its own batch, in the same warehouse
+    (inbox / "calls" / "a.csv").unlink()
+    forgotten = forget_file(target, inbox, "calls/a.csv")
+    with wh.open_warehouse(target) as con:
+        assert con.execute(
+            "select rows_removed from raw._removals where batch_id = ?", [forgotten.batch_id]
+        ).fetchall() == [(1,)]
