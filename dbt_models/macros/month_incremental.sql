@@ -144,13 +144,14 @@
 {%- endmacro %}
 
 
-{#- A row's hash (an unsigned 64-bit number on DuckDB), `relation_alias` the row's table alias -#}
+{#- A row's hash, a 64-bit number (unsigned on DuckDB, signed on PostgreSQL: D241), `relation_alias`
+    the row's table alias -#}
 {% macro row_hash(relation_alias) -%}
     {{ return(adapter.dispatch('row_hash')(relation_alias)) }}
 {%- endmacro %}
 
 {% macro postgres__row_hash(relation_alias) -%}
-    ('x' || substr(md5(cast({{ relation_alias }} as text)), 1, 15))::bit(60)::bigint
+    hash_record_extended({{ relation_alias }}, 0)
 {%- endmacro %}
 
 {% macro duckdb__row_hash(relation_alias) -%}
