@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -41,16 +44,22 @@ def warehouse(tmp_path) -> Path:
     return tmp_path / "warehouse.duckdb"
 
 
-def _voronka_environment_restored():
+@contextlib.contextmanager
+def voronka_environment_kept():
     """`voronka run` exports its settings (VORONKA_*) to the environment for dbt, which runs as a
     subprocess; a test that calls it in-process must not leak them into the tests after it."""
-    import os
-
     saved = {k: v for k, v in os.environ.items() if k.startswith("VORONKA_")}
-    yield
-    for key in [k for k in os.environ if k.startswith("VORONKA_")]:
-        del os.environ[key]
-    os.environ.update(saved)
+    try:
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith("VORONKA_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+
+
+def _voronka_environment_restored():
+    with voronka_environment_kept():
+        yield
 
 
 # per test, and per module: a module fixture that runs `voronka run --as-of ...` in-process
@@ -60,6 +69,49 @@ _isolated_environment = pytest.fixture(autouse=True)(_voronka_environment_restor
 _isolated_module_environment = pytest.fixture(autouse=True, scope="module")(
     _voronka_environment_restored
 )
+
+
+@dataclass(frozen=True)
+class MiniRun:
+    """A folder holding the mini inbox and the warehouse `voronka run` built from it (with its
+    working copy, state, dbt folder, Dagster instance, report and exports beside it)."""
+
+    root: Path
+    code: int  # the run's exit code
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    def copy_to(self, root: Path) -> MiniRun:
+        """The whole folder copied to `root` (absent): a warehouse of its own to change. Its
+        first run adopts the copied file as its working copy (D80: changed outside voronka)."""
+        shutil.copytree(self.root, root)
+        return MiniRun(root, self.code)
+
+
+@pytest.fixture(scope="session")
+def mini_run(tmp_path_factory) -> MiniRun:
+    """One `voronka run` of tests/fixtures/mini_inbox with the default settings (no as-of),
+    shared by the modules that start from that warehouse (D280): test_pipeline.py reads it,
+    e2e/test_faults.py takes it as its reference, test_run_sequences.py starts from a copy.
+    Read it; a test that changes the inbox or the warehouse works on `mini_run.copy_to(...)`
+    (the one exception, test_pipeline.py's forced re-run, publishes the same tables again and
+    asserts so). Its settings are not left in the environment: a session fixture is set up before
+    the module guard below saves it."""
+    from dagster_project.cli import main
+
+    root = tmp_path_factory.mktemp("mini_run")
+    shutil.copytree(FIXTURES / "mini_inbox", root / "inbox")
+    built = MiniRun(root, -1)
+    with voronka_environment_kept():
+        args = ["run", "--inbox", str(built.inbox), "--warehouse", str(built.warehouse)]
+        code = main([*args, "--quiet"])
+    return MiniRun(root, code)
 
 
 @pytest.fixture(scope="session")

@@ -170,13 +170,11 @@ def dump_connection(con: duckdb.DuckDBPyConnection) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> tuple[Path, bytes]:
-    """One uninterrupted run of the mini inbox: its folder and its dumps."""
-    root = tmp_path_factory.mktemp("reference")
-    shutil.copytree(FIXTURES / "mini_inbox", root / "inbox")
-    done = voronka(root, "run", "--quiet")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return root, dumps(root / "warehouse.duckdb")
+def reference(mini_run) -> tuple[Path, bytes]:
+    """One uninterrupted run of the mini inbox, the session's (tests/conftest.py, D280): its
+    folder and its dumps. The tests copy what they change."""
+    assert mini_run.code == 0
+    return mini_run.root, dumps(mini_run.warehouse)
 
 
 def test_sigkill_during_load_validation_and_dbt_then_a_rerun_gives_the_same_marts(

@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.identical_marts import compare_warehouses
 from dagster_project.cli import main
-from tests.conftest import FIXTURES, query, write_inbox
+from tests.conftest import query, write_inbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -78,11 +78,12 @@ def change_a_file_in_place(inbox: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def sequence(tmp_path_factory):
+def sequence(tmp_path_factory, mini_run):
     root = tmp_path_factory.mktemp("sequence")
-    inbox, warehouse = root / "inbox", root / "warehouse.duckdb"
-    shutil.copytree(FIXTURES / "mini_inbox", inbox)
-    codes = [run(inbox, warehouse)]
+    # the first run: a copy of the session's run of the mini inbox (tests/conftest.py, D280)
+    first = mini_run.copy_to(root / "runs")
+    inbox, warehouse = first.inbox, first.warehouse
+    codes = [first.code]
     write_inbox(inbox, LATE_CHANGED_NEW_VERSION)
     change_a_file_in_place(inbox)
     codes.append(run(inbox, warehouse))
