@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,6 +138,47 @@ def pg_server() -> PgServer:
                 os.environ.pop("PGPASSWORD", None)
             else:
                 os.environ["PGPASSWORD"] = saved
+
+
+PG_MINI_AS_OF = "2026-03-01T00:00:00+03:00"
+
+
+@dataclass(frozen=True)
+class PgMiniRun:
+    inbox: Path
+    database: str  # on the session's test server
+    url: str
+    result: subprocess.CompletedProcess  # the `voronka run` subprocess, its output as bytes
+    root: Path  # the folder it ran in: its local files (data/postgres/..., D181), DAGSTER_HOME
+    started: float  # a second before it started (for files written since)
+
+
+@pytest.fixture(scope="session")
+def pg_mini_run(pg_server, tmp_path_factory) -> PgMiniRun:
+    """One `voronka run` of tests/fixtures/mini_inbox into a PostgreSQL database, as-of
+    PG_MINI_AS_OF: the real path, the inbox landing by COPY (D184), every model built by dbt
+    (data tests included). Shared (D281): test_postgres_parity.py reads it; a module that
+    changes it works on a copy (`pg_server.create_database(name, template=run.database)`)."""
+    root = tmp_path_factory.mktemp("pg_mini_run")
+    inbox = root / "inbox"
+    shutil.copytree(FIXTURES / "mini_inbox", inbox)
+    database = "mini_run"
+    url = pg_server.create_database(database)
+    run_root = root / "postgres"
+    (run_root / "dagster").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VORONKA_", "DBT_"))}
+    env |= {"PGPASSWORD": pg_server.password, "DAGSTER_HOME": str(run_root / "dagster")}
+    started = time.time() - 1
+    voronka = Path(sys.executable).parent / "voronka"
+    result = subprocess.run(
+        [str(voronka), "run", "--inbox", str(inbox), "--warehouse", url, "--as-of", PG_MINI_AS_OF],
+        cwd=run_root,  # the PostgreSQL warehouse's local files go to ./data/postgres/... (D181)
+        env=env,
+        capture_output=True,
+        timeout=1800,
+    )
+    yield PgMiniRun(inbox, database, url, result, run_root, started)
+    pg_server.drop_database(database)
 
 
 @pytest.fixture

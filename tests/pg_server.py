@@ -104,13 +104,15 @@ class PgServer:
         kwargs.setdefault("autocommit", True)
         return psycopg.connect(self.conninfo(database=database, admin=admin), **kwargs)
 
-    def create_database(self, name: str) -> str:
-        """A new empty database owned by the product's role; returns its URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database owned by the product's role, empty or a copy of `template` (its
+        tables, rows and grants; nobody may be connected to it); returns its URL."""
         from psycopg import sql
 
         with self.connect(admin=True) as con:
-            con.execute(sql.SQL("create database {} owner {}").format(
-                sql.Identifier(name), sql.Identifier(self.user)
+            con.execute(sql.SQL("create database {} owner {} template {}").format(
+                sql.Identifier(name), sql.Identifier(self.user),
+                sql.Identifier(template or "template1"),
             ))  # fmt: skip
         return self.url_for(name)
 

@@ -5,7 +5,6 @@ whose text rules differ from DuckDB's is refused (D166-D169)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from dagster_project.cli import main
-from tests.conftest import FIXTURES
 from tests.integration.test_pipeline import EXPECTED_CORE_ROWS
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -53,21 +51,35 @@ def pg_env(server, database: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def pg_built(pg_server, tmp_path_factory):
-    """A PostgreSQL database with the mini inbox loaded by `voronka load` (raw and quarantine,
-    by COPY: the real path, D184) and every model built by `dbt build` (its data tests
-    included)."""
+def pg_built(pg_server, pg_mini_run, tmp_path_factory):
+    """A PostgreSQL database with the mini inbox loaded (raw and quarantine, by COPY: the real
+    path, D184) and every model built by dbt (its data tests included): a copy of the session's
+    `voronka run` (tests/conftest.py, D281), which this module's rebuilds change."""
+    result = pg_mini_run.result
+    assert result.returncode == 0, result.stdout.decode(errors="replace")[-6000:]
     root = tmp_path_factory.mktemp("pg_built")
-    inbox = root / "inbox"
-    shutil.copytree(FIXTURES / "mini_inbox", inbox)
     database = "built"
-    url = pg_server.create_database(database)
-    assert main(["load", "--inbox", str(inbox), "--warehouse", url]) == 0
-    env = pg_env(pg_server, database)
-    result = dbt(["build", "--exclude-resource-type", "unit_test"], env, root)
-    assert result.returncode == 0, result.stdout[-6000:]
-    yield env, database, root
+    pg_server.create_database(database, template=pg_mini_run.database)
+    yield pg_env(pg_server, database), database, root
     pg_server.drop_database(database)
+
+
+def test_voronka_load_lands_the_inbox_on_postgres(pg_server, pg_mini_run, pg_url):
+    """`voronka load` alone on a PostgreSQL URL: raw and quarantine hold what the session's
+    `voronka run` of the same inbox landed (pg_built is a copy of that run, D281)."""
+    assert main(["load", "--inbox", str(pg_mini_run.inbox), "--warehouse", pg_url]) == 0
+    counts = "select (select count(*) from raw.{0}), (select count(*) from quarantine.{0})"
+
+    def landed(database: str) -> dict[str, tuple]:
+        with pg_server.connect(database=database) as con:
+            return {
+                folder.name: con.execute(counts.format(folder.name)).fetchone()
+                for folder in sorted(pg_mini_run.inbox.iterdir())
+            }
+
+    loaded = landed(pg_url.rsplit("/", 1)[1])
+    assert sum(raw for raw, _ in loaded.values()) > 0
+    assert loaded == landed(pg_mini_run.database)
 
 
 def test_every_layer_builds_on_postgres(pg_server, pg_built):

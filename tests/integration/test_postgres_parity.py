@@ -28,10 +28,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -40,40 +36,25 @@ import pytest
 from dagster_project.cli import main
 from dagster_project.lib import validation_report
 from dagster_project.lib import warehouse as wh
-from tests.conftest import FIXTURES
+from tests.conftest import PG_MINI_AS_OF
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
 
-AS_OF = "2026-03-01T00:00:00+03:00"
+AS_OF = PG_MINI_AS_OF
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_models"
-VORONKA = Path(sys.executable).parent / "voronka"
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, pg_server):
+def runs(tmp_path_factory, pg_mini_run):
+    """The PostgreSQL run is the session's (tests/conftest.py, D281), read only here."""
     root = tmp_path_factory.mktemp("parity")
-    inbox = root / "inbox"
-    shutil.copytree(FIXTURES / "mini_inbox", inbox)
     duck = root / "duckdb" / "warehouse.duckdb"
     duck.parent.mkdir()
+    inbox = pg_mini_run.inbox
     code = main(["run", "--inbox", str(inbox), "--warehouse", str(duck), "--as-of", AS_OF])
     assert code == 0
-    url = pg_server.create_database("parity")
-    pg_root = root / "postgres"
-    pg_root.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VORONKA_", "DBT_"))}
-    env |= {"PGPASSWORD": pg_server.password, "DAGSTER_HOME": str(pg_root / "dagster")}
-    (pg_root / "dagster").mkdir()
-    started = time.time() - 1
-    result = subprocess.run(
-        [str(VORONKA), "run", "--inbox", str(inbox), "--warehouse", url, "--as-of", AS_OF],
-        cwd=pg_root,  # the PostgreSQL warehouse's local files go to ./data/postgres/... (D181)
-        env=env,
-        capture_output=True,
-        timeout=1800,
-    )
-    yield duck, url, result, pg_root, started
-    pg_server.drop_database("parity")
+    pg = pg_mini_run
+    return duck, pg.url, pg.result, pg.root, pg.started
 
 
 def test_the_postgresql_run_succeeds(runs):
