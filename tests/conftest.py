@@ -117,6 +117,55 @@ def mini_run(tmp_path_factory) -> MiniRun:
     return MiniRun(root, code)
 
 
+@dataclass(frozen=True)
+class DemoRun:
+    """A folder holding a demo inbox (tiny, 3 months: August to October 2026) and the warehouse
+    `voronka run` built from it, and the two commands' outcomes (text)."""
+
+    root: Path
+    demo: subprocess.CompletedProcess
+    run: subprocess.CompletedProcess
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    def copy_to(self, root: Path) -> Path:
+        """The whole folder copied to `root` (absent); the copy's warehouse."""
+        shutil.copytree(self.root, root)
+        return root / self.warehouse.name
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> DemoRun:
+    """`voronka demo --scale tiny --months 3` and then `voronka run`, as a user types them
+    (subprocesses, the settings in VORONKA_INBOX and VORONKA_WAREHOUSE): shared by
+    e2e/test_cli.py and test_kpi_report.py (D282). Read it; a test that writes works on a copy."""
+    root = tmp_path_factory.mktemp("demo_run")
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"},
+        "VORONKA_INBOX": str(root / "inbox"),
+        "VORONKA_WAREHOUSE": str(root / "warehouse.duckdb"),
+    }
+
+    def voronka(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "dagster_project.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    demo = voronka("demo", "--out", str(root / "inbox"), "--scale", "tiny", "--months", "3")
+    run = voronka("run") if demo.returncode == 0 else demo
+    return DemoRun(root, demo, run)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> PgServer:
     """One throwaway PostgreSQL server per test process (each xdist worker has its own), with

@@ -23,30 +23,27 @@ def voronka(*args: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_demo_then_run(tmp_path):
-    env = {
-        **os.environ,
-        "VORONKA_INBOX": str(tmp_path / "inbox"),
-        "VORONKA_WAREHOUSE": str(tmp_path / "wh.duckdb"),
-    }
-    demo = voronka("demo", "--out", str(tmp_path / "inbox"), "--scale", "tiny", env=env)
+def test_demo_then_run(demo_run, tmp_path):
+    """The session's `voronka demo` and `voronka run` subprocesses (tests/conftest.py, D282),
+    then `voronka validate` on a copy of their folder."""
+    demo, run, warehouse = demo_run.demo, demo_run.run, demo_run.warehouse
     assert demo.returncode == 0, demo.stderr
     assert "written to" in demo.stdout
-    run = voronka("run", env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Warehouse:" in run.stdout and "Rows per layer:" in run.stdout
     assert "Quarantined rows:" in run.stdout and "Checks:" in run.stdout
     # the demo's deliberate defects reached the quarantine
-    quarantined = query(tmp_path / "wh.duckdb", "select count(*) from quarantine.survey_responses")
+    quarantined = query(warehouse, "select count(*) from quarantine.survey_responses")
     assert quarantined[0][0] > 0
-    assert query(tmp_path / "wh.duckdb", "select count(*) from core.fct_calls")[0][0] > 0
+    assert query(warehouse, "select count(*) from core.fct_calls")[0][0] > 0
     # ... and the others are reported by the Great Expectations suites, with the report's link
     assert "Data quality (Great Expectations):" in run.stdout
     assert "expect_column_values_to_be_unique" in run.stdout  # duplicated lines (raw)
     assert "(days_before_file_month)" in run.stdout  # late-arriving rows (staging)
     assert "(is_manager_known)" in run.stdout  # unknown manager ids (core coverage)
-    assert "report: file://" in run.stdout and (tmp_path / "validation" / "index.html").is_file()
+    assert "report: file://" in run.stdout and (demo_run.root / "validation/index.html").is_file()
 
+    env = {**os.environ, "VORONKA_WAREHOUSE": str(demo_run.copy_to(tmp_path / "run"))}
     validate = voronka("validate", "--layer", "marts", env=env)
     assert validate.returncode == 0, validate.stdout + validate.stderr
     assert "marts.kpi_manager_monthly" in validate.stdout and "Report: file://" in validate.stdout

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from dagster_project.cli import main
-from dagster_project.lib.demo import generate_demo
 from dagster_project.lib.kpi_report import band_class, report_path
 from tests.conftest import query
 
@@ -31,12 +30,10 @@ MONTH = date(2026, 9, 1)  # the demo ends 2026-10-31: its latest full month
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, demo_run):
+    """A copy of the session's run of the tiny demo, 3 months (tests/conftest.py, D282)."""
     root = tmp_path_factory.mktemp("report")
-    generate_demo(root / "inbox", scale="tiny", months=3)
-    warehouse = root / "warehouse.duckdb"
-    code = main(["run", "--inbox", str(root / "inbox"), "--warehouse", str(warehouse), "--quiet"])
-    return warehouse, code
+    return demo_run.copy_to(root / "run"), demo_run.run.returncode
 
 
 def charts(page: Path) -> dict[str, dict]:
