@@ -100,12 +100,10 @@ class MiniRun:
 @pytest.fixture(scope="session")
 def mini_run(tmp_path_factory) -> MiniRun:
     """One `voronka run` of tests/fixtures/mini_inbox with the default settings (no as-of),
-    shared by the modules that start from that warehouse (D280): test_pipeline.py reads it,
-    e2e/test_faults.py takes it as its reference, test_run_sequences.py starts from a copy.
-    Read it; a test that changes the inbox or the warehouse works on `mini_run.copy_to(...)`
-    (the one exception, test_pipeline.py's forced re-run, publishes the same tables again and
-    asserts so). Its settings are not left in the environment: a session fixture is set up before
-    the module guard below saves it."""
+    shared by the modules that start from that warehouse (D280): e2e/test_faults.py takes it as
+    its reference, test_run_sequences.py starts from a copy. Read it; a test that changes the
+    inbox or the warehouse works on `mini_run.copy_to(...)`. Its settings are not left in the
+    environment: a session fixture is set up before the module guard below saves it."""
     from dagster_project.cli import main
 
     root = tmp_path_factory.mktemp("mini_run")

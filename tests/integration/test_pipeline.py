@@ -29,10 +29,13 @@ EXPECTED_CORE_ROWS = {
 
 
 @pytest.fixture(scope="module")
-def built(mini_run):
-    """The session's run of the mini inbox (tests/conftest.py, D280), shared with other modules:
-    the tests below that change it work on a copy, but for the forced re-run."""
-    return mini_run.inbox, mini_run.warehouse, mini_run.code
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    inbox = root / "inbox"
+    shutil.copytree(FIXTURES / "mini_inbox", inbox)
+    warehouse = root / "warehouse.duckdb"
+    code = main(["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet"])
+    return inbox, warehouse, code
 
 
 def test_run_succeeds(built):
