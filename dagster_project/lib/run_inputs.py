@@ -47,6 +47,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # the pipeline's own files: what they say decides the results
 CODE_FOLDERS = ("dagster_project", "dbt_models", "seeds", "expectations")
 CODE_SKIP = {"target", "logs", "dbt_packages", "__pycache__"}
+# dbt writes `.user.yml` (an anonymous id) the first time it runs in a checkout: not code, and
+# counting it made that first run's next unchanged run build again (D150)
+CODE_SKIP_FILES = {".user.yml"}
 CODE_SUFFIXES = {".py", ".sql", ".yml", ".yaml", ".csv", ".json", ".md", ".j2", ".html"}
 # dbt vars the profile and dbt_project.yml read from the environment (no secrets among them)
 DBT_ENV_VARS = ("VORONKA_AMOCRM_CHANNEL_FIELD", "VORONKA_BITRIX24_CHANNEL_FIELD")
@@ -144,7 +147,7 @@ def code_digest() -> str:
             dirs[:] = sorted(d for d in dirs if d not in CODE_SKIP)
             for name in sorted(files):
                 path = Path(root, name)
-                if path.suffix not in CODE_SUFFIXES:
+                if path.suffix not in CODE_SUFFIXES or name in CODE_SKIP_FILES:
                     continue
                 digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0")
                 digest.update(path.read_bytes() + b"\0")

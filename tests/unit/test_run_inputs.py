@@ -212,3 +212,16 @@ def test_with_an_api_source_on_an_unchanged_run_extracts_first(setup, monkeypatc
     (setup.inbox / "calls" / "2026-01.csv").write_text("call_id\nk2\n")
     with wh.session(setup.warehouse, "voronka run") as session:
         assert run_inputs.check(setup, session).extract_first == ()  # the inbox changed
+
+
+def test_dbt_writing_its_user_file_is_not_a_code_change(tmp_path, monkeypatch):
+    """dbt creates dbt_models/.user.yml on its first run in a checkout; the next unchanged run
+    must still be skipped (D150)."""
+    (tmp_path / "dbt_models").mkdir()
+    (tmp_path / "dbt_models" / "model.sql").write_text("select 1\n")
+    monkeypatch.setattr(run_inputs, "ROOT", tmp_path)
+    before = run_inputs.code_digest()
+    (tmp_path / "dbt_models" / ".user.yml").write_text("id: 5f3c\n")
+    assert run_inputs.code_digest() == before
+    (tmp_path / "dbt_models" / "model.sql").write_text("select 2\n")
+    assert run_inputs.code_digest() != before
