@@ -255,7 +255,7 @@ final as (
         cast(marketing_spend as decimal(18, 2)) as marketing_spend,
         {{ safe_ratio("marketing_spend", "leads", "decimal(18,2)") }} as cost_per_lead,
         cast(new_clients as {{ dbt.type_int() }}) as new_clients,
-        cast(cac_value as decimal(18, 2)) as cac,
+        {{ safe_ratio('marketing_spend', 'new_clients', 'decimal(18, 2)') }} as cac,
         ---------- value over the 12 months ending with m
         {{ safe_ratio('revenue_12m', 'won_deals_12m', 'decimal(18,2)') }} as avg_check_12m,
         {{ safe_ratio('won_deals_12m', 'buying_clients_12m') }} as purchases_per_client_12m,

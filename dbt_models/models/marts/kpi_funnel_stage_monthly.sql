@@ -125,7 +125,9 @@ stage_durations as (
         cohort_deals.manager_id,
         {{ exact_mean(seconds_between('stages_entered.entered_at', 'stages_entered.left_at') ~ ' / 86400.0') }}
             as avg_days_in_stage,
-        {{ exact_median(seconds_between('stages_entered.entered_at', 'stages_entered.left_at') ~ ' / 86400.0') }}
+        {# the median in seconds (whole seconds or halves, exact in a double), then days exactly:
+            a median of days as a double can fall either side of a 6th-decimal half (D290) #}
+        {{ safe_ratio(exact_median(seconds_between('stages_entered.entered_at', 'stages_entered.left_at')), '86400') }}
             as median_days_in_stage
     from stages_entered
     inner join cohort_deals

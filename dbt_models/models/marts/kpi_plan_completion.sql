@@ -101,7 +101,7 @@ final as (
         case when is_known_kpi_code and has_scorecard_row then fact end as fact,
         case
             when reason is null
-                then cast(100.0 * (fact - base) / (norm - base) as decimal(18, 6))
+                then {{ safe_ratio('100 * (fact - base)', 'norm - base', 'decimal(18, 6)') }}
         end as kpi_pct,
         reason
     from reasons
