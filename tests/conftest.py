@@ -74,13 +74,24 @@ _isolated_module_environment = pytest.fixture(autouse=True, scope="module")(
 )
 
 
+def voronka_process(*args: str, env: dict) -> subprocess.CompletedProcess:
+    """`voronka ...` as a user types it: a subprocess with the environment `env`, its output
+    as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "dagster_project.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
 @dataclass(frozen=True)
-class MiniRun:
-    """A folder holding the mini inbox and the warehouse `voronka run` built from it (with its
+class RunFolder:
+    """A folder holding an inbox and the warehouse `voronka run` built from it (with its
     working copy, state, dbt folder, Dagster instance, report and exports beside it)."""
 
     root: Path
-    code: int  # the run's exit code
 
     @property
     def inbox(self) -> Path:
@@ -90,10 +101,20 @@ class MiniRun:
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
 
-    def copy_to(self, root: Path) -> MiniRun:
+    def _copy_folder(self, root: Path) -> None:
         """The whole folder copied to `root` (absent): a warehouse of its own to change. Its
         first run adopts the copied file as its working copy (D80: changed outside voronka)."""
         shutil.copytree(self.root, root)
+
+
+@dataclass(frozen=True)
+class MiniRun(RunFolder):
+    """The mini inbox's folder (RunFolder) and the run's exit code."""
+
+    code: int
+
+    def copy_to(self, root: Path) -> MiniRun:
+        self._copy_folder(root)
         return MiniRun(root, self.code)
 
 
@@ -116,25 +137,16 @@ def mini_run(tmp_path_factory) -> MiniRun:
 
 
 @dataclass(frozen=True)
-class DemoRun:
-    """A folder holding a demo inbox (tiny, 3 months: August to October 2026) and the warehouse
-    `voronka run` built from it, and the two commands' outcomes (text)."""
+class DemoRun(RunFolder):
+    """A demo inbox's folder (tiny, 3 months: August to October 2026; RunFolder) and the two
+    commands' outcomes (text)."""
 
-    root: Path
     demo: subprocess.CompletedProcess
     run: subprocess.CompletedProcess
 
-    @property
-    def inbox(self) -> Path:
-        return self.root / "inbox"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.root / "warehouse.duckdb"
-
     def copy_to(self, root: Path) -> Path:
-        """The whole folder copied to `root` (absent); the copy's warehouse."""
-        shutil.copytree(self.root, root)
+        """The copy's warehouse."""
+        self._copy_folder(root)
         return root / self.warehouse.name
 
 
@@ -150,17 +162,10 @@ def demo_run(tmp_path_factory) -> DemoRun:
         "VORONKA_WAREHOUSE": str(root / "warehouse.duckdb"),
     }
 
-    def voronka(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "dagster_project.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-
-    demo = voronka("demo", "--out", str(root / "inbox"), "--scale", "tiny", "--months", "3")
-    run = voronka("run") if demo.returncode == 0 else demo
+    demo = voronka_process(
+        "demo", "--out", str(root / "inbox"), "--scale", "tiny", "--months", "3", env=env
+    )
+    run = voronka_process("run", env=env) if demo.returncode == 0 else demo
     return DemoRun(root, demo, run)
 
 

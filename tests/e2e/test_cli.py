@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import query
+from tests.conftest import query, voronka_process
 
 pytestmark = [pytest.mark.slow]
-
-
-def voronka(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dagster_project.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def test_demo_then_run(demo_run, tmp_path):
@@ -44,21 +32,21 @@ def test_demo_then_run(demo_run, tmp_path):
     assert "report: file://" in run.stdout and (demo_run.root / "validation/index.html").is_file()
 
     env = {**os.environ, "VORONKA_WAREHOUSE": str(demo_run.copy_to(tmp_path / "run"))}
-    validate = voronka("validate", "--layer", "marts", env=env)
+    validate = voronka_process("validate", "--layer", "marts", env=env)
     assert validate.returncode == 0, validate.stdout + validate.stderr
     assert "marts.kpi_manager_monthly" in validate.stdout and "Report: file://" in validate.stdout
 
 
 def test_validate_refuses_an_unknown_layer_and_a_missing_warehouse(tmp_path):
     env = {**os.environ, "VORONKA_WAREHOUSE": str(tmp_path / "missing.duckdb")}
-    assert voronka("validate", "--layer", "gold", env=env).returncode == 2
-    missing = voronka("validate", env=env)
+    assert voronka_process("validate", "--layer", "gold", env=env).returncode == 2
+    missing = voronka_process("validate", env=env)
     assert missing.returncode == 2 and "voronka run" in missing.stderr
 
 
 def test_run_without_inbox_says_what_to_do(tmp_path):
     env = {**os.environ, "VORONKA_INBOX": str(tmp_path / "missing")}
-    run = voronka("run", env=env)
+    run = voronka_process("run", env=env)
     assert run.returncode == 2
     assert "voronka demo --out" in run.stderr
 
@@ -66,13 +54,13 @@ def test_run_without_inbox_says_what_to_do(tmp_path):
 def test_bad_as_of_an_empty_inbox_and_an_unknown_language_are_refused(tmp_path):
     (tmp_path / "inbox" / "calls").mkdir(parents=True)
     env = {**os.environ, "VORONKA_INBOX": str(tmp_path / "inbox")}
-    empty = voronka("run", env=env)
+    empty = voronka_process("run", env=env)
     assert empty.returncode == 2
     assert f"The inbox folder {tmp_path / 'inbox'} holds no CSV file" in empty.stderr
     (tmp_path / "inbox" / "calls" / "2026-01.csv").write_text("call_id\n")
-    run = voronka("run", "--as-of", "01.11.2026", env=env)
+    run = voronka_process("run", "--as-of", "01.11.2026", env=env)
     assert run.returncode == 2
     assert "ISO 8601" in run.stderr
-    german = voronka("run", env={**env, "VORONKA_LANGUAGE": "de"})
+    german = voronka_process("run", env={**env, "VORONKA_LANGUAGE": "de"})
     assert german.returncode == 2
     assert "VORONKA_LANGUAGE must be one of ru, en, not 'de'" in german.stderr
