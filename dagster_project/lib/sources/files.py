@@ -7,13 +7,16 @@ splits valid rows from rows that break the contract. Per file, in one transactio
 
 - a file whose sha256 was already loaded is skipped; a changed file replaces its rows;
 - valid rows go to `raw_<source>.<entity>` unless their key is already there from another file
-  (exports of a form tool repeat every earlier answer), the others to
+  (exports of a form tool repeat every earlier answer): those are kept aside in
+  `raw_<source>.<entity>_repeats`, and when a reload drops a key from the table, the first
+  loaded repeat of it takes its place (D207); rows that break the contract go to
   `raw_<source>.<entity>_quarantine` with `_reason`;
 - the load is logged in `raw_<source>._files`; so is every entry the globs match that cannot be
   read (a broken link, a folder named like a data file, a file unreadable or removed while the
   source runs): status `failed` with the reason, never a skip nor a traceback.
 
-Rows in raw + rows in the quarantine + rows skipped as already loaded = data rows of the file.
+Rows in raw + rows in the quarantine + rows skipped as already loaded = data rows of the file
+(those skipped: the repeats kept aside, and a key's later rows within the file).
 
 Files are read, mapped and checked by DuckDB in the sink's scratch; the rows land in the
 warehouse through the sink (lib/sink.py, D184): the same statements on DuckDB, COPY on
@@ -87,6 +90,7 @@ class FileResult:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     rows_duplicate: int = 0
+    rows_restored: int = 0  # other files' repeats that took the place of keys it dropped (D207)
     message: str | None = None
 
 
@@ -164,6 +168,7 @@ class MappedFileLoader:
         self.schema = f"raw_{source}"
         self.table = f"{self.schema}.{quote(entity.name)}"
         self.quarantine = f"{self.schema}.{quote(entity.name + '_quarantine')}"
+        self.repeats = f"{self.schema}.{quote(entity.name + '_repeats')}"
         self.key = entity.key[0]
         self._ensure_tables()
 
@@ -178,6 +183,10 @@ class MappedFileLoader:
         con.execute(f"create table if not exists {self.table} ({', '.join(columns)})")
         con.execute(
             f"create table if not exists {self.quarantine} ({', '.join(columns)}, _reason varchar)"
+        )
+        # the table's columns, the extras of the files loaded before D207 included
+        con.execute(
+            f"create table if not exists {self.repeats} as select * from {self.table} limit 0"
         )
 
     def close(self) -> None:
@@ -280,7 +289,7 @@ class MappedFileLoader:
         con.execute("begin transaction")
         try:
             for name in extras:
-                for table in (self.table, self.quarantine):
+                for table in (self.table, self.quarantine, self.repeats):
                     con.execute(
                         f"alter table {table} add column if not exists {quote(name)} varchar"
                     )
@@ -290,7 +299,7 @@ class MappedFileLoader:
                 "where _source_file = ? and _source = ?",
                 [rel, self.label],
             )
-            for table in (self.table, self.quarantine):
+            for table in (self.table, self.quarantine, self.repeats):
                 con.execute(
                     f"delete from {table} where _source_file = ? and _source = ?", [rel, self.label]
                 )
@@ -315,7 +324,21 @@ class MappedFileLoader:
                 where not exists (select 1 from {self.table} as t where t.{key} = c.{key})
                 """
             )
+            # the rows whose key another file holds: kept aside, to take its place if that
+            # file drops the key (D207)
+            con.execute(
+                f"""
+                insert into {self.repeats} ({columns})
+                select {columns} from _file_rows as c
+                where exists (
+                    select 1 from {self.table} as t
+                    where t.{key} = c.{key} and not (t._source_file = ? and t._source = ?)
+                )
+                """,
+                [rel, self.label],
+            )
             con.execute("drop table _file_rows")
+            result.rows_restored = self._restore_repeats(columns, loaded_at, batch_id)
             removed = con.execute(
                 f"select count(*) from _previous_keys as p "
                 f"where not exists (select 1 from {self.table} as t where t.{key} = p.{key})"
@@ -332,15 +355,63 @@ class MappedFileLoader:
             raise
         con.execute("commit")
         log.info(
-            "%s %s: %s rows, %s loaded, %s quarantined, %s already loaded",
+            "%s %s: %s rows, %s loaded, %s quarantined, %s already loaded%s",
             self.source,
             rel,
             result.rows_read,
             result.rows_loaded,
             result.rows_quarantined,
             result.rows_duplicate,
+            f"; {result.rows_restored} dropped keys taken over from other files"
+            if result.rows_restored
+            else "",
         )
         return result
+
+    def _restore_repeats(self, columns: str, loaded_at: datetime, batch_id: str) -> int:
+        """The keys the reloaded file no longer has that another file repeated: the first
+        loaded repeat of each moves from `_repeats` into the table, as a fresh run of the
+        inbox would have it (D207). It comes in with this load's time and batch, so the
+        incremental facts (D201) and the raw checks (D82) take it as new."""
+        con, key = self.con, quote(self.key)
+        con.execute(
+            f"""
+            create temp table _restored as
+            select * from (
+                select r.*, row_number() over (
+                    partition by r.{key} order by r._loaded_at, r._source_file, r._source_line
+                ) as _n
+                from {self.repeats} as r
+                inner join _previous_keys as p on r.{key} = p.{key}
+                where not exists (select 1 from {self.table} as t where t.{key} = r.{key})
+            ) as ranked
+            where _n = 1
+            """
+        )
+        selected = ", ".join(
+            "?::timestamp as _loaded_at"
+            if c == "_loaded_at"
+            else "? as _batch_id"
+            if c == "_batch_id"
+            else quote(c)
+            for c in self._columns()
+        )
+        restored = con.changed(
+            f"insert into {self.table} ({columns}) select {selected} from _restored",
+            [loaded_at, batch_id],
+        )
+        con.execute(
+            f"""
+            delete from {self.repeats} as r
+            where exists (
+                select 1 from _restored as x
+                where x.{key} = r.{key} and x._source_file = r._source_file
+                and x._source = r._source
+            )
+            """
+        )
+        con.execute("drop table _restored")
+        return restored
 
     def _columns(self) -> list[str]:
         """The raw table's columns (the contract's, the file metadata, the extras so far)."""

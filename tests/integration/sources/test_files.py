@@ -107,6 +107,43 @@ def test_cdr_files_load_once_and_a_changed_file_replaces_its_rows(tmp_path, con)
     ).fetchall() == [("raw_cdr.calls", "2026-02-01.csv", 1)]
 
 
+def test_a_key_a_reload_drops_is_taken_over_by_another_file_that_has_it(tmp_path, con):
+    """Raw keeps one row per key, the first file's; the later files' rows of it wait in
+    `calls_repeats`. When the first file is reloaded without the key, the next file's row takes
+    its place, as a fresh load of the final folder has it: nothing is lost and no removal is
+    logged (D207)."""
+    settings = cdr(tmp_path)
+    (settings.folder / "2026-02-02.csv").write_text(cdr_rows("c1", "d2"), encoding="utf-8")
+    (settings.folder / "2026-02-03.csv").write_text(cdr_rows("c1"), encoding="utf-8")
+    load_cdr(con, settings)
+    repeats = "select call_id, _source_file from raw_cdr.calls_repeats order by 1, 2"
+    assert con.execute(repeats).fetchall() == [("c1", "2026-02-02.csv"), ("c1", "2026-02-03.csv")]
+    cdr(tmp_path, "\n".join(line for line in CDR_CSV.splitlines() if not line.startswith("c1")))
+    [reloaded] = [r for r in load_cdr(con, settings) if r.status == "reloaded"]
+    assert reloaded.rows_restored == 1
+    assert con.execute(
+        "select c._source_file, c._batch_id = f.batch_id from raw_cdr.calls as c "
+        "join raw_cdr._files as f on f.status = 'reloaded' where c.call_id = 'c1'"
+    ).fetchall() == [("2026-02-02.csv", True)]  # new to the incremental facts and raw checks
+    assert con.execute(repeats).fetchall() == [("c1", "2026-02-03.csv")]
+    assert con.execute("select coalesce(sum(rows_removed), 0) from raw._removals").fetchone() == (
+        0,
+    )
+    fresh = wh.connect(tmp_path / "fresh.duckdb")
+    try:
+        load_cdr(fresh, settings)
+        table = (
+            "select * exclude (_loaded_at, _batch_id) from raw_cdr.{} "
+            "order by call_id, _source_file"
+        )
+        for name in ("calls", "calls_repeats"):
+            assert con.execute(table.format(name)).fetchall() == (
+                fresh.execute(table.format(name)).fetchall()
+            )
+    finally:
+        fresh.close()
+
+
 def test_a_cdr_mapping_error_names_what_to_fix(tmp_path, con):
     with pytest.raises(MappingError, match="must map started_at"):
         CdrMapping.from_dict(
@@ -374,6 +411,7 @@ def test_file_sources_land_on_postgres_with_duckdb_s_accounting(tmp_path, con, p
     file and a changed file (D233)."""
     settings = cdr(tmp_path)
     (settings.folder / "2026-02-02.csv").write_text(cdr_rows("c1", "d2"), encoding="utf-8")
+    (settings.folder / "2026-02-03.csv").write_text(cdr_rows("c1"), encoding="utf-8")
     form_settings = forms(tmp_path)
     (form_settings.folder / "nps" / "export-1.csv").write_text(FORM_CSV, encoding="utf-8-sig")
     (form_settings.folder / "nps" / "export-2.csv").write_text(FORM_CSV, encoding="utf-8")
@@ -381,7 +419,7 @@ def test_file_sources_land_on_postgres_with_duckdb_s_accounting(tmp_path, con, p
     def accounted(results):
         return [
             (r.source_file, r.status, r.rows_read, r.rows_loaded, r.rows_quarantined,
-             r.rows_duplicate, r.message)
+             r.rows_duplicate, r.rows_restored, r.message)
             for r in results
         ]  # fmt: skip
 
@@ -390,7 +428,9 @@ def test_file_sources_land_on_postgres_with_duckdb_s_accounting(tmp_path, con, p
         for table, key in (
             ("raw_cdr.calls", "call_id"),
             ("raw_cdr.calls_quarantine", "_source_line"),
+            ("raw_cdr.calls_repeats", "call_id"),
             ("raw_forms.survey_responses", "response_id"),
+            ("raw_forms.survey_responses_repeats", "response_id"),
             ("raw_forms.survey_responses_quarantine", "_source_line"),
         ):
             columns = [
@@ -418,8 +458,9 @@ def test_file_sources_land_on_postgres_with_duckdb_s_accounting(tmp_path, con, p
     with wh.open_warehouse(pg_url) as pg:
         runs = []
         for step in ("first", "again", "changed"):
-            if step == "changed":
-                cdr(tmp_path, CDR_CSV.replace("Занято", "Отвечен"))
+            if step == "changed":  # c2 corrected, c1 dropped: the second file's c1 takes over
+                changed = CDR_CSV.replace("Занято", "Отвечен").splitlines()
+                cdr(tmp_path, "\n".join(line for line in changed if not line.startswith("c1")))
             runs.append(
                 {
                     name: accounted(load_cdr(target, settings) + load_forms(target, form_settings))
@@ -428,11 +469,12 @@ def test_file_sources_land_on_postgres_with_duckdb_s_accounting(tmp_path, con, p
             )
         for run in runs:
             assert run["duckdb"] == run["postgres"]
-        assert [r[1] for r in runs[0]["postgres"]] == ["loaded"] * 4
-        assert [r[1] for r in runs[1]["postgres"]] == ["skipped_unchanged"] * 4
-        assert [r[1] for r in runs[2]["postgres"]][:2] == ["reloaded", "skipped_unchanged"]
+        assert [r[1] for r in runs[0]["postgres"]] == ["loaded"] * 5
+        assert [r[1] for r in runs[1]["postgres"]] == ["skipped_unchanged"] * 5
+        assert [r[1] for r in runs[2]["postgres"]][:3] == ["reloaded"] + ["skipped_unchanged"] * 2
         # the second CDR file's c1 was loaded from the first file: already loaded
         assert runs[0]["postgres"][1][2:6] == (2, 1, 0, 1)
+        assert runs[2]["postgres"][0][6] == 1  # c1 taken over from the second file (D207)
         on_postgres = tables(pg)
         assert all(on_postgres.values())  # every table has rows to compare
         assert tables(con) == on_postgres
