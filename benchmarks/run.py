@@ -291,6 +291,8 @@ def bench_scale(scale: str, workdir: Path, keep: bool, floor: Path | None) -> di
         [*VORONKA, "demo", "--out", str(inbox), "--scale", scale], env, logs / "demo.log"
     )
     print(f"{scale} demo: {json.dumps(result['demo'])}", flush=True)
+    if result["demo"]["exit_code"] != 0:
+        return failed(result, "demo")
     result["inbox_mb"] = round(du(inbox) / 2**20)
     result["held_back"] = hold_back_last_day(inbox, workdir / scale / "last-day")
     for step in ("run", "run_one_new_day", "rerun_unchanged"):
@@ -306,6 +308,8 @@ def bench_scale(scale: str, workdir: Path, keep: bool, floor: Path | None) -> di
         result[step]["publish_seconds"] = publish_seconds(logs / f"{step}.log")
         result[step]["validation_seconds"] = validation_seconds(logs / f"{step}.log")
         print(f"{scale} {step}: {json.dumps(result[step])}", flush=True)
+        if result[step]["exit_code"] != 0:
+            return failed(result, step)
     result["warehouse_mb"] = round(warehouse.stat().st_size / 2**20) if warehouse.exists() else 0
     if floor is not None:
         result["floor"] = run_floor(floor, inbox, logs, env)
@@ -313,6 +317,18 @@ def bench_scale(scale: str, workdir: Path, keep: bool, floor: Path | None) -> di
     if not keep:
         shutil.rmtree(inbox, ignore_errors=True)
     return result
+
+
+def failed(result: dict, step: str) -> dict:
+    """A scale whose step failed: its later steps would measure a broken warehouse, so they
+    are not run; the script exits 1 after the other scales."""
+    print(
+        f"{result['scale']} {step} failed (exit {result[step]['exit_code']}, log "
+        f"{result[step]['log']}): the later steps of this scale are not run",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {**result, "failed": step}
 
 
 def main() -> int:
@@ -350,8 +366,8 @@ def main() -> int:
         "results": results,
     }
     (out / f"{stamp}.json").write_text(json.dumps(payload, indent=2))
-    print_tables(results)
-    return 0
+    print_tables([r for r in results if "failed" not in r])
+    return 1 if any("failed" in r for r in results) else 0
 
 
 def results_from_output(path: Path) -> list[dict]:
