@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dagster_project.lib import child_guard
+from dagster_project.lib.ge_runner import reuse
 from dagster_project.lib.ge_runner.gx_engine import warm_up
 from dagster_project.lib.ge_runner.reading import read_only_warehouse
 from dagster_project.lib.ge_runner.results import SuiteResult
@@ -168,7 +169,12 @@ def _validate(
 ) -> SuiteResult:
     with read_only_warehouse(warehouse) as con:  # a file or a postgresql:// URL (D181)
         return validate_suite(
-            con, suite, as_of=as_of, business_timezone=business_timezone, root=root
+            con,
+            suite,
+            as_of=as_of,
+            business_timezone=business_timezone,
+            root=root,
+            results=reuse.results_folder(warehouse),  # the checks' results given again (D330)
         )
 
 

@@ -254,6 +254,36 @@ def test_a_batch_never_validated_is_validated_by_the_next_run_and_blocks(warehou
         assert recorded == 0
 
 
+def test_a_failure_given_again_stays_red_until_its_rows_change(warehouse: Path):
+    """D330: the second run finds the rows of the first one's failed validation and gives its
+    result again: the check fails as before, with the same failures, and still blocks; once a
+    row changes (here fixed in the working copy, as a reload would) the suite validates it."""
+    from dagster_project.lib.warehouse import working_path
+
+    build_warehouse(warehouse, [*GOOD, BAD_NPS], LOG_TWO_RUNS, validated=["b1"])
+    evaluations = []
+    for _ in range(2):
+        result = run()
+        [evaluation] = result.get_asset_check_evaluations()
+        assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
+        assert AssetKey("nps_mart") not in materialized(result)
+        evaluations.append(evaluation)
+    first, second = (e.metadata for e in evaluations)
+    assert "D330" not in first["note"].value and "D330" in second["note"].value
+    assert second["failed_expectations"].value == first["failed_expectations"].value
+    assert second["rows_validated"].value == first["rows_validated"].value == 1
+
+    con = duckdb.connect(str(working_path(warehouse)))
+    con.execute(
+        "update raw.survey_responses set score = '9', survey_type = 'nps' where response_id = 'r3'"
+    )
+    con.close()
+    result = run()
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.passed and "D330" not in evaluation.metadata["note"].value
+    assert AssetKey("nps_mart") in materialized(result)
+
+
 def test_a_passed_batch_is_recorded_and_validated_exactly_once(warehouse: Path):
     build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
     first = run()

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from dagster_project.lib import validation_report
+from dagster_project.lib.ge_runner import reuse
 from dagster_project.lib.ge_runner.batches import VALIDATED_BATCHES, VALIDATED_BATCHES_DDL
 from dagster_project.lib.ge_runner.gx_engine import load_suite
 from dagster_project.lib.ge_runner.reading import read_only_warehouse
@@ -576,3 +577,84 @@ def test_the_validation_page_counts_the_quarantined_rows_by_reason(tmp_path):
         assert validation_report.quarantine_counts(warehouse) is None
     finally:
         held.close()
+
+
+# ---------------------------------------------------------------------------- results given again
+
+
+def checked(path: Path, suite: str, **kwargs) -> SuiteResult:
+    """A validation as the asset checks make it: with the results kept beside the file (D330)."""
+    with read_only_warehouse(path) as con:
+        return validate_suite(con, suite, as_of=AS_OF, results=reuse.results_folder(path), **kwargs)
+
+
+def keep(path: Path, result: SuiteResult) -> None:
+    """What the asset check does after a validation (checks._record)."""
+    assert reuse.store(reuse.results_folder(path), result, "run-1")
+
+
+def same_outcome(a: SuiteResult, b: SuiteResult) -> None:
+    ignored = ("duration_seconds", "note", "reused", "fingerprint")
+    assert {k: v for k, v in a.to_dict().items() if k not in ignored} == {
+        k: v for k, v in b.to_dict().items() if k not in ignored
+    }
+
+
+def test_a_result_is_given_again_only_for_the_rows_it_validated(tmp_path: Path):
+    """D330: the same rows give the kept result again, failure and sample included (a failing
+    check stays red every run); any changed cell, even one no expectation reads, validates."""
+    path = scratch(tmp_path / "w.duckdb", {"raw.calls": raw_calls(["30", "forty"])}, RUN)
+    first = checked(path, "raw.calls")
+    assert not first.success and first.fingerprint and not first.reused
+    assert checked(path, "raw.calls").reused == ""  # nothing kept yet
+    keep(path, first)
+
+    again = checked(path, "raw.calls")
+    assert again.reused and "D330" in again.note
+    assert not again.success and again.severity == "error"
+    same_outcome(again, first)
+    assert not validate(path, "raw.calls").reused  # `voronka validate` validates
+
+    con = duckdb.connect(str(path))
+    con.execute("update raw.calls set client_phone = '+79160000000' where call_id = 'k0'")
+    con.close()
+    changed = checked(path, "raw.calls")
+    assert not changed.reused and changed.fingerprint != first.fingerprint
+    assert failures(changed) == failures(first)
+
+    con = duckdb.connect(str(path))
+    con.execute("update raw.calls set talk_seconds = '40' where call_id = 'k1'")
+    con.close()
+    fixed = checked(path, "raw.calls")
+    assert not fixed.reused and fixed.success and failures(fixed) == []
+
+
+def test_a_result_is_validated_again_when_its_suite_or_chunks_change(tmp_path: Path):
+    path = scratch(tmp_path / "w.duckdb", {"marts.kpi_calls_hourly": calls_hourly(1.25)})
+    first = checked(path, "marts.kpi_calls_hourly")
+    keep(path, first)
+    again = checked(path, "marts.kpi_calls_hourly")
+    assert again.reused and failures(again) == failures(first) != []
+    same_outcome(again, first)
+
+    chunked = checked(path, "marts.kpi_calls_hourly", chunk_rows=1)  # two chunks: never again
+    assert chunked.fingerprint is None and not chunked.reused
+
+    root = tmp_path / "expectations"  # the same suite, one expectation's bound edited
+    (root / "marts").mkdir(parents=True)
+    suite = json.loads((EXPECTATIONS / "marts" / "kpi_calls_hourly.json").read_text("utf-8"))
+    [bound] = [
+        e["kwargs"]
+        for e in suite["expectations"]
+        if e["kwargs"].get("column") == "service_level" and "max_value" in e["kwargs"]
+    ]
+    bound["max_value"] = 2
+    (root / "marts" / "kpi_calls_hourly.json").write_text(json.dumps(suite), encoding="utf-8")
+    edited = checked(path, "marts.kpi_calls_hourly", root=root)
+    assert not edited.reused and failures(edited) == []
+
+
+def test_a_kept_result_reads_back_as_it_was_written(tmp_path: Path):
+    result = validate(finance(tmp_path, "w.duckdb", 19700.0), "finance.bonus_statements")
+    assert not result.success and result.failed[0].sample
+    same_outcome(reuse.from_json(reuse.to_json(result)), result)

@@ -51,6 +51,7 @@ from dagster import (
 
 from dagster_project.defs.resources import ValidationResource, WarehouseResource
 from dagster_project.lib import validation_report
+from dagster_project.lib.ge_runner import reuse
 from dagster_project.lib.ge_runner.batches import record_validated
 from dagster_project.lib.ge_runner.results import ExpectationResult, SuiteResult
 from dagster_project.lib.ge_runner.suites import BLOCKING_LAYERS, LAYERS, SuiteFile, discover_suites
@@ -135,7 +136,10 @@ def _save(settings: Settings, result: SuiteResult, context: Any) -> None:
 
 
 def _record(warehouse: WarehouseResource, result: SuiteResult, context: Any) -> None:
-    """Record the batches the result validated (D82), in the working copy."""
+    """Keep the result with the fingerprint of its rows, beside the working copy, for the next
+    validation of the same rows (D330); record the batches it validated in the working copy
+    (D82)."""
+    reuse.store(reuse.results_folder(warehouse.warehouse_path), result, context.run.run_id)
     if not result.batch_ids:
         return
     con = warehouse.connect()

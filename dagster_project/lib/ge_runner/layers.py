@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dagster_project.lib import warehouse as wh
-from dagster_project.lib.ge_runner import gx_engine
+from dagster_project.lib.ge_runner import gx_engine, reuse
 from dagster_project.lib.ge_runner.batches import as_of_parameter, parse_as_of, pending_batches
 from dagster_project.lib.ge_runner.chunks import SOURCE_COLUMNS, new_result, validate_chunks
 from dagster_project.lib.ge_runner.reading import (
@@ -112,6 +112,40 @@ def _failed_query_results(
     return results
 
 
+def _part(
+    suite_file: SuiteFile, query_name: str | None, specs: Sequence[tuple[int, Mapping[str, Any]]]
+) -> SuiteFile:
+    """The suite's expectations on one batch: the table's (``query_name`` None) or a query's."""
+    return replace(
+        suite_file,
+        name=suite_file.name if query_name is None else f"{suite_file.name}.{query_name}",
+        expectations=tuple(spec for _, spec in specs),
+    )
+
+
+def _table_batch(
+    suite_file: SuiteFile, part: SuiteFile, columns: Sequence[str], since: str
+) -> tuple[str, dict[str, str] | None]:
+    """The SQL (and its parameters) of the suite's table batch: the columns the expectations of
+    ``part`` read (all when a table-shape expectation needs them), of the whole table or of the
+    rows loaded since ``since`` (``latest_load_run``)."""
+    key_columns = tuple(suite_file.meta.get("key_columns", ()))
+    prepared = gx_engine.prepared_suite(part)
+    wanted = ["*"]
+    if prepared.shape is None and prepared.row_columns is not None:
+        keep = prepared.row_columns | set(key_columns) | set(SOURCE_COLUMNS)
+        wanted = [quote(c) for c in columns if c in keep] or ["1 as _row"]
+    where = ""
+    if suite_file.batch == "latest_load_run":
+        loaded = suite_file.meta.get("loaded_column") or (
+            "_last_loaded_at" if "_last_loaded_at" in columns else "_loaded_at"
+        )
+        where = f" where {quote(loaded)} >= cast($batch_since as timestamp)"
+    relation = f"{quote(suite_file.layer)}.{quote(suite_file.table)}"
+    sql = f"select {', '.join(wanted)} from {relation}{where}"
+    return sql, ({"batch_since": since} if where else None)
+
+
 def validate_layer_table(
     con: duckdb.DuckDBPyConnection,
     suite: str | SuiteFile,
@@ -119,6 +153,7 @@ def validate_layer_table(
     as_of: str | datetime | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     root: Path | str | None = None,
+    results: Path | None = None,
 ) -> SuiteResult:
     """Validate a table of staging, core, marts or finance with its suite.
 
@@ -143,6 +178,8 @@ def validate_layer_table(
         as_of: see :func:`warehouse_as_of`.
         chunk_rows: the most rows of the table held in memory at once.
         root: the expectations folder.
+        results: the folder of the results that may be given again (``reuse.results_folder``,
+            D330); None: validate whatever was validated before.
 
     Returns:
         One result for the suite, expectations in file order; ``duration_seconds`` covers
@@ -181,29 +218,40 @@ def validate_layer_table(
     for i, spec in enumerate(suite_file.expectations):
         groups.setdefault((spec.get("meta") or {}).get("query"), []).append((i, spec))
     queries = suite_file.queries
+    # the same rows of every batch, suite and code as the stored result's: that result (D330)
+    batches = [
+        reuse.Batch(None, *_table_batch(suite_file, _part(suite_file, None, specs), columns, since))
+        if name is None
+        else reuse.Batch(name, queries[name].sql, _query_parameters(queries[name], values))
+        for name, specs in groups.items()
+    ]
+    fingerprint = None
+    if results is not None:
+        fingerprint = reuse.fingerprint(
+            con,
+            suite_file,
+            batches,
+            parameters=parameters,
+            chunk_rows=chunk_rows,
+            extra={"batch_ids": batch_ids, "note": note},
+        )
+    again = reuse.stored(
+        results,
+        suite_file.name,
+        fingerprint,
+        started=started,
+        as_of=as_of_text,
+        batch_ids=batch_ids,
+    )
+    if again is not None:
+        return again
     results: dict[int, ExpectationResult] = {}
     rows = chunks = 0
     for query_name, specs in groups.items():
-        part = replace(
-            suite_file,
-            name=suite_file.name if query_name is None else f"{suite_file.name}.{query_name}",
-            expectations=tuple(spec for _, spec in specs),
-        )
+        part = _part(suite_file, query_name, specs)
         if query_name is None:
             key_columns = tuple(suite_file.meta.get("key_columns", ()))
-            prepared = gx_engine.prepared_suite(part)
-            wanted = ["*"]
-            if prepared.shape is None and prepared.row_columns is not None:
-                keep = prepared.row_columns | set(key_columns) | set(SOURCE_COLUMNS)
-                wanted = [quote(c) for c in columns if c in keep] or ["1 as _row"]
-            where = ""
-            if suite_file.batch == "latest_load_run":
-                loaded = suite_file.meta.get("loaded_column") or (
-                    "_last_loaded_at" if "_last_loaded_at" in columns else "_loaded_at"
-                )
-                where = f" where {quote(loaded)} >= cast($batch_since as timestamp)"
-            sql = f"select {', '.join(wanted)} from {quote(layer)}.{quote(table)}{where}"
-            params = {"batch_since": since} if where else None
+            sql, params = _table_batch(suite_file, part, columns, since)
             frames = read_ahead(arrow_chunks(con, sql, params, chunk_rows))
         else:
             query = queries[query_name]
@@ -242,6 +290,7 @@ def validate_layer_table(
         expectations=ordered,
         duration_seconds=round(time.perf_counter() - started, 3),
         batch_ids=batch_ids,
+        fingerprint=fingerprint,
     )
     logger.info("%s in %.2fs", outcome.summary(), outcome.duration_seconds)
     return outcome

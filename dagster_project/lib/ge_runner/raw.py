@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dagster_project.lib import contract, parsing
+from dagster_project.lib.ge_runner import reuse
 from dagster_project.lib.ge_runner.batches import as_of_parameter, parse_as_of, pending_batches
 from dagster_project.lib.ge_runner.chunks import validate_chunks
 from dagster_project.lib.ge_runner.reading import (
@@ -173,6 +174,7 @@ def validate_raw_table(
     business_timezone: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     root: Path | str | None = None,
+    results: Path | None = None,
 ) -> SuiteResult:
     """Validate ``raw.<entity>`` of a warehouse with the suite ``raw.<entity>``.
 
@@ -190,6 +192,8 @@ def validate_raw_table(
         business_timezone: zone of naive timestamps (default ``VORONKA_TIMEZONE``).
         chunk_rows: the most rows held in memory at once.
         root: the expectations folder.
+        results: the folder of the results that may be given again (``reuse.results_folder``,
+            D330); None: validate whatever was validated before.
     """
     started = time.perf_counter()
     settings = Settings.from_env()
@@ -235,6 +239,28 @@ def validate_raw_table(
     parameters = {
         AS_OF_PARAMETER: as_of_parameter(parse_as_of(as_of or settings.as_of, tz), latest_loaded_at)
     }
+    # the same rows, suite and code as the stored result's: that result again (D330)
+    rows_sql = f"select * from {source}" + (f" where {where}" if where else "")
+    fingerprint = None
+    if results is not None:
+        fingerprint = reuse.fingerprint(
+            con,
+            suite_file,
+            [reuse.Batch(None, rows_sql, params, rows=total)],
+            parameters=parameters,
+            chunk_rows=chunk_rows,
+            extra={"timezone": tz, "batch_ids": batch_ids, "note": note},
+        )
+    again = reuse.stored(
+        results,
+        suite_file.name,
+        fingerprint,
+        started=started,
+        as_of=parameters[AS_OF_PARAMETER],
+        batch_ids=batch_ids,
+    )
+    if again is not None:
+        return again
     sql = raw_select_sql(ent, columns, source, where=where, business_timezone=tz)
     logger.debug("raw.%s: validating %s rows with\n%s", entity, f"{total:,}", sql)
     reader = con
@@ -242,7 +268,7 @@ def validate_raw_table(
         # the rows come out as text; their typed columns are the same DuckDB SQL, run in
         # memory on each chunk (one set of parsing rules, D75, D187)
         reader = _RawTyping(con, raw_select_sql(ent, columns, "frame", business_timezone=tz))
-        sql = f"select * from {source}" + (f" where {where}" if where else "")
+        sql = rows_sql
     result = validate_chunks(
         read_ahead(arrow_chunks(reader, sql, params, chunk_rows)),
         suite_file,
@@ -251,6 +277,7 @@ def validate_raw_table(
         note=note,
     )
     result.batch_ids = list(batch_ids)
+    result.fingerprint = fingerprint
     result.duration_seconds = round(time.perf_counter() - started, 3)
     return result
 

@@ -62,6 +62,10 @@ class SuiteResult:
             tolerates it (see :func:`validate_layer_table`); ``note`` says why.
         batch_ids: the loaded batches (``_batch_id``) this result validated, for
             :func:`record_validated` (empty for ``full`` batches).
+        fingerprint: the digest of what was validated (``reuse.fingerprint``, D330), stored with
+            the result by the check; None when the result may not be given again.
+        reused: why this result is an earlier validation's, given again (D330); empty when it
+            was validated now.
     """
 
     suite_name: str
@@ -74,6 +78,8 @@ class SuiteResult:
     duration_seconds: float = 0.0
     skipped: bool = False
     batch_ids: list[str] = field(default_factory=list)
+    fingerprint: str | None = None
+    reused: str = ""
 
     @property
     def layer(self) -> str:

@@ -24,10 +24,12 @@ def validate_suite(
     business_timezone: str | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     root: Path | str | None = None,
+    results: Path | None = None,
 ) -> SuiteResult:
     """Validate one suite of any layer: raw by :func:`validate_raw_table` (typed batches not
     validated yet), the others by :func:`validate_layer_table`. The one entry point of the
-    asset checks and of ``voronka validate``."""
+    asset checks and of ``voronka validate``. ``results``: the folder of the results that may be
+    given again when the rows are those they validated (the asset checks', D330)."""
     suite_file = get_suite_file(suite, root)
     if suite_file.layer == "raw":
         return validate_raw_table(
@@ -37,9 +39,15 @@ def validate_suite(
             business_timezone=business_timezone,
             chunk_rows=chunk_rows,
             root=suite_file.path.parent.parent,
+            results=results,
         )
     return validate_layer_table(
-        con, suite_file, as_of=as_of, chunk_rows=chunk_rows, root=suite_file.path.parent.parent
+        con,
+        suite_file,
+        as_of=as_of,
+        chunk_rows=chunk_rows,
+        root=suite_file.path.parent.parent,
+        results=results,
     )
 
 
