@@ -121,6 +121,7 @@ def run_pipeline(
             dg.DagsterInstance.from_config(str(home)) as instance,
         ):
             outcome = _run(instance, settings, log_level, held, checked, started)
+        _render_validation_page(settings)
         if outcome.success:
             record = run_inputs.record(checked.inputs, settings.warehouse)
             outcome.publish_seconds = held.publish(run_record=record)
@@ -174,6 +175,17 @@ def _api_rows(held: wh.Session, sources: tuple[str, ...]) -> int:
         )
     finally:
         con.close()
+
+
+def _render_validation_page(settings: Settings) -> None:
+    """The validation page from the run's results, once, the checks having left it (D331);
+    a page that cannot be written is a warning, not a failed run."""
+    from dagster_project.lib import validation_report
+
+    try:
+        validation_report.write_report(settings.warehouse)
+    except OSError as err:
+        log.warning("could not write the validation page: %s", err)
 
 
 DAGSTER_FOLDER = ".dagster"
@@ -276,8 +288,9 @@ def _materialize(
         selection = dg.AssetSelection.assets(*keys)
         if skip:
             selection = dg.AssetSelection.all() - selection
-    if api:
-        resources["validation"] = ValidationResource()
+    # the checks validate in a worker the run starts and ends (none for an extraction alone),
+    # and leave the validation page to be rendered once, by `run_pipeline` (D331)
+    resources["validation"] = ValidationResource(in_worker=not api, report_each_check=False)
     return dg.materialize(
         [*definitions.assets, *definitions.asset_checks],
         resources=resources,

@@ -114,6 +114,10 @@ class ValidationResource(dg.ConfigurableResource):
     """
 
     in_worker: bool = False
+    # the validation page (`lib/validation_report.py`) rendered again after each check, so that
+    # runs from the UI, the schedule and the sensor refresh it; `voronka run` renders it once,
+    # when its run ends (`runner.run_pipeline`, D331)
+    report_each_check: bool = True
 
     _worker: object = PrivateAttr(default=None)
 

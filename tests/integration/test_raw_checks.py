@@ -284,6 +284,19 @@ def test_a_failure_given_again_stays_red_until_its_rows_change(warehouse: Path):
     assert AssetKey("nps_mart") in materialized(result)
 
 
+def test_in_voronka_run_a_check_saves_its_result_and_leaves_the_page_to_the_run(warehouse: Path):
+    """D331: a check renders the validation page after it validates, except in `voronka run`,
+    whose `run_pipeline` renders it once at the end (the results are saved all the same)."""
+    from dagster_project.lib import validation_report
+
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    assert run(ValidationResource(report_each_check=False)).success
+    assert [r.suite for r in validation_report.load_rows(warehouse)] == ["raw.survey_responses"]
+    assert not validation_report.report_path(warehouse).exists()
+    assert run().success
+    assert validation_report.report_path(warehouse).exists()
+
+
 def test_a_passed_batch_is_recorded_and_validated_exactly_once(warehouse: Path):
     build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
     first = run()

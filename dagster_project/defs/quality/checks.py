@@ -125,12 +125,14 @@ def check_result(result: SuiteResult) -> AssetCheckResult:
     )
 
 
-def _save(settings: Settings, result: SuiteResult, context: Any) -> None:
-    """Keep the latest result next to the warehouse and render the HTML report again, so that
-    runs from the UI, the schedule and the sensor refresh it too (D107; never fails a check)."""
+def _save(settings: Settings, result: SuiteResult, context: Any, render: bool = True) -> None:
+    """Keep the latest result next to the warehouse and, with `render`, render the HTML report
+    again, so that runs from the UI, the schedule and the sensor refresh it too (D107; never
+    fails a check). `voronka run` renders it once, when its run ends (D331)."""
     try:
         validation_report.save_result(settings.warehouse, result)
-        validation_report.write_report(settings.warehouse)
+        if render:
+            validation_report.write_report(settings.warehouse)
     except OSError as err:
         context.log.warning("could not save the result of %s: %s", result.suite_name, err)
 
@@ -206,7 +208,7 @@ def build_raw_check(suite: SuiteFile) -> AssetChecksDefinition:
             business_timezone=settings.business_timezone,
             root=suite.path.parent.parent,
         )
-        _save(settings, result, context)
+        _save(settings, result, context, validation.report_each_check)
         _record(warehouse, result, context)
         context.log.info(result.summary())
         for failure in result.failed:
@@ -260,7 +262,7 @@ def build_layer_check(suite: SuiteFile, asset_key: AssetKey | None = None) -> As
             as_of=settings.as_of,
             root=suite.path.parent.parent,
         )
-        _save(settings, result, context)
+        _save(settings, result, context, validation.report_each_check)
         _record(warehouse, result, context)
         context.log.info(result.summary())
         for failure in result.failed:
