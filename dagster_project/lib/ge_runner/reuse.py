@@ -130,18 +130,16 @@ def fingerprint(
     for batch in batches:
         params = batch.params or None
         try:
-            rows = batch.rows
-            if rows is None:  # counted first: a batch of several chunks is not hashed
-                [(rows,)] = con.raw.sql(
-                    f"select count(*) from ({batch.sql}) as q", params=params
-                ).fetchall()
-            if rows > chunk_rows:
+            if batch.rows is not None and batch.rows > chunk_rows:
                 return None
             relation = con.raw.sql(batch.sql, params=params)
             shape = [relation.columns, [str(t) for t in relation.types]]
-            [(hashed,)] = con.raw.sql(
-                f"select sum(hash(q)) from ({batch.sql}) as q", params=params
+            # one pass: a batch read from a view computes the view once more, not twice
+            [(rows, hashed)] = con.raw.sql(
+                f"select count(*), sum(hash(q)) from ({batch.sql}) as q", params=params
             ).fetchall()
+            if rows > chunk_rows:
+                return None
         except wh.database_errors() as err:  # the validation reports a failing query
             logger.debug("%s: no fingerprint of %s: %s", suite_file.name, batch.name, err)
             return None
