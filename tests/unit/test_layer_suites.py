@@ -7,6 +7,7 @@ meant to catch it fails, with its severity, and that nothing else in the suite d
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -639,6 +640,20 @@ def test_a_result_is_validated_again_when_its_suite_or_chunks_change(tmp_path: P
 
     chunked = checked(path, "marts.kpi_calls_hourly", chunk_rows=1)  # two chunks: never again
     assert chunked.fingerprint is None and not chunked.reused
+
+    ordered = json.loads((EXPECTATIONS / "marts" / "kpi_calls_hourly.json").read_text("utf-8"))
+    ordered["expectations"].append(
+        {
+            "type": "expect_column_values_to_be_increasing",
+            "kwargs": {"column": "call_hour"},
+            "meta": {"severity": "warn", "notes": "an expectation on the rows' order"},
+        }
+    )
+    with read_only_warehouse(path) as con:
+        suite = read_suite_file(EXPECTATIONS / "marts" / "kpi_calls_hourly.json")
+        assert reuse.fingerprint(con, suite, [], parameters={}, chunk_rows=10)
+        suite = replace(suite, expectations=tuple(ordered["expectations"]))
+        assert reuse.fingerprint(con, suite, [], parameters={}, chunk_rows=10) is None
 
     root = tmp_path / "expectations"  # the same suite, one expectation's bound edited
     (root / "marts").mkdir(parents=True)
