@@ -1,3 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_touched_deal_rows(['stage_changes']) }}",
+        post_hook=[
+            "{{ keep_inputs_seen([ref('int_deals__unioned'), ref('fct_deal_stage_changes')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
+    )
+}}
+
 {#- Who was responsible for a deal when (kpi-definitions, "Attribution"): the manager_id of the
     deal's latest stage change at or before t that carries one, otherwise deals.manager_id.
     One row per deal and period [valid_from, valid_to): period 0 runs from always (valid_from
@@ -6,14 +19,30 @@
     The periods of a deal never overlap, so "the manager at t" is one range join:
         valid_from is null or valid_from <= t, and valid_to is null or t < valid_to.
     Stage changes at the same instant: the one with the larger change_id wins (the other's
-    period is empty). A table, not a view: fct_deals, fct_survey_responses and marts read it. -#}
+    period is empty). A table, not a view: fct_deals, fct_survey_responses and marts read it.
+    Incremental per deal (macros/deal_incremental.sql, D311): the periods of the deals touched
+    since the last build (a new version, a stage change loaded since) are computed again, the
+    others kept; in full after a removal (D205). No as-of time is read. -#}
+
+{%- set since = deal_rebuild_since() %}
 
 with
 
+{% if since is not none %}
+touched_deals as (
+    select distinct deal_id
+    from ({{ deals_touched(since, ['stage_changes']) }}) as touched
+),
+{% endif %}
+
 -- live deals only: a deleted deal has no manager at any time (D85)
 deals as (
-    select * from {{ ref('int_deals__unioned') }}
-    where deleted_at is null
+    select unioned.* from {{ ref('int_deals__unioned') }} as unioned
+    {%- if since is not none %}
+    inner join touched_deals
+        on unioned.deal_id = touched_deals.deal_id
+    {%- endif %}
+    where unioned.deleted_at is null
 ),
 
 stage_changes as (

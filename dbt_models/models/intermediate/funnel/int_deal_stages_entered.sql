@@ -1,3 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_touched_deal_rows(['stage_changes', 'pipeline_stages'], reads_as_of=true) }}",
+        post_hook=[
+            "{{ keep_inputs_seen([ref('int_deals__unioned'), ref('fct_deal_stage_changes'), ref('dim_pipeline_stages')]) }}",
+            "{{ keep_as_of_seen([(ref('fct_deals'), 'created_at'), (ref('fct_deal_stage_changes'), 'changed_at')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
+    )
+}}
+
 {#- One row per deal and stage of its pipeline that the deal entered up to the as-of time (its
     first entry), with when it entered and when it left (kpi-definitions, "Funnel"):
 
@@ -8,10 +22,17 @@
     - every stage change up to as-of enters its to_stage;
     - left_at is the first stage change after that entry (up to as-of), null while the deal is
       still in the stage. Stage changes at the same instant are ordered by change_id.
-    Stages unknown to dim_pipeline_stages are ignored. -#}
+    Stages unknown to dim_pipeline_stages are ignored.
+    Incremental per deal (macros/deal_incremental.sql, D310): the rows of the deals touched since
+    the last build (a new version, a stage change, a stage of its pipeline loaded since) are
+    computed again, the others kept; in full after a removal (D205) or when the as-of moved in a
+    way the kept rows may depend on. -#}
+
+{%- set since = deal_rebuild_since(reads_as_of=true) %}
 
 with
 
+{% if since is none %}
 deals as (
     select * from {{ ref('fct_deals') }}
 ),
@@ -19,6 +40,26 @@ deals as (
 stage_changes as (
     select * from {{ ref('fct_deal_stage_changes') }}
 ),
+{% else %}
+touched_deals as (
+    select distinct deal_id
+    from ({{ deals_touched(since, ['stage_changes', 'pipeline_stages']) }}) as touched
+),
+
+deals as (
+    select fct_deals.*
+    from {{ ref('fct_deals') }} as fct_deals
+    inner join touched_deals
+        on fct_deals.deal_id = touched_deals.deal_id
+),
+
+stage_changes as (
+    select fct_deal_stage_changes.*
+    from {{ ref('fct_deal_stage_changes') }} as fct_deal_stage_changes
+    inner join touched_deals
+        on fct_deal_stage_changes.deal_id = touched_deals.deal_id
+),
+{% endif %}
 
 pipeline_stages as (
     select * from {{ ref('dim_pipeline_stages') }}
