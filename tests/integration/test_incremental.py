@@ -41,12 +41,20 @@ INCREMENTAL = [
 ]
 PARTIAL_PARSE = "partial_parse.msgpack"
 REBUILD_FROM = re.compile(r">= cast\('(\d{4}-\d{2}-\d{2})' as date\)")
+WATERMARK_FILTER = "_last_loaded_at > cast('"
+WATERMARK_MODELS = [name for schema, name in INCREMENTAL if name not in MONTH_MARTS]
 
 
-def dbt_run(warehouse: Path, target: Path, *args: str, parse_from: Path | None = None) -> None:
-    """`dbt build` of the models and seeds, its artifacts in `target`. `parse_from`: an earlier
-    build's target folder on the same warehouse (the same profile and vars), whose parse dbt
-    takes up as a partial parse instead of parsing the whole project again (D283)."""
+def dbt_run(
+    warehouse: Path,
+    target: Path,
+    *args: str,
+    parse_from: Path | None = None,
+    project: Path = PROJECT,
+) -> None:
+    """`dbt build` of the models and seeds of `project`, its artifacts in `target`. `parse_from`:
+    an earlier build's target folder on the same warehouse (the same profile and vars), whose
+    parse dbt takes up as a partial parse instead of parsing the whole project again (D283)."""
     if parse_from is not None:
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(parse_from / PARTIAL_PARSE, target / PARTIAL_PARSE)
@@ -61,7 +69,7 @@ def dbt_run(warehouse: Path, target: Path, *args: str, parse_from: Path | None =
             str(target),
             *args,
         ],
-        cwd=PROJECT,
+        cwd=project,
         env={**os.environ, "VORONKA_WAREHOUSE": str(warehouse)},
         capture_output=True,
         text=True,
@@ -77,6 +85,13 @@ def rebuild_from(target: Path, model: str) -> str | None:
         return "nothing"
     found = REBUILD_FROM.search(compiled)
     return found.group(1) if found else None
+
+
+def read_since_watermark(target: Path, model: str) -> bool:
+    """Whether a watermark-incremental model read only the rows loaded after its watermark
+    (not all of them, as a first build or a full refresh does), from the compiled SQL."""
+    compiled = next(target.rglob(f"compiled/**/{model}.sql")).read_text()
+    return WATERMARK_FILTER in compiled
 
 
 def rows(warehouse: Path, schema: str, table: str) -> list[tuple]:
@@ -116,6 +131,9 @@ def deliveries(tmp_path_factory):
 
     dbt_run(warehouse, root / "target-3", parse_from=root / "target-1")  # nothing new
     nothing_new = {model: rebuild_from(root / "target-3", model) for model in MONTH_MARTS}
+    nothing_new |= {
+        model: read_since_watermark(root / "target-3", model) for model in WATERMARK_MODELS
+    }
 
     deliver(late)
     load_inbox(inbox, warehouse)
@@ -136,6 +154,7 @@ def deliveries(tmp_path_factory):
         "full_refresh": compare_warehouses(fresh, warehouse),
     }
     return {
+        "root": root,
         "identical": identical,
         "snapshots": snapshots,
         "after_october": after_october,
@@ -173,6 +192,12 @@ def test_a_run_without_new_data_rebuilds_nothing(deliveries, model):
     assert deliveries["nothing_new"][model] == "nothing"
 
 
+@pytest.mark.parametrize("model", WATERMARK_MODELS)
+def test_a_run_without_new_data_reads_only_new_loads(deliveries, model):
+    # the same code and settings again: no full rebuild (D320's digest is stable)
+    assert deliveries["nothing_new"][model] is True
+
+
 @pytest.mark.parametrize("model", MONTH_MARTS)
 def test_late_rows_of_an_old_month_rebuild_from_that_month(deliveries, model):
     first = deliveries["late_rebuilt"][model]
@@ -187,5 +212,75 @@ def test_marts_and_finance_are_byte_identical_to_a_fresh_one_thread_build(delive
         report
     )
     assert report["marts.kpi_manager_monthly"]["rows_a"] > 0
+    differing = {name: entry for name, entry in report.items() if not entry.get("identical")}
+    assert not differing, differing
+
+
+# D320: code changed between two runs (an upgrade of Voronka), in a copy of the dbt project: a
+# macro (every ratio doubled) and a model (every call's talk one second longer)
+CODE_CHANGES = {
+    "macros/aggregates.sql": (
+        "    {{ exact_ratio(numerator, denominator, data_type) }}\n",
+        "    {{ exact_ratio('2 * (' ~ numerator ~ ')', denominator, data_type) }}\n",
+    ),
+    "models/core/fct_calls.sql": (
+        "        new_calls.talk_seconds,\n",
+        "        new_calls.talk_seconds + 1 as talk_seconds,\n",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def upgraded(deliveries):
+    """The incremental warehouse built on by the changed code, then rebuilt by it with
+    `--full-refresh` (the same rows loaded, so the load metadata compares too)."""
+    root = deliveries["root"]
+    changed = root / "changed"
+    shutil.copytree(
+        PROJECT,
+        changed / PROJECT.name,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
+    )
+    shutil.copytree(PROJECT.parent / "seeds", changed / "seeds")
+    for rel, (old, new) in CODE_CHANGES.items():
+        path = changed / PROJECT.name / rel
+        text = path.read_text(encoding="utf-8")
+        assert text.count(old) == 1, (rel, old)
+        path.write_text(text.replace(old, new), encoding="utf-8")
+
+    warehouse = root / "changed.duckdb"
+    shutil.copyfile(root / "incremental.duckdb", warehouse)
+    dbt_run(warehouse, root / "target-7", project=changed / PROJECT.name)
+    incremental = {key: rows(warehouse, *key) for key in INCREMENTAL}
+    shutil.copyfile(warehouse, root / "changed-incremental.duckdb")
+
+    dbt_run(
+        warehouse,
+        root / "target-8",
+        "--full-refresh",
+        parse_from=root / "target-7",
+        project=changed / PROJECT.name,
+    )
+    full = {key: rows(warehouse, *key) for key in INCREMENTAL}
+    identical = compare_warehouses(
+        warehouse, root / "changed-incremental.duckdb", ("core", "marts", "finance")
+    )
+    return {"incremental": incremental, "full": full, "identical": identical}
+
+
+@pytest.mark.parametrize("key", INCREMENTAL, ids=lambda key: ".".join(key))
+def test_changed_code_rebuilds_what_it_changes(deliveries, upgraded, key):
+    incremental, full = upgraded["incremental"][key], upgraded["full"][key]
+    if key[1] not in ("fct_deal_stage_changes", "fct_survey_responses"):
+        # the change reaches the table's rows (else this test could not fail)
+        assert full != deliveries["full"][key], f"{key}: the code change changed no row"
+    missing = [row for row in full if row not in incremental]
+    extra = [row for row in incremental if row not in full]
+    assert not missing and not extra, (len(missing), len(extra), missing[:3], extra[:3])
+
+
+def test_changed_code_gives_the_core_marts_and_finance_of_a_full_run(upgraded):
+    report = upgraded["identical"]
+    assert {"core.fct_calls", "marts.kpi_manager_monthly", "finance.bonus_lines"} <= set(report)
     differing = {name: entry for name, entry in report.items() if not entry.get("identical")}
     assert not differing, differing

@@ -169,16 +169,9 @@ shared as (
     select
         md5(concat_ws(
             '|',
-            -- the settings every mart reads
-            '{{ var("business_timezone") }}',
+            -- the settings that change results (macros/build_digest.sql) and the run's bounds
+            '{{ settings_digest() }}',
             '{{ var("as_of", "") }}',
-            '{{ var("successful_call_min_seconds") }}',
-            '{{ var("service_level_threshold_seconds") }}',
-            '{{ var("callback_window_minutes") }}',
-            '{{ var("response_window_days") }}',
-            '{{ var("churn_window_days") }}',
-            '{{ var("developed_min_won_deals") }}',
-            '{{ var("clv_max_lifetime_years") }}',
             '{{ var("min_date") }}',
             '{{ var("max_date") }}',
             cast(count(*) as {{ dbt.type_string() }}),
