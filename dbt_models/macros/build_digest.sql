@@ -121,7 +121,8 @@
 {#- Whether this is an incremental model's run (not parsing, not a dbt unit test, whose `this`
     is a CTE of given rows) -#}
 {% macro is_incremental_model_run() -%}
-    {{ return(execute and this is not none and model.config.materialized == 'incremental'
+    {{ return(execute and this is defined and this is not none and model is mapping
+              and model.config.materialized == 'incremental'
               and '__dbt__cte__' not in (this | string)) }}
 {%- endmacro %}
 
