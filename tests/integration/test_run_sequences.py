@@ -1,13 +1,14 @@
 """After any sequence of `voronka run`s the core, marts and finance tables are those of a fresh
 full run of the same inbox, byte for byte (issue 18, D92, D150).
 
-The mini inbox is run, then changed twice and run after each change: late calls of an old month,
-a changed file (a deal's amount corrected in place) and a new manager version; then a deleted
-record, a client's new phone, a late stage change of an old deal and a new day (a deal that moves
-stage in a new version reassigning it, a new deal). A last run with nothing new is skipped
-(D150). A fresh warehouse built from the final inbox in one run is the reference; every table of
-core, marts and finance, and of intermediate but for what the incremental models keep about
-their last build, must equal it (rows ordered by every column, as CSV; load-time columns `_...`
+The mini inbox is run, then changed twice and run after each change: late calls and activities
+of an old month, a changed file (a deal's amount corrected in place) and a new manager version;
+then a deleted record, a client's new phone, a deal moved to another client, a deleted activity,
+a deleted client, a late stage change of an old deal and a new day (a deal that moves stage in a
+new version reassigning it, a new deal). A last run with nothing new is skipped (D150). A fresh
+warehouse built from the final inbox in one run is the reference; every table of core, marts
+and finance, and of intermediate but for what the incremental models keep about their last
+build, must equal it (rows ordered by every column, as CSV; load-time columns `_...`
 left out).
 """
 
@@ -28,6 +29,13 @@ DEALS_HEADER = (
     "deal_id,client_id,manager_id,pipeline,stage,status,amount,currency,channel,created_at,"
     "closed_at,loss_reason,updated_at"
 )
+ACTIVITIES_HEADER = (
+    "activity_id,activity_type,manager_id,deal_id,client_id,created_at,due_at,completed_at,"
+    "outcome,updated_at"
+)
+CLIENTS_HEADER = (
+    "client_id,client_type,name,phone,email,segment,acquisition_channel,created_at,updated_at"
+)
 LATE_CHANGED_NEW_VERSION = {
     # late data for an old month: January calls arriving in March
     "calls/2026-01-late.csv": (
@@ -41,6 +49,18 @@ LATE_CHANGED_NEW_VERSION = {
         "manager_id,full_name,team,role,extension,email,hired_on,left_on,updated_at\n"
         "m1,Анна Петрова,Москва-2,sales,101,anna@example.ru,2025-03-01,,"
         "2026-02-20T09:00:00+03:00\n"
+    ),
+    # late activities of old deals, built before the next run changes what they count for
+    # (D300): a4 takes its deal d5's client, a5's deal d2 and a6's own client c5 are deleted next
+    "activities/2026-01-late.csv": (
+        ACTIVITIES_HEADER + "\n"
+        "a4,call,m1,d5,,2026-02-12 10:00,,2026-02-12 10:30,neutral,2026-02-12 10:30\n"
+        "a5,email,m2,d2,,2026-01-25 12:00,,2026-01-25 12:05,negative,2026-01-25 12:05\n"
+        "a6,meeting,m1,d1,c5,2026-01-15 10:00,,2026-01-15 11:00,positive,2026-01-15 11:00\n"
+    ),
+    "clients/2026-01-late.csv": (
+        CLIENTS_HEADER
+        + "\nc5,person,Смирнова Ольга,,,Частные,Сайт,2026-01-14 10:00,2026-01-14 10:00\n"
     ),
 }
 DELETED_AND_NEW_DAY = {
@@ -56,6 +76,25 @@ DELETED_AND_NEW_DAY = {
         "updated_at\n"
         "c2,company,АО «Вектор»,+7 495 111 22 33,office@vector.ru,Enterprise,,"
         "2026-01-10 11:00,2026-02-21 12:00\n"
+    ),
+    # an existing deal moved to another client: d5 (won) now c2's; a4 follows it (D300)
+    "deals/deals-moved.csv": (
+        DEALS_HEADER + "\n"
+        "d5,c2,m1,Продажи,Успешно,won,120000,RUB,Сайт,2026-02-10 10:00,2026-02-25 12:00,,"
+        "2026-02-26 12:00\n"
+    ),
+    # a deleted activity (a2), and a late one of an old deal (a7, January's d1)
+    "activities/2026-02-21.csv": (
+        ACTIVITIES_HEADER + ",deleted_at\n"
+        "a2,proposal,m2,d4,c4,2026-02-02 10:00,2026-02-03 10:00,2026-02-03 09:00,positive,"
+        "2026-02-21 13:00,2026-02-21 13:00\n"
+        "a7,demo,m1,d1,,2026-01-12 15:00,,2026-01-12 16:00,positive,2026-01-12 16:00,\n"
+    ),
+    # a deleted client: a6 now takes its deal d1's client (D85, D300)
+    "clients/clients-deleted.csv": (
+        CLIENTS_HEADER + ",deleted_at\n"
+        "c5,person,Смирнова Ольга,,,Частные,Сайт,2026-01-14 10:00,2026-02-21 14:00,"
+        "2026-02-21 14:00\n"
     ),
     # a late stage change of an old deal, in a run without removals (a removal rebuilds
     # the per-deal tables in full, D205): d1 (won in January) was in "КП отправлено" from
@@ -115,6 +154,10 @@ def sequence(tmp_path_factory, mini_run):
         "(select max(_loaded_at) from (select _loaded_at from intermediate.int_clients__unioned "
         "union all select _loaded_at from intermediate.int_managers__unioned))",
     )[0]
+    activities = query(
+        warehouse,
+        "select activity_id, deal_id, client_id from core.fct_activities order by activity_id",
+    )
     published = warehouse.stat()
     codes.append(run(inbox, warehouse))  # nothing new: skipped
     skipped = warehouse.stat().st_ino == published.st_ino
@@ -127,7 +170,13 @@ def sequence(tmp_path_factory, mini_run):
         warehouse,
         schemas=("core", "marts", "finance", "intermediate"),
     )
-    return {"codes": codes, "skipped": skipped, "report": report, "inputs_seen": inputs_seen}
+    return {
+        "codes": codes,
+        "skipped": skipped,
+        "report": report,
+        "inputs_seen": inputs_seen,
+        "activities": activities,
+    }
 
 
 def test_every_run_succeeds_and_the_last_is_skipped(sequence):
@@ -158,6 +207,19 @@ def test_tables_equal_a_fresh_full_run(sequence):
     assert report["core.dim_managers"]["rows_a"] == 5  # m1 in a second version
     differing = {name: entry for name, entry in report.items() if not entry.get("identical")}
     assert not differing, differing
+
+
+def test_built_activities_follow_their_deals_and_clients(sequence):
+    """D300: the last incremental run computed a4, a5 and a6 again from their own rows (built the
+    run before), and removed the deleted a2; equal to the fresh run (above) and as intended."""
+    assert sequence["activities"] == [
+        ("a1", "d1", "c1"),
+        ("a3", "d3", "c3"),
+        ("a4", "d5", "c2"),  # d5 moved to c2
+        ("a5", None, None),  # d2 deleted: no deal, no client from it
+        ("a6", "d1", "c1"),  # its own client c5 deleted: d1's client
+        ("a7", "d1", "c1"),  # late, of an old deal
+    ]
 
 
 def test_fct_calls_keeps_the_newest_input_load_it_was_built_from(sequence):
