@@ -84,3 +84,41 @@ first_loaded as (
     where load_rank = 1
 )
 {%- endmacro %}
+
+
+
+{#- "Newest version wins" on a big table of records most of which have a single version (the
+    inbox's activities). Renders the CTEs `versioned_keys` (the keys with several rows) and
+    `split_rows`: every row of `relation` (the raw table itself, a source()) with
+    `has_versions`, whether its key has several rows. The model parses `split_rows`, keeps the
+    rows without versions as they are and ranks only the others (newest_version_rank above):
+    the same rows as ranking every row, for a window over a few keys' rows, and a filter on the
+    load time (an incremental fact's watermark, D300) reaches the raw scan of the rows without
+    versions, which a window over every row stops. The model reads `split_rows` (and what it
+    renames from it) `not materialized`, so that its filters reach the scans. Raw has no row
+    without its key (a required column, D4). -#}
+{% macro split_versioned_rows(relation, key) -%}
+versioned_keys as (
+    select {{ key }}
+    from {{ relation }}
+    group by 1
+    having count(*) > 1
+),
+
+split_rows as not materialized (
+    select
+        copies.*,
+        false as has_versions
+    from {{ relation }} as copies
+    where not exists (
+        select 1 from versioned_keys
+        where versioned_keys.{{ key }} = copies.{{ key }}
+    )
+    union all
+    select
+        copies.*,
+        true as has_versions
+    from {{ relation }} as copies
+    where copies.{{ key }} in (select versioned_keys.{{ key }} from versioned_keys)
+)
+{%- endmacro %}

@@ -1,14 +1,13 @@
 {#- One row per activity: the newest updated_at wins (ties: the latest loaded row).
     The newest version decides deletion too: deleted_at set = deleted in the source, and a
-    newer version without it restores the record (D85). -#}
+    newer version without it restores the record (D85). Only the activities with several rows
+    are ranked, so that fct_activities' load watermark reaches the raw scan (D300). -#}
 
 with
 
-source as (
-    select * from {{ source('inbox', 'activities') }}
-),
+{{ split_versioned_rows(source('inbox', 'activities'), 'activity_id') }},
 
-renamed as (
+renamed as not materialized (
     select
         ---------- ids
         activity_id,
@@ -29,8 +28,9 @@ renamed as (
         _source_file,
         _source_line,
         _loaded_at,
-        _batch_id
-    from source
+        _batch_id,
+        has_versions
+    from split_rows
 ),
 
 ranked as (
@@ -38,6 +38,18 @@ ranked as (
         *,
         {{ newest_version_rank('updated_at', partition_by='activity_id', load_order=inbox_load_order()) }}
     from renamed
+    where has_versions
+),
+
+newest as (
+    select
+        *,
+        1 as version_rank
+    from renamed
+    where not has_versions
+    union all
+    select * from ranked
+    where version_rank = 1
 ),
 
 final as (
@@ -57,8 +69,7 @@ final as (
         _source_line,
         _loaded_at,
         _batch_id
-    from ranked
-    where version_rank = 1
+    from newest
 )
 
 select * from final
