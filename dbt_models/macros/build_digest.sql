@@ -110,11 +110,7 @@
 
 {#- The relation keeping the digest the model was last built by -#}
 {% macro build_digest_relation() -%}
-    {{ return(api.Relation.create(
-        database=this.database,
-        schema=generate_schema_name('intermediate', model),
-        identifier=this.identifier ~ '__build_digest',
-        type='table')) }}
+    {{ return(kept_relation('__build_digest')) }}
 {%- endmacro %}
 
 

@@ -43,11 +43,7 @@
 
 {#- The relation keeping the as-of time a model was built with -#}
 {% macro as_of_seen_relation() -%}
-    {{ return(api.Relation.create(
-        database=this.database,
-        schema=generate_schema_name('intermediate', model),
-        identifier=this.identifier ~ '__as_of_seen',
-        type='table')) }}
+    {{ return(kept_relation('__as_of_seen')) }}
 {%- endmacro %}
 
 

@@ -64,10 +64,19 @@
     `intermediate.<fact>__inputs_seen` (a post-hook, in the same transaction as the fact's rows):
     an input row loaded after that build is loaded after it; one loaded before was read by it. -#}
 {% macro inputs_seen_relation() -%}
+    {{ return(kept_relation('__inputs_seen')) }}
+{%- endmacro %}
+
+
+{#- The table in `intermediate` where a model keeps what it was built from, named after it
+    with `suffix` (`__inputs_seen`, `__removals_seen`, `__as_of_seen`, `__build_digest`,
+    `__built_fingerprints`): written by a post-hook in the same transaction as its rows. -#}
+{% macro kept_relation(suffix, model_relation=none) -%}
+    {%- set target_relation = model_relation or this -%}
     {{ return(api.Relation.create(
-        database=this.database,
+        database=target_relation.database,
         schema=generate_schema_name('intermediate', model),
-        identifier=this.identifier ~ '__inputs_seen',
+        identifier=target_relation.identifier ~ suffix,
         type='table')) }}
 {%- endmacro %}
 

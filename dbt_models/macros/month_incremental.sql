@@ -15,12 +15,7 @@
 
 {#- The relation holding the fingerprints a mart was built from -#}
 {% macro built_fingerprints_relation(model_relation=none) -%}
-    {%- set target_relation = model_relation or this -%}
-    {{ return(api.Relation.create(
-        database=target_relation.database,
-        schema=generate_schema_name('intermediate', model),
-        identifier=target_relation.identifier ~ '__built_fingerprints',
-        type='table')) }}
+    {{ return(kept_relation('__built_fingerprints', model_relation)) }}
 {%- endmacro %}
 
 

@@ -25,11 +25,7 @@
 
 {#- The relation keeping how many removals the model had seen when last built -#}
 {% macro removals_seen_relation() -%}
-    {{ return(api.Relation.create(
-        database=this.database,
-        schema=generate_schema_name('intermediate', model),
-        identifier=this.identifier ~ '__removals_seen',
-        type='table')) }}
+    {{ return(kept_relation('__removals_seen')) }}
 {%- endmacro %}
 
 
