@@ -119,7 +119,17 @@ def test_suite_follows_the_contract(entity: contract.Entity):
     assert any(e["type"] == "expect_table_row_count_to_be_between" for e in suite.expectations)
     expected_batch = (
         "latest_load_run"
-        if entity.name in ("calls", "deal_stage_changes", "survey_responses", "activities")
+        if entity.name
+        in (
+            "calls",
+            "deal_stage_changes",
+            "survey_responses",
+            "activities",
+            "deals",
+            "clients",
+            "requests",
+            "managers",
+        )
         else "full"
     )
     assert suite.batch == expected_batch

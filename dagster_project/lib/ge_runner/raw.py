@@ -8,7 +8,8 @@ timestamps, decimals and integers as doubles, booleans as booleans, enums lowerc
 value is null where the text does not parse, so "parses as its type" is
 ``expect_column_values_to_not_be_null`` on the typed column with a ``row_condition`` that the raw
 column is not null, and ranges run on typed columns. The batch is the suite's ``meta.batch``:
-``full``, or ``latest_load_run`` (for the big event tables, so the cost follows the new data):
+``full``, or ``latest_load_run`` (the event tables and the versioned entities, whose expectations
+judge each row alone, so the cost follows the new data, D380):
 the rows of every batch loaded into the entity's raw table (``raw._load_log``) that the suite has
 not validated yet, whoever loaded it and whatever crashed since (D82, :mod:`.batches`).
 """
