@@ -367,6 +367,12 @@ def _dbt_build(
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
     parsed = prepare_manifest(settings).parent  # the parse the assets were built from (D220)
+    reuse = _TestReuse.prepare(context, warehouse.warehouse_path, parsed.name)
+    if reuse.reused:
+        args += ["--exclude", " ".join(reuse.names())]
+        context.log.info(
+            f"{len(reuse.reused)} dbt data tests given again: they passed on the same inputs (D370)"
+        )
     with (
         wh.dbt_target(warehouse.warehouse_path),  # the run's working copy (D80)
         _partial_parse_from(parsed),
@@ -376,7 +382,113 @@ def _dbt_build(
         invocation = dbt.cli(
             args, context=context, target_path=_build_folder(settings, context.run_id)
         )
-    yield from invocation.stream()
+    failure = None
+    try:
+        yield from invocation.stream()
+    except Exception as err:  # dbt failed (a test, a model): its error is raised below
+        failure = err
+    # also when dbt failed: the tests given again are reported as they would have been had they
+    # run (not those of a model dbt skipped or failed), and what passed is kept
+    built = reuse.read_results(invocation)
+    reuse.store(built, context.run_id)
+    yield from reuse.results(built)
+    if failure is not None:
+        raise failure
+
+
+class _TestReuse:
+    """The dbt data tests of this build that passed on the same inputs and are given again
+    (`lib/dbt_test_reuse.py`, D370): left out of `dbt build`, reported passed after it."""
+
+    def __init__(self, manifest=None, keys=None, kept=None, reused=(), path=None, checks=None):
+        self.manifest = manifest
+        self.keys: dict[str, str] = keys or {}
+        self.kept: dict[str, str] = kept or {}
+        self.reused: list[str] = list(reused)
+        self.path: Path | None = path
+        self.checks: dict[str, dg.AssetCheckKey] = checks or {}
+
+    @classmethod
+    def prepare(
+        cls, context: dg.AssetExecutionContext, warehouse_path, parse_key: str
+    ) -> "_TestReuse":
+        from dagster_dbt.asset_utils import (
+            get_asset_check_key_for_test,
+            get_manifest_and_translator_from_dbt_assets,
+        )
+
+        from dagster_project.lib import dbt_test_reuse
+
+        path = dbt_test_reuse.kept_path(warehouse_path)
+        if path is None:  # PostgreSQL: every test runs
+            return cls()
+        manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
+        selected = set(context.selected_asset_check_keys)
+        checks = {}
+        for unique_id in manifest["nodes"]:
+            if unique_id.startswith("test."):
+                key = get_asset_check_key_for_test(
+                    manifest, translator, unique_id, project=dbt_project
+                )
+                if key is not None and key in selected:
+                    checks[unique_id] = key
+        above = set().union(*(dbt_test_reuse.upstream(manifest, t) for t in checks))
+        sources = {node for node in above if node.startswith("source.")}
+        con = wh.connect(warehouse_path, read_only=True)
+        try:
+            fingerprints = dbt_test_reuse.source_fingerprints(con, manifest, sources)
+        finally:
+            con.close()
+        keys = dbt_test_reuse.keys_of_tests(
+            manifest, checks, fingerprints, dbt_test_reuse.code_key(parse_key)
+        )
+        kept = dbt_test_reuse.kept(path)
+        reused = dbt_test_reuse.reusable(keys, kept)
+        return cls(manifest, keys, kept, reused, path, checks)
+
+    def names(self) -> list[str]:
+        return [self.manifest["nodes"][test]["name"] for test in self.reused]
+
+    def read_results(self, invocation) -> dict[str, str]:
+        """dbt's status of each node of this build (none when no test was given again: not
+        needed then)."""
+        if not self.reused and self.path is None:
+            return {}
+        try:
+            results = invocation.get_artifact("run_results.json")["results"]
+        except (OSError, ValueError, KeyError):
+            return {}
+        return {result["unique_id"]: result["status"] for result in results}
+
+    def results(self, built: Mapping[str, str]) -> Iterator[dg.AssetCheckResult]:
+        """A passed check for each test given again whose models dbt built in this build."""
+        if not built:  # dbt wrote no results: it did not get to the tests
+            return
+        for test in self.reused:
+            node = self.manifest["nodes"][test]
+            parents = node["depends_on"]["nodes"]
+            if any(built.get(parent, "success") != "success" for parent in parents):
+                continue
+            warn = str((node.get("config") or {}).get("severity", "error")).lower() == "warn"
+            key = self.checks[test]
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN if warn else dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "status": "pass",
+                    "given_again": "not run: it passed on the same inputs and code (D370)",
+                },
+            )
+
+    def store(self, built: Mapping[str, str], run_id: str) -> None:
+        from dagster_project.lib import dbt_test_reuse
+
+        if self.path is None or not built:
+            return
+        statuses = {node: status for node, status in built.items() if node.startswith("test.")}
+        dbt_test_reuse.store(self.path, self.keys, statuses, self.kept, self.reused, run_id)
 
 
 # dbt sources written by no asset: the finance ledger is written by `voronka close-period` /
