@@ -118,6 +118,7 @@ def run_pipeline(
         with (
             quiet_traces,
             unsynced_history(home),
+            pooled_history(home),
             dg.DagsterInstance.from_config(str(home)) as instance,
         ):
             outcome = _run(instance, settings, log_level, held, checked, started)
@@ -230,6 +231,72 @@ def unsynced_history(home: Path):
         yield
     finally:
         event.remove(Engine, "connect", on_connect)
+
+
+# the modules of Dagster's SQLite storages (run, event log and its shards, schedules): each
+# creates a throwaway engine (`create_engine(..., poolclass=NullPool)`) for every use
+DAGSTER_SQLITE_MODULES = (
+    "dagster._core.storage.event_log.sqlite.sqlite_event_log",
+    "dagster._core.storage.runs.sqlite.sqlite_run_storage",
+    "dagster._core.storage.schedules.sqlite.sqlite_schedule_storage",
+)
+
+
+@contextlib.contextmanager
+def pooled_history(home: Path):
+    """Dagster's SQLite files under `home` opened once per file while the block runs (D381).
+
+    Dagster's SQLite storages build a new SQLAlchemy engine and open a new SQLite connection for
+    every read and every event they store, and dispose of both after it: thousands per run
+    (each dbt model and test, each check). Here the storage modules' `create_engine` returns,
+    for a file under `home` asked with `NullPool`, one engine per file whose pool keeps one
+    connection (a second one at the same time, from a nested use or another thread, is opened
+    and closed as before) and whose `dispose` waits for the end of the block. A connection is
+    checked out by one thread at a time and every use is still its own transaction, so what is
+    written and read is the same; other files and other processes (the UI) are untouched."""
+    import importlib
+
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool, QueuePool
+
+    folder = str(Path(home).resolve()) + os.sep
+    engines: dict[tuple, sqlalchemy.engine.Engine] = {}
+
+    def create_engine(url, *args, **kwargs):
+        path = str(url).removeprefix("sqlite:///")
+        if (
+            args
+            or kwargs.get("poolclass") is not NullPool
+            or set(kwargs) - {"poolclass", "connect_args"}
+            or not str(url).startswith("sqlite:///")
+            or not os.path.abspath(path).startswith(folder)
+        ):
+            return sqlalchemy.create_engine(url, *args, **kwargs)
+        connect_args = dict(kwargs.get("connect_args") or {})
+        key = (str(url), tuple(sorted(connect_args.items())))
+        if key not in engines:
+            engine = sqlalchemy.create_engine(
+                url,
+                poolclass=QueuePool,
+                pool_size=1,
+                max_overflow=-1,
+                connect_args={**connect_args, "check_same_thread": False},
+            )
+            engine.dispose = lambda *_args, **_kwargs: None  # Dagster's, after every use
+            engines[key] = engine
+        return engines[key]
+
+    modules = [importlib.import_module(name) for name in DAGSTER_SQLITE_MODULES]
+    saved = [module.create_engine for module in modules]
+    for module in modules:
+        module.create_engine = create_engine
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, saved, strict=True):
+            module.create_engine = original
+        for engine in engines.values():
+            sqlalchemy.engine.Engine.dispose(engine)
 
 
 class _StackTraceFilter:
