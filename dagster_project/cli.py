@@ -215,7 +215,9 @@ def _print_validation(settings: Settings, outcome=None) -> None:
     rows = validation_report.load_rows(settings.warehouse)
     if not rows:
         return
-    page = validation_report.write_report(settings.warehouse, rows)
+    page = validation_report.report_path(settings.warehouse)
+    if outcome is None or not page.exists():  # a run renders it when it ends (D331)
+        page = validation_report.write_report(settings.warehouse, rows)
     t = validation_report.totals(rows)
     share = ""
     if outcome is not None and outcome.seconds:
