@@ -64,7 +64,9 @@ def one_run(code: Path, warehouse: Path, inbox: Path, log: Path) -> dict:
     found = [
         p for p in dbt_folder(warehouse).glob("*/run_results.json") if p.stat().st_mtime >= started
     ]
-    results = json.loads(max(found, key=lambda p: p.stat().st_mtime).read_text())
+    newest = max(found, key=lambda p: p.stat().st_mtime)
+    shutil.copyfile(newest, log.with_suffix(".run_results.json"))  # kept beside the log
+    results = json.loads(newest.read_text())
     tests = [r for r in results["results"] if r["unique_id"].startswith("test.")]
     result["dbt_elapsed"] = round(results["elapsed_time"], 1)
     result["tests_run"] = len(tests)

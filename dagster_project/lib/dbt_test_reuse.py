@@ -44,7 +44,7 @@ from dagster_project.lib import warehouse as wh
 logger = logging.getLogger(__name__)
 
 # a source with more rows is not hashed on every run: the tests downstream of it always run
-MAX_FINGERPRINT_ROWS = 100_000
+MAX_FINGERPRINT_ROWS = 50_000
 
 FILE_SUFFIX = ".dbt_tests.json"  # beside the working copy, as D330's results
 
@@ -82,20 +82,26 @@ def source_fingerprints(con, manifest: Mapping[str, Any], sources: Iterable[str]
     (a source that is off: staging reads an empty relation, D40); None when it has more than
     `MAX_FINGERPRINT_ROWS` rows or cannot be read (its tests run)."""
     found: dict[str, Any] = {}
-    for unique_id in sorted(set(sources)):
+    wanted = sorted(set(sources))
+    try:  # every column of every relation in one query: most sources are small or missing
+        columns: dict[tuple[str, str], list] = {}
+        for schema, name, column, data_type in con.raw.execute(
+            "select table_schema, table_name, column_name, data_type "
+            "from information_schema.columns where table_catalog = current_database() "
+            "order by table_schema, table_name, ordinal_position"
+        ).fetchall():
+            columns.setdefault((schema, name), []).append([column, data_type])
+    except wh.database_errors() as err:
+        logger.debug("no fingerprints: %s", err)
+        return dict.fromkeys(wanted)
+    for unique_id in wanted:
         source = manifest["sources"][unique_id]
         schema, name = source["schema"], source["identifier"]
+        if (schema, name) not in columns:
+            found[unique_id] = "missing"
+            continue
+        relation = f'"{schema}"."{name}"'
         try:
-            columns = con.raw.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_catalog = current_database() and table_schema = ? "
-                "and table_name = ? order by ordinal_position",
-                [schema, name],
-            ).fetchall()
-            if not columns:
-                found[unique_id] = "missing"
-                continue
-            relation = f'"{schema}"."{name}"'
             [(rows,)] = con.raw.execute(f"select count(*) from {relation}").fetchall()
             if rows > MAX_FINGERPRINT_ROWS:
                 found[unique_id] = None
@@ -105,7 +111,7 @@ def source_fingerprints(con, manifest: Mapping[str, Any], sources: Iterable[str]
             logger.debug("no fingerprint of %s: %s", unique_id, err)
             found[unique_id] = None
             continue
-        found[unique_id] = [[list(c) for c in columns], rows, str(hashed)]
+        found[unique_id] = [columns[(schema, name)], rows, str(hashed)]
     return found
 
 
