@@ -64,3 +64,23 @@ def test_each_warehouse_has_its_own_dbt_folder(tmp_path):
     assert dbt_module.dbt_folder(tmp_path / "b" / "warehouse.duckdb") != dbt_module.dbt_folder(
         tmp_path / "a" / "warehouse.duckdb"
     )
+
+
+def test_the_dbt_resource_learns_dbts_version_without_running_it(monkeypatch):
+    """D382: no `dbt --version` subprocess and no dbt adapter in this process per dbt command;
+    fails when a dagster-dbt upgrade renames what the resource overrides."""
+    import subprocess
+    from importlib import metadata
+
+    from dagster_dbt import DbtCliResource
+
+    def refused(*_args, **_kwargs):
+        raise AssertionError("a subprocess was started")
+
+    monkeypatch.setattr(subprocess, "check_output", refused)
+    resource = dbt_module.dbt_resource()
+    assert str(resource._cli_version) == metadata.version("dbt-core")
+    assert resource._initialize_dbt_core_adapter(["build"]) is None
+    # what the resource overrides is still dagster-dbt's, under the same names
+    assert "_cli_version" in vars(DbtCliResource)
+    assert callable(vars(DbtCliResource)["_initialize_dbt_core_adapter"])

@@ -520,6 +520,23 @@ def _guard_env() -> None:
     os.environ["VORONKA_DBT"] = str(Path(_BIN) / "dbt")
 
 
+class VoronkaDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource less two things it does before every dbt command that a Voronka
+    build never uses (D382): running `dbt --version` in a subprocess to learn the version (the
+    launcher runs this environment's dbt-core, whose version the package metadata gives), and
+    loading dbt's project, profile and adapter into this process (dagster-dbt's handle for
+    `fetch_row_counts` and `fetch_column_metadata`, which the build does not call)."""
+
+    @property
+    def _cli_version(self):
+        from packaging import version
+
+        return version.parse(metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):
+        return None
+
+
 def dbt_resource() -> DbtCliResource:
     _guard_env()
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=str(GUARDED_DBT))
+    return VoronkaDbtCliResource(project_dir=dbt_project, dbt_executable=str(GUARDED_DBT))
