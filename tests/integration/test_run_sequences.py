@@ -1,11 +1,12 @@
 """After any sequence of `voronka run`s the core, marts and finance tables are those of a fresh
 full run of the same inbox, byte for byte (issue 18, D92, D150).
 
-The mini inbox is run, then changed twice and run after each change: late calls and activities
-of an old month, a changed file (a deal's amount corrected in place) and a new manager version;
-then a deleted record, a client's new phone, a deal moved to another client, a deleted activity,
-a deleted client, a late stage change of an old deal and a new day (a deal that moves stage in a
-new version reassigning it, a new deal). A last run with nothing new is skipped (D150). A fresh
+The mini inbox is run, then changed twice and run after each change: late calls, activities
+and a won deal of an old month, a changed file (a deal's amount corrected in place), a new
+manager version and a deleted client; then a deleted record, a client's new phone, a deal moved
+to another client, a deleted activity, a deleted client, the client deleted before restored, a
+late stage change of an old deal and a new day (a deal that moves stage in a new version
+reassigning it, a new deal, a call of the next month that moves the as-of into it). A last run with nothing new is skipped (D150). A fresh
 warehouse built from the final inbox in one run is the reference; every table of core, marts
 and finance, and of intermediate but for what the incremental models keep about their last
 build, must equal it (rows ordered by every column, as CSV; load-time columns `_...`
@@ -61,6 +62,18 @@ LATE_CHANGED_NEW_VERSION = {
     "clients/2026-01-late.csv": (
         CLIENTS_HEADER
         + "\nc5,person,Смирнова Ольга,,,Частные,Сайт,2026-01-14 10:00,2026-01-14 10:00\n"
+    ),
+    # a late won deal of an old month: c1's January rows and first won deal change (D360, D361)
+    "deals/2026-01-late.csv": (
+        DEALS_HEADER + "\n"
+        "d7,c1,m1,Продажи,Успешно,won,40000,RUB,Сайт,2026-01-03 10:00,2026-01-28 12:00,,"
+        "2026-01-28 12:00\n"
+    ),
+    # a deleted client, restored in the next run (D85, D361): c3 and its deal d3 count for nobody
+    "clients/clients-c3-deleted.csv": (
+        CLIENTS_HEADER + ",deleted_at\n"
+        "c3,person,Иванов Пётр,9035556677,,Частные,Рекомендация,2026-01-12 12:00,"
+        "2026-02-20 10:00,2026-02-20 10:00\n"
     ),
 }
 DELETED_AND_NEW_DAY = {
@@ -119,7 +132,14 @@ DELETED_AND_NEW_DAY = {
         "call_id,started_at,direction,client_phone,manager_extension,line,status,"
         "ring_seconds,talk_seconds\n"
         "k9,2026-02-27 10:00,inbound,+79161234567,101,74950000002,answered,6,420\n"
-        "k10,2026-02-27 11:30,outbound,84952223344,104,74950000001,answered,3,95\n"
+        # the as-of moves into a new month: every client's February ends and March begins (D360)
+        "k10,2026-03-02 11:30,outbound,84952223344,104,74950000001,answered,3,95\n"
+    ),
+    # the deleted client c3 restored
+    "clients/clients-c3-restored.csv": (
+        CLIENTS_HEADER + ",deleted_at\n"
+        "c3,person,Иванов Пётр,9035556677,,Частные,Рекомендация,2026-01-12 12:00,"
+        "2026-02-27 08:00,\n"
     ),
 }
 

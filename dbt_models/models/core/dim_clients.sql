@@ -1,15 +1,35 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='client_id',
+        incremental_strategy='delete+insert',
+        pre_hook="{{ delete_loaded_client_rows() }}",
+        post_hook=[
+            "{{ keep_inputs_seen([ref('int_clients__unioned'), ref('int_deals__unioned')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
+    )
+}}
+
 {#- One row per client, its current attributes, with the acquisition channel resolved
     (kpi-definitions: clients.acquisition_channel, else the channel of its first deal) and the
     first deal and first won deal, which new-client and cohort KPIs start from. Only clients that
     count as themselves: a deleted client is not here, a merged one's deals are its survivor's
-    (D85). -#}
+    (D85).
+
+    Incremental per touched client (macros/client_incremental.sql, D361): the rows of the
+    clients loaded since the last build, of those whose chain of merges runs through one, and of
+    the clients that gained or lost a deal loaded since (or of those clients) are computed again,
+    the others kept; in full after a removal (D205). -#}
+
+{%- set since = dim_clients_rebuild_since() %}
 
 with
 
 client_merges as (
     select * from {{ ref('int_client_merges_resolved') }}
 ),
-
+{% if since is none %}
 clients as (
     select unioned.*
     from {{ ref('int_clients__unioned') }} as unioned
@@ -21,6 +41,30 @@ clients as (
 deals as (
     select * from {{ ref('fct_deals') }}
 ),
+{% else %}
+touched_clients as (
+    select distinct client_id
+    from ({{ dim_clients_touched(since) }}) as touched
+    where client_id is not null
+),
+
+clients as (
+    select unioned.*
+    from {{ ref('int_clients__unioned') }} as unioned
+    inner join touched_clients
+        on unioned.client_id = touched_clients.client_id
+    left join client_merges
+        on unioned.client_id = client_merges.client_id
+    where {{ counts_as_itself('unioned.client_id', 'client_merges') }}
+),
+
+deals as (
+    select fct_deals.*
+    from {{ ref('fct_deals') }} as fct_deals
+    inner join touched_clients
+        on fct_deals.client_id = touched_clients.client_id
+),
+{% endif %}
 
 deals_ranked as (
     select

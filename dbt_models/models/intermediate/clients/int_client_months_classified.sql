@@ -1,3 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        pre_hook=[
+            "{{ delete_client_month_rows('months') }}",
+            "{{ delete_client_month_rows('clients') }}",
+        ],
+        post_hook="{{ keep_client_month_inputs() }}"
+    )
+}}
+
 {#- One row per client that has a won deal (by the as-of time) and KPI month, from the month before
     the client first becomes active to the as-of month: the client's state at the start and at the
     end of the month (kpi-definitions, "Clients, churn and lifecycle"). Read by kpi_churn_monthly
@@ -16,7 +28,15 @@
 
     Revenue counts RUB amounts only (stg_inbox__deals defaults a missing currency to RUB; other
     currencies have no rate table yet). A table, not a view: two marts read it and it is the
-    largest intermediate result (clients that ever won x months). -#}
+    largest intermediate result (clients that ever won x months).
+
+    Incremental per touched client (macros/client_incremental.sql, D360): the rows of the clients
+    whose won deals, segment or channel changed are built again, and every client's rows from the
+    month the last build's as-of fell in; the others are kept. A client built from that month on
+    starts from its state at the month's start: its earlier won deals are bucketed to that
+    boundary, as those before the first month are to the first month's. -#}
+
+{%- set rebuild_from = client_months_rebuild_from() %}
 
 with
 
@@ -31,6 +51,12 @@ clients as (
 months as (
     select * from {{ ref('int_client_base_months_listed') }}
 ),
+{% if rebuild_from is not none %}
+touched_clients as (
+    select distinct client_id
+    from ({{ client_months_touched_sql() }}) as touched
+),
+{% endif %}
 
 month_range as (
     select
@@ -69,15 +95,37 @@ won_deals as (
         and deals.closed_at <= month_range.as_of_at
 ),
 
-won_deals_bucketed as (
+won_deals_clipped as (
+    -- the first boundary built: the first month, or for a client kept up to the rebuilt month
+    -- (D360) that month
     select
         won_deals.*,
+        {%- if rebuild_from is none %}
+        month_range.first_month as clip_month
+        {%- else %}
         case
-            when won_deals.raw_boundary_month < month_range.first_month then month_range.first_month
-            else won_deals.raw_boundary_month
-        end as boundary_month
+            when won_deals.client_id is null or touched_clients.client_id is not null
+                then month_range.first_month
+            else cast('{{ rebuild_from }}' as date)
+        end as clip_month
+        {%- endif %}
     from won_deals
     cross join month_range
+    {%- if rebuild_from is not none %}
+    left join touched_clients
+        on won_deals.client_id = touched_clients.client_id
+    {%- endif %}
+),
+
+won_deals_bucketed as (
+    select
+        won_deals_clipped.*,
+        case
+            when won_deals_clipped.raw_boundary_month < won_deals_clipped.clip_month
+                then won_deals_clipped.clip_month
+            else won_deals_clipped.raw_boundary_month
+        end as boundary_month
+    from won_deals_clipped
 ),
 
 won_per_boundary as (
@@ -94,13 +142,15 @@ won_clients as (
     select
         client_id,
         min(boundary_month) as first_boundary_month,
+        min(clip_month) as clip_month,
         min(closed_at) as first_won_at
     from won_deals_bucketed
     group by 1
 ),
 
 client_boundaries as (
-    -- from the boundary before the first one that sees a won deal (clipped to the first month)
+    -- from the boundary before the first one that sees a won deal (clipped to the first month,
+    -- or to the rebuilt month)
     select
         won_clients.client_id,
         won_clients.first_won_at,
@@ -109,6 +159,7 @@ client_boundaries as (
     from won_clients
     inner join boundaries
         on boundaries.boundary_month >= cast({{ dbt.dateadd('month', -1, 'won_clients.first_boundary_month') }} as date)
+        and boundaries.boundary_month >= won_clients.clip_month
 ),
 
 boundary_states as (

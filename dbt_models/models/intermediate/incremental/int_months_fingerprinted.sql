@@ -51,7 +51,9 @@ as_of as (
     select * from {{ ref('int_as_of') }}
 ),
 
-deal_rows as (
+-- each row hashed once (`materialized`: read by several of the unions below, a CTE inlined
+-- into each would hash every row again, D362)
+deal_rows as materialized (
     select
         deals.deal_id,
         deals.created_at,
@@ -60,12 +62,30 @@ deal_rows as (
     from deals
 ),
 
-stage_change_rows as (
+stage_change_rows as materialized (
     select
         stage_changes.deal_id,
         stage_changes.changed_at,
         {{ row_hash('stage_changes') }} as row_hash
     from stage_changes
+),
+
+activity_rows as materialized (
+    select
+        activities.created_at,
+        activities.due_at,
+        activities.completed_at,
+        {{ row_hash('activities') }} as row_hash
+    from activities
+),
+
+request_rows as materialized (
+    select
+        requests.created_at,
+        requests.first_response_at,
+        requests.resolved_at,
+        {{ row_hash('requests') }} as row_hash
+    from requests
 ),
 
 attributed as (
@@ -100,36 +120,36 @@ attributed as (
     union all
     select
         {{ utc_month('created_at') }},
-        {{ row_hash('activities') }}
-    from activities
+        row_hash
+    from activity_rows
     union all
     select
         {{ utc_month('due_at') }},
-        {{ row_hash('activities') }}
-    from activities
+        row_hash
+    from activity_rows
     where due_at is not null
     union all
     select
         {{ utc_month('completed_at') }},
-        {{ row_hash('activities') }}
-    from activities
+        row_hash
+    from activity_rows
     where completed_at is not null
     union all
     select
         {{ utc_month('created_at') }},
-        {{ row_hash('requests') }}
-    from requests
+        row_hash
+    from request_rows
     union all
     select
         {{ utc_month('first_response_at') }},
-        {{ row_hash('requests') }}
-    from requests
+        row_hash
+    from request_rows
     where first_response_at is not null
     union all
     select
         {{ utc_month('resolved_at') }},
-        {{ row_hash('requests') }}
-    from requests
+        row_hash
+    from request_rows
     where resolved_at is not null
     union all
     select
