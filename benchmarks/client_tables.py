@@ -69,7 +69,8 @@ def dbt_build(project: Path, warehouse: Path, target: Path) -> dict:
     """One `dbt build` of the models and seeds; wall seconds and seconds per node."""
     started = time.monotonic()
     result = subprocess.run(
-        [DBT, "build", "--exclude-resource-type", "test", "unit_test", "--target-path", str(target)],
+        [DBT, "build", "--exclude-resource-type", "test", "unit_test"]
+        + ["--target-path", str(target)],
         cwd=project,
         env={**os.environ, "VORONKA_WAREHOUSE": str(warehouse)},
         capture_output=True,
@@ -161,18 +162,18 @@ def main() -> int:
     return 0
 
 
+def cell(build: dict, node: str) -> str:
+    value = build.get(node) if node in build else build["nodes"].get(node)
+    return "" if value is None else f"{value}"
+
+
 def print_table(full: dict, day: dict) -> None:
     print("\n| node | before: full | after: full | before: one new day | after: one new day |")
     print("|---|---|---|---|---|")
     for node in [*NODES, "models_seconds", "dbt_elapsed"]:
-
-        def cell(build: dict) -> str:
-            value = build.get(node) if node in build else build["nodes"].get(node)
-            return "" if value is None else f"{value}"
-
-        days = {name: ", ".join(cell(build) for build in day[name]) for name in day}
+        days = {name: ", ".join(cell(build, node) for build in day[name]) for name in day}
         print(
-            f"| `{node}` | {cell(full['before'])} | {cell(full['after'])} | "
+            f"| `{node}` | {cell(full['before'], node)} | {cell(full['after'], node)} | "
             f"{days['before']} | {days['after']} |"
         )
 
