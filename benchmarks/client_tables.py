@@ -31,8 +31,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.run import deliver, hold_back_last_day
-
 ROOT = Path(__file__).resolve().parents[1]
 # the commit before the client-keyed tables were made incremental
 DEFAULT_BEFORE = "043fd65"
@@ -109,6 +107,9 @@ def main() -> int:
     parser.add_argument("--after", default=None, help="git revision of 'after' (default: files)")
     parser.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from run import deliver, hold_back_last_day  # a sibling script, not a package
+
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="voronka-clients-"))
     started_at = datetime.now(UTC)
     try:
