@@ -90,13 +90,17 @@ def dbt_build(project: Path, warehouse: Path, target: Path) -> dict:
     }
 
 
-def load(inbox: Path, warehouse: Path) -> None:
+def load(inbox: Path, warehouse: Path) -> Path:
+    """`voronka load` into `warehouse`; the file it loaded into (its working copy, D80)."""
+    from dagster_project.lib import warehouse as wh
+
     subprocess.run(
         [*VORONKA, "load", "--inbox", str(inbox), "--warehouse", str(warehouse)],
         cwd=ROOT,
         check=True,
         capture_output=True,
     )
+    return wh.working_path(warehouse)
 
 
 def main() -> int:
@@ -113,27 +117,30 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="voronka-clients-"))
     started_at = datetime.now(UTC)
     try:
-        inbox = workdir / "inbox"
-        subprocess.run(
-            [*VORONKA, "demo", "--out", str(inbox), "--scale", args.scale],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
-        held = hold_back_last_day(inbox, workdir / "last-day")
+        inbox, held_file = workdir / "inbox", workdir / "held.json"
         base = workdir / "base.duckdb"
-        load(inbox, base)
-        deliver(workdir / "last-day", inbox)
+        if not held_file.exists():  # a --workdir whose inbox was loaded is taken up again
+            subprocess.run(
+                [*VORONKA, "demo", "--out", str(inbox), "--scale", args.scale],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            held = hold_back_last_day(inbox, workdir / "last-day")
+            shutil.move(load(inbox, base), base)
+            deliver(workdir / "last-day", inbox)
+            held_file.write_text(json.dumps(held))
+        held = json.loads(held_file.read_text())
         variants = {"before": args.before, "after": args.after}
         states, full = {}, {}
         for name, revision in variants.items():
+            shutil.rmtree(workdir / name, ignore_errors=True)
             project = extract(revision, workdir / name)
             warehouse = workdir / f"{name}.duckdb"
             shutil.copyfile(base, warehouse)
             full[name] = dbt_build(project, warehouse, workdir / f"{name}-full")
             print(f"{name} full: {json.dumps(full[name])}", flush=True)
-            load(inbox, warehouse)
-            states[name] = (project, warehouse)
+            states[name] = (project, load(inbox, warehouse))
         day: dict[str, list[dict]] = {name: [] for name in variants}
         for round_number in range(args.rounds):
             for name, (project, state) in states.items():
