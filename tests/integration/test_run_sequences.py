@@ -69,10 +69,11 @@ LATE_CHANGED_NEW_VERSION = {
         "d7,c1,m1,Продажи,Успешно,won,40000,RUB,Сайт,2026-01-03 10:00,2026-01-28 12:00,,"
         "2026-01-28 12:00\n"
     ),
-    # a deleted client, restored in the next run (D85, D361): c3 and its deal d3 count for nobody
-    "clients/clients-c3-deleted.csv": (
+    # a client deleted in its source, restored in the next run (D85, D361); a deleted client's
+    # deals would count for nobody, which fct_deals refuses (not_null), so c6 has none
+    "clients/clients-c6-deleted.csv": (
         CLIENTS_HEADER + ",deleted_at\n"
-        "c3,person,Иванов Пётр,9035556677,,Частные,Рекомендация,2026-01-12 12:00,"
+        "c6,company,ООО «Север»,+7 812 555 66 77,,SMB,Сайт,2026-02-18 10:00,"
         "2026-02-20 10:00,2026-02-20 10:00\n"
     ),
 }
@@ -135,10 +136,10 @@ DELETED_AND_NEW_DAY = {
         # the as-of moves into a new month: every client's February ends and March begins (D360)
         "k10,2026-03-02 11:30,outbound,84952223344,104,74950000001,answered,3,95\n"
     ),
-    # the deleted client c3 restored
-    "clients/clients-c3-restored.csv": (
+    # the deleted client c6 restored
+    "clients/clients-c6-restored.csv": (
         CLIENTS_HEADER + ",deleted_at\n"
-        "c3,person,Иванов Пётр,9035556677,,Частные,Рекомендация,2026-01-12 12:00,"
+        "c6,company,ООО «Север»,+7 812 555 66 77,,SMB,Сайт,2026-02-18 10:00,"
         "2026-02-27 08:00,\n"
     ),
 }
