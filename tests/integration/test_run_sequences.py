@@ -6,7 +6,11 @@ and a won deal of an old month, a changed file (a deal's amount corrected in pla
 manager version and a deleted client; then a deleted record, a client's new phone, a deal moved
 to another client, a deleted activity, a deleted client, the client deleted before restored, a
 late stage change of an old deal and a new day (a deal that moves stage in a new version
-reassigning it, a new deal, a call of the next month that moves the as-of into it). A last run with nothing new is skipped (D150). A fresh
+reassigning it, a new deal, a call of the next month that moves the as-of into it). The deals'
+first responses and won numbers change with no load of the deal: a late call becomes a deal's
+first response, a deal loses its first call to a new client's phone, a deal loses its first
+activity to the activity's new version, a late won deal renumbers its client's. A last run with
+nothing new is skipped (D150). A fresh
 warehouse built from the final inbox in one run is the reference; every table of core, marts
 and finance, and of intermediate but for what the incremental models keep about their last
 build, must equal it (rows ordered by every column, as CSV; load-time columns `_...`
@@ -62,6 +66,24 @@ LATE_CHANGED_NEW_VERSION = {
     "clients/2026-01-late.csv": (
         CLIENTS_HEADER
         + "\nc5,person,Смирнова Ольга,,,Частные,Сайт,2026-01-14 10:00,2026-01-14 10:00\n"
+        "c7,person,Козлов Иван,+7 916 000 11 22,,Частные,Сайт,2026-02-05 09:00,2026-02-05 09:00\n"
+    ),
+    # first responses (D350): d10 (a new client c7) answered by k11; a late call k12 becomes
+    # d4's first response (built the run before, untouched otherwise); d11 answered by a8
+    "deals/2026-02-late.csv": (
+        DEALS_HEADER + "\n"
+        "d10,c7,m1,Продажи,Переговоры,open,10000,RUB,Сайт,2026-02-05 10:00,,,2026-02-05 10:00\n"
+        "d11,c4,m2,Продажи,Переговоры,open,20000,RUB,Сайт,2026-02-02 12:00,,,2026-02-02 12:00\n"
+    ),
+    "calls/2026-02-late.csv": (
+        "call_id,started_at,direction,client_phone,manager_extension,line,status,"
+        "ring_seconds,talk_seconds\n"
+        "k11,2026-02-05 10:20,outbound,+79160001122,101,74950000001,answered,4,60\n"
+        "k12,2026-02-01 09:32,outbound,79261112233,104,74950000001,no_answer,20,0\n"
+    ),
+    "activities/2026-02-late.csv": (
+        ACTIVITIES_HEADER + "\n"
+        "a8,call,m2,d11,,2026-02-02 12:10,,2026-02-02 12:20,neutral,2026-02-02 12:20\n"
     ),
     # a late won deal of an old month: c1's January rows and first won deal change (D360, D361)
     "deals/2026-01-late.csv": (
@@ -129,6 +151,22 @@ DELETED_AND_NEW_DAY = {
         "change_id,deal_id,from_stage,to_stage,changed_at,manager_id\n"
         "s11,d3,КП отправлено,Переговоры,2026-02-27 09:00,m1\n"
     ),
+    # first responses and won numbers lost with no load of the deal (D350, D351): c8, created
+    # before c7 with c7's phone, takes k11 from d10; a8 in a new version moves to d3 and leaves
+    # d11 unanswered; d12, a late won deal of c4 closed before d4, makes d4 c4's second
+    "clients/2026-02-21-c8.csv": (
+        CLIENTS_HEADER + "\n"
+        "c8,person,Козлова Анна,89160001122,,Частные,Сайт,2026-02-01 08:00,2026-02-21 15:00\n"
+    ),
+    "activities/2026-02-21-moved.csv": (
+        ACTIVITIES_HEADER + "\n"
+        "a8,call,m2,d3,,2026-02-02 12:10,,2026-02-02 12:20,neutral,2026-02-21 16:00\n"
+    ),
+    "deals/2026-02-21-late.csv": (
+        DEALS_HEADER + "\n"
+        "d12,c4,m2,Продажи,Успешно,won,40000,RUB,Сайт,2026-02-03 10:00,2026-02-15 12:00,,"
+        "2026-02-15 12:00\n"
+    ),
     "calls/2026-02-27.csv": (
         "call_id,started_at,direction,client_phone,manager_extension,line,status,"
         "ring_seconds,talk_seconds\n"
@@ -179,6 +217,17 @@ def sequence(tmp_path_factory, mini_run):
         warehouse,
         "select activity_id, deal_id, client_id from core.fct_activities order by activity_id",
     )
+    responses = query(
+        warehouse,
+        "select deal_id, first_call_id, first_activity_id "
+        "from intermediate.int_deal_first_responses_found "
+        "where deal_id in ('d4', 'd10', 'd11') order by deal_id",
+    )
+    won_numbers = query(
+        warehouse,
+        "select deal_id, client_won_deal_number from core.fct_deals "
+        "where client_id = 'c4' and is_won order by deal_id",
+    )
     published = warehouse.stat()
     codes.append(run(inbox, warehouse))  # nothing new: skipped
     skipped = warehouse.stat().st_ino == published.st_ino
@@ -197,6 +246,8 @@ def sequence(tmp_path_factory, mini_run):
         "report": report,
         "inputs_seen": inputs_seen,
         "activities": activities,
+        "responses": responses,
+        "won_numbers": won_numbers,
     }
 
 
@@ -224,7 +275,7 @@ def test_tables_equal_a_fresh_full_run(sequence):
         "intermediate.int_deal_stages_entered",
         "intermediate.int_deal_manager_periods",
     } <= set(report)
-    assert report["core.fct_calls"]["rows_a"] == 10  # the mini inbox's 6 and 4 new calls
+    assert report["core.fct_calls"]["rows_a"] == 12  # the mini inbox's 6 and 6 new calls
     assert report["core.dim_managers"]["rows_a"] == 5  # m1 in a second version
     differing = {name: entry for name, entry in report.items() if not entry.get("identical")}
     assert not differing, differing
@@ -240,7 +291,19 @@ def test_built_activities_follow_their_deals_and_clients(sequence):
         ("a5", None, None),  # d2 deleted: no deal, no client from it
         ("a6", "d1", "c1"),  # its own client c5 deleted: d1's client
         ("a7", "d1", "c1"),  # late, of an old deal
+        ("a8", "d3", "c3"),  # moved from d11 by its new version (D350)
     ]
+
+
+def test_built_deals_follow_their_calls_and_won_deals(sequence):
+    """D350, D351: rows built by an earlier run, whose deal was not loaded again, computed again
+    by the last incremental run; equal to the fresh run (above) and as intended."""
+    assert sequence["responses"] == [
+        ("d10", None, None),  # k11 now c8's: c8 was created before c7 with its phone
+        ("d11", None, None),  # a8's new version names d3
+        ("d4", "k12", None),  # the late k12 (the run before); its first activity a2 deleted
+    ]
+    assert sequence["won_numbers"] == [("d12", 1), ("d4", 2)]  # d12 closed before d4
 
 
 def test_fct_calls_keeps_the_newest_input_load_it_was_built_from(sequence):

@@ -1,7 +1,31 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_touched_deal_rows(['stage_changes', 'pipeline_stages', 'client_merges', 'won_siblings']) }}",
+        post_hook=[
+            "{{ keep_inputs_seen([ref('int_deals__unioned'), ref('fct_deal_stage_changes'), ref('dim_pipeline_stages')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
+    )
+}}
+
 {#- One row per deal, its current state, with the managers it is credited to at creation and at
     close (kpi-definitions, "Attribution": the manager_id of the deal's latest stage change at or
     before that time which carries one, otherwise deals.manager_id). Times in UTC; months in the
-    business time zone. A deal deleted in its source is not here (D85). -#}
+    business time zone. A deal deleted in its source is not here (D85).
+    Incremental per deal (macros/deal_incremental.sql, D351): the pre-hook deletes the rows of the
+    deals touched since the last build (a new version, a stage change or a stage of its pipeline
+    loaded since: its manager periods and stage; a client whose chain of merges runs through a
+    client loaded since: the client it counts for) and of the won deals numbered with them (the
+    touched deals' clients before and now); the model computes every live deal that has no row
+    left, the others are kept. In full after a removal (D205). No as-of time is read. -#}
+
+-- depends_on: {{ ref('fct_deal_stage_changes') }}
+-- depends_on: {{ ref('int_clients__unioned') }}
+
+{%- set since = deal_rebuild_since() %}
 
 with
 
@@ -12,7 +36,7 @@ client_merges as (
 ),
 
 -- the live deals, each with the client it counts for (D85)
-deals as not materialized (
+live_deals as not materialized (
     select
         unioned.*,
         {{ counted_client_id('unioned.client_id', 'client_merges') }} as counted_client_id
@@ -21,6 +45,46 @@ deals as not materialized (
         on unioned.client_id = client_merges.client_id
     where {{ is_live('unioned') }}
 ),
+
+{% if since is none %}
+deals as not materialized (
+    select * from live_deals
+),
+
+won_deals as (
+    select * from live_deals
+    where status = 'won'
+),
+{% else %}
+-- the live deals with no row kept: the pre-hook deleted the touched ones (D351)
+deals as not materialized (
+    select live_deals.* from live_deals
+    where not exists (
+        select 1 from {{ this }} as kept
+        where kept.deal_id = live_deals.deal_id
+    )
+),
+
+-- the won deals of their clients, numbered with them
+deal_clients as (
+    select distinct counted_client_id from deals
+    where counted_client_id is not null
+),
+
+won_deals as (
+    select live_deals.*
+    from live_deals
+    inner join deal_clients
+        on live_deals.counted_client_id = deal_clients.counted_client_id
+    where live_deals.status = 'won'
+    union all
+    select live_deals.*
+    from live_deals
+    where live_deals.status = 'won'
+        and live_deals.counted_client_id is null
+        and exists (select 1 from deals where deals.counted_client_id is null)
+),
+{% endif %}
 
 manager_periods as not materialized (
     select * from {{ ref('int_deal_manager_periods') }}
@@ -57,8 +121,7 @@ won_deal_numbers as (
     select
         deal_id,
         row_number() over (partition by counted_client_id order by closed_at, deal_id) as client_won_deal_number
-    from deals
-    where status = 'won'
+    from won_deals
 ),
 
 final as (
