@@ -3,8 +3,9 @@ full run of the same inbox, byte for byte (issue 18, D92, D150).
 
 The mini inbox is run, then changed twice and run after each change: late calls, activities
 and a won deal of an old month, a changed file (a deal's amount corrected in place), a new
-manager version and a deleted client; then a deleted record, a client's new phone, a deal moved
-to another client, a deleted activity, a deleted client, the client deleted before restored, a
+manager version, a deleted deal and a deleted client; then a deleted record, a client's new phone, a deal moved
+to another client, a deleted activity, a deleted client, the deal and client deleted before restored, versions of a deal and a
+client older than their newest loaded late, a
 late stage change of an old deal and a new day (a deal that moves stage in a new version
 reassigning it, a new deal, a call of the next month that moves the as-of into it). The deals'
 first responses and won numbers change with no load of the deal: a late call becomes a deal's
@@ -19,6 +20,8 @@ left out).
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -26,6 +29,7 @@ import pytest
 
 from benchmarks.identical_marts import compare_warehouses
 from dagster_project.cli import main
+from dagster_project.defs.transform.dbt import dbt_folder
 from tests.conftest import query, write_inbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -91,6 +95,13 @@ LATE_CHANGED_NEW_VERSION = {
         "d7,c1,m1,Продажи,Успешно,won,40000,RUB,Сайт,2026-01-03 10:00,2026-01-28 12:00,,"
         "2026-01-28 12:00\n"
     ),
+    # a deal deleted in its source, restored by the next run's new version (D85; that run ranks
+    # only the deals and clients it loads, D340)
+    "deals/2026-02-22.csv": (
+        DEALS_HEADER + ",deleted_at\n"
+        "d4,c4,m2,Продажи,Успешно,won,75000.50,RUB,Сайт,2026-02-01 09:30,2026-02-20 16:00,,"
+        "2026-02-22 10:00,2026-02-22 10:00\n"
+    ),
     # a client deleted in its source, restored in the next run (D85, D361); a deleted client's
     # deals would count for nobody, which fct_deals refuses (not_null), so c6 has none
     "clients/clients-c6-deleted.csv": (
@@ -147,6 +158,19 @@ DELETED_AND_NEW_DAY = {
         "2026-02-27 09:00\n"
         "d6,c4,m2,Продажи,Переговоры,open,30000,RUB,Сайт,2026-02-27 09:30,,,2026-02-27 09:30\n"
     ),
+    # d4 restored by a newer version; versions of d1 and c1 older than their newest, loaded
+    # late: ranked with the versions loaded before, they lose (D340)
+    "deals/2026-02-23.csv": (
+        DEALS_HEADER + ",deleted_at\n"
+        "d4,c4,m2,Продажи,Успешно,won,75000.50,RUB,Сайт,2026-02-01 09:30,2026-02-20 16:00,,"
+        "2026-02-23 10:00,\n"
+        "d1,c1,m1,Продажи,Переговоры,open,90000,RUB,Сайт,2026-01-05 10:30,,,2026-01-18 10:00,\n"
+    ),
+    "clients/2026-02-23.csv": (
+        CLIENTS_HEADER + ",deleted_at\n"
+        "c1,company,ООО «Ромашка»,8 (916) 000-00-00,old@romashka.ru,SMB,Сайт,2026-01-05 10:00,"
+        "2026-01-05 09:00,\n"
+    ),
     "deal_stage_changes/2026-02-27.csv": (
         "change_id,deal_id,from_stage,to_stage,changed_at,manager_id\n"
         "s11,d3,КП отправлено,Переговоры,2026-02-27 09:00,m1\n"
@@ -187,6 +211,21 @@ def run(inbox: Path, warehouse: Path) -> int:
     return main(["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet"])
 
 
+# the inbox staging view read for some keys only (D340)
+PER_KEY = re.compile(r'"stg_inbox__(deals|clients)"\s+where ')
+
+
+def unions_built_per_key(warehouse: Path) -> dict[str, bool]:
+    """Whether the newest build ranked only the keys loaded since (D340) or every key."""
+    newest = max(dbt_folder(warehouse).glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    results = json.loads(newest.read_text(encoding="utf-8"))["results"]
+    return {
+        item["unique_id"].split(".")[-1]: bool(PER_KEY.search(item["compiled_code"]))
+        for item in results
+        if item["unique_id"].endswith((".int_deals__unioned", ".int_clients__unioned"))
+    }
+
+
 def change_a_file_in_place(inbox: Path) -> None:
     """d1's amount corrected in deals.csv itself (the file is reloaded and replaces its rows)."""
     path = inbox / "deals" / "deals.csv"
@@ -205,8 +244,10 @@ def sequence(tmp_path_factory, mini_run):
     write_inbox(inbox, LATE_CHANGED_NEW_VERSION)
     change_a_file_in_place(inbox)
     codes.append(run(inbox, warehouse))
+    per_key = [unions_built_per_key(warehouse)]
     write_inbox(inbox, DELETED_AND_NEW_DAY)
     codes.append(run(inbox, warehouse))
+    per_key.append(unions_built_per_key(warehouse))
     inputs_seen = query(
         warehouse,
         "select (select loaded_until from intermediate.fct_calls__inputs_seen), "
@@ -248,6 +289,7 @@ def sequence(tmp_path_factory, mini_run):
         "activities": activities,
         "responses": responses,
         "won_numbers": won_numbers,
+        "per_key": per_key,
     }
 
 
@@ -304,6 +346,14 @@ def test_built_deals_follow_their_calls_and_won_deals(sequence):
         ("d4", "k12", None),  # the late k12 (the run before); its first activity a2 deleted
     ]
     assert sequence["won_numbers"] == [("d12", 1), ("d4", 2)]  # d12 closed before d4
+
+
+def test_the_unions_rank_only_the_keys_loaded_since_unless_rows_were_removed(sequence):
+    """D340: the run after a changed file (a removal, D205) builds the unions in full, the next
+    one ranks only the keys it loaded (a deletion, a restoration, a late older version); both
+    equal a fresh run (above)."""
+    both = {"int_deals__unioned", "int_clients__unioned"}
+    assert sequence["per_key"] == [dict.fromkeys(both, False), dict.fromkeys(both, True)]
 
 
 def test_fct_calls_keeps_the_newest_input_load_it_was_built_from(sequence):

@@ -1,4 +1,15 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_touched_unioned_rows(source('inbox', 'clients'), 'client_id') }}",
+        post_hook=[
+            "{{ keep_inputs_seen([source('inbox', 'clients')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
+    )
+}}
 
 {#- One row per client of every CRM source: the inbox's, amoCRM's and Bitrix24's contacts
     and companies.
@@ -9,9 +20,18 @@
     phone and e-mail matches read it, and as a view each of them redid the newest-version
     ranking of every client's history.
     deleted_at and merged_into_client_id carried as every source gives them; core drops
-    deleted records and re-points merged clients (D85). -#}
+    deleted records and re-points merged clients (D85).
+    Incremental per key (D340, macros/unioned_incremental.sql): the inbox clients with a raw row
+    loaded since the last build are ranked again, every other inbox row is kept; the API
+    sources' rows are computed again in full; in full after a removal (D205). -#}
+
+{%- set since = deal_rebuild_since() %}
 
 with
+
+inbox_clients as (
+    {{ inbox_rows_to_build(ref('stg_inbox__clients'), source('inbox', 'clients'), 'client_id', since) }}
+),
 
 unioned as (
     {{ union_sources(
@@ -34,7 +54,7 @@ unioned as (
             '_batch_id',
         ],
         sources=[
-            ('inbox', ref('stg_inbox__clients')),
+            ('inbox', 'inbox_clients'),
             ('amocrm', ref('stg_amocrm__clients')),
             ('bitrix24', ref('stg_bitrix24__clients')),
         ]

@@ -1,4 +1,15 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        pre_hook="{{ delete_touched_unioned_rows(source('inbox', 'deals'), 'deal_id') }}",
+        post_hook=[
+            "{{ keep_inputs_seen([source('inbox', 'deals')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
+    )
+}}
 
 {#- One row per deal of every CRM source: the inbox's, amoCRM's leads and Bitrix24's deals,
     in the inbox's columns.
@@ -9,9 +20,18 @@
     and int_deal_manager_periods read it, and as a view each of them redid the newest-version
     ranking of every deal's history.
     deleted_at carried as every source gives them; core drops
-    deleted records (D85). -#}
+    deleted records (D85).
+    Incremental per key (D340, macros/unioned_incremental.sql): the inbox deals with a raw row
+    loaded since the last build are ranked again, every other inbox row is kept; the API
+    sources' rows are computed again in full; in full after a removal (D205). -#}
+
+{%- set since = deal_rebuild_since() %}
 
 with
+
+inbox_deals as (
+    {{ inbox_rows_to_build(ref('stg_inbox__deals'), source('inbox', 'deals'), 'deal_id', since) }}
+),
 
 unioned as (
     {{ union_sources(
@@ -37,7 +57,7 @@ unioned as (
             '_batch_id',
         ],
         sources=[
-            ('inbox', ref('stg_inbox__deals')),
+            ('inbox', 'inbox_deals'),
             ('amocrm', ref('stg_amocrm__deals')),
             ('bitrix24', ref('stg_bitrix24__deals')),
         ],
