@@ -102,11 +102,14 @@ LATE_CHANGED_NEW_VERSION = {
         "d4,c4,m2,Продажи,Успешно,won,75000.50,RUB,Сайт,2026-02-01 09:30,2026-02-20 16:00,,"
         "2026-02-22 10:00,2026-02-22 10:00\n"
     ),
-    # a client deleted in its source, restored in the next run (D85, D361); a deleted client's
-    # deals would count for nobody, which fct_deals refuses (not_null), so c6 has none
+    # clients deleted in their source, restored in the next run (D85, D361): c6 has no deals;
+    # c3's deal d3 counts in that run with no client (fct_deals.client_id null, D85), as if c3
+    # had never existed
     "clients/clients-c6-deleted.csv": (
         CLIENTS_HEADER + ",deleted_at\n"
         "c6,company,ООО «Север»,+7 812 555 66 77,,SMB,Сайт,2026-02-18 10:00,"
+        "2026-02-20 10:00,2026-02-20 10:00\n"
+        "c3,person,Иванов Пётр,9035556677,,Частные,Рекомендация,2026-01-12 12:00,"
         "2026-02-20 10:00,2026-02-20 10:00\n"
     ),
 }
@@ -198,10 +201,12 @@ DELETED_AND_NEW_DAY = {
         # the as-of moves into a new month: every client's February ends and March begins (D360)
         "k10,2026-03-02 11:30,outbound,84952223344,104,74950000001,answered,3,95\n"
     ),
-    # the deleted client c6 restored
+    # the deleted clients c6 and c3 restored
     "clients/clients-c6-restored.csv": (
         CLIENTS_HEADER + ",deleted_at\n"
         "c6,company,ООО «Север»,+7 812 555 66 77,,SMB,Сайт,2026-02-18 10:00,"
+        "2026-02-27 08:00,\n"
+        "c3,person,Иванов Пётр,9035556677,,Частные,Рекомендация,2026-01-12 12:00,"
         "2026-02-27 08:00,\n"
     ),
 }
