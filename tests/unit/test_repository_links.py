@@ -101,3 +101,12 @@ def test_the_checks_catch_what_they_look_for(tmp_path):
     doc = tmp_path / "doc.md"
     doc.write_text("[ok](https://example.org) [anchor](#x) [gone](missing.md) [up](../../../x.md)")
     assert broken_links(doc) == ["missing.md", "../../../x.md"]
+
+
+def test_no_two_test_modules_share_a_name():
+    """pytest imports `tests/unit` and `tests/integration` modules by their file name (those
+    folders have no `__init__.py`): two files of one name stop the whole suite at collection."""
+    names: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}
