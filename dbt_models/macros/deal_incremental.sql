@@ -25,6 +25,10 @@
 {% macro deals_touched(since, inputs) -%}
     select deal_id from {{ ref('int_deals__unioned') }}
     where _loaded_at > {{ since }}
+        -- every deal of the API sources, every run: a deletion or a restoration comes from
+        -- other raw tables (events, the trash) and does not move the deal's _loaded_at (D384;
+        -- the unions rebuild those rows every run for the same reason, D340)
+        or source_system <> 'inbox'
     {%- if 'stage_changes' in inputs %}
     union all
     select deal_id from {{ ref('fct_deal_stage_changes') }}
