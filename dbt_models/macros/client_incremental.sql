@@ -174,24 +174,11 @@
 {#- The clients whose dim_clients row may differ from the kept one, as a query of client ids
     (possibly repeated; null for a deal of a deleted client), `since` a SQL timestamp -#}
 {% macro dim_clients_touched(since) -%}
-    with recursive
+    with
 
-    merged_clients as (
-        select
-            client_id,
-            merged_into_client_id
-        from {{ ref('int_clients__unioned') }}
-        where merged_into_client_id is not null
-    ),
-
+    -- the clients loaded since and those whose chain of merges runs through one (D300, D351)
     recounted_clients as (
-        select client_id from {{ ref('int_clients__unioned') }}
-        where _loaded_at > {{ since }}
-        union
-        select merged_clients.client_id
-        from merged_clients
-        inner join recounted_clients
-            on merged_clients.merged_into_client_id = recounted_clients.client_id
+        {{ clients_recounted(since) }}
     ),
 
     recounted_deals as (
