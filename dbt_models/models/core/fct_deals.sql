@@ -56,8 +56,9 @@ won_deals as (
     where status = 'won'
 ),
 {% else %}
--- the live deals with no row kept: the pre-hook deleted the touched ones (D351)
-deals as not materialized (
+-- the live deals with no row kept: the pre-hook deleted the touched ones (D351). Materialized:
+-- inlined, the anti-join came after the joins below, which then ran on every deal (D395)
+deals as materialized (
     select live_deals.* from live_deals
     where not exists (
         select 1 from {{ this }} as kept

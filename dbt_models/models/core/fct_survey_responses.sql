@@ -5,7 +5,10 @@
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
         pre_hook="{{ delete_all_rows_if_removed() }}",
-        post_hook="{{ keep_removals_seen() }}"
+        post_hook=[
+            "{{ keep_inputs_seen([ref('int_deals__unioned'), ref('int_clients__unioned'), source('inbox', 'requests'), ref('fct_deal_stage_changes')]) }}",
+            "{{ keep_removals_seen() }}",
+        ]
     )
 }}
 
@@ -18,7 +21,8 @@
     counts in company totals). credited_via says which.
 
     Incremental: responses loaded since the last build, plus those whose deal, request or client
-    (by id, phone or e-mail, also the client they were matched to before) changed since. A full
+    (by id, phone or e-mail, also the client they were matched to before) changed since: loaded
+    after the last build (D201's inputs seen, D396). A full
     refresh gives the same rows; after raw rows were removed, the run rebuilds it in full
     (macros/removals.sql, D205). Deleted deals, requests and clients are not found; a merged
     client's responses count for the client it was merged into (D85). -#}
@@ -79,16 +83,19 @@ deleted_requests as (
 {% if is_incremental() %}
 {%- set watermark = loaded_watermark() %}
 {%- set recompute_all = lacks_columns(['source_system']) or removed_since_build() %}
+{#- the inputs are new when loaded after the last build (D201, D396), not after the newest
+    response: the deals of a full run are loaded after its responses -#}
+{%- set inputs_since = inputs_watermark(watermark) %}
 {%- set inputs_changed = loaded_since(
     [ref('int_deals__unioned'), ref('int_clients__unioned'), ref('stg_inbox__requests'), ref('fct_deal_stage_changes')],
-    watermark
+    inputs_since
 ) %}
 changed_deals as (
     select
         deal_id,
         client_id
     from staged_deals
-    where _loaded_at > {{ watermark }}
+    where _loaded_at > {{ inputs_since }}
     union
     select
         staged_deals.deal_id,
@@ -96,12 +103,12 @@ changed_deals as (
     from stage_changes
     inner join staged_deals
         on stage_changes.deal_id = staged_deals.deal_id
-    where stage_changes._last_loaded_at > {{ watermark }}
+    where stage_changes._last_loaded_at > {{ inputs_since }}
 ),
 
 changed_client_ids as (
     select client_id from staged_clients
-    where _loaded_at > {{ watermark }}
+    where _loaded_at > {{ inputs_since }}
     union
     select client_id from changed_deals
 ),
@@ -132,7 +139,7 @@ recomputed_deals as (
 
 recomputed_requests as (
     select distinct request_id from requests
-    where _loaded_at > {{ watermark }}
+    where _loaded_at > {{ inputs_since }}
 ),
 
 recomputed_clients as (
