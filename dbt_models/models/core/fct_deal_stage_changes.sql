@@ -43,6 +43,13 @@ pipeline_stages as (
 {%- set recompute_all = lacks_columns(['source_system']) or removed_since_build() %}
 {%- set inputs_since = inputs_watermark(watermark) %}
 {%- set deals_changed = loaded_since([ref('int_deals__unioned')], inputs_since) %}
+{#- the deals loaded since as constants (D340's list; any relation with `_loaded_at` serves): a
+    filter on them reaches the raw scan through the staging view, where a semi-join under the
+    `or` made the view stage every change of history first (D397) -#}
+{%- set deals_listed = none %}
+{%- if deals_changed and '__dbt__cte__' not in (ref('int_deals__unioned') | string) %}
+{%- set deals_listed = inbox_keys_listed(ref('int_deals__unioned'), 'deal_id', inputs_since) %}
+{%- endif %}
 {%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], inputs_since) %}
 {% endif %}
 
@@ -60,11 +67,13 @@ new_stage_changes as (
     {% if is_incremental() and not stages_changed and not recompute_all %}
         and (
             stage_changes._last_loaded_at > {{ watermark }}
-            {% if deals_changed %}
+            {% if deals_changed and deals_listed is none %}
             or stage_changes.deal_id in (
                 select deal_id from deals
                 where _loaded_at > {{ inputs_since }}
             )
+            {% elif deals_changed and deals_listed != '' %}
+            or stage_changes.deal_id in ({{ deals_listed }})
             {% endif %}
         )
     {% endif %}
