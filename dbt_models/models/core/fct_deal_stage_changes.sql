@@ -47,7 +47,7 @@ pipeline_stages as (
     filter on them reaches the raw scan through the staging view, where a semi-join under the
     `or` made the view stage every change of history first (D397) -#}
 {%- set deals_listed = none %}
-{%- if deals_changed and '__dbt__cte__' not in (ref('int_deals__unioned') | string) %}
+{%- if execute and deals_changed and '__dbt__cte__' not in (ref('int_deals__unioned') | string) %}
 {%- set deals_listed = inbox_keys_listed(ref('int_deals__unioned'), 'deal_id', inputs_since) %}
 {%- endif %}
 {%- set stages_changed = loaded_since([ref('dim_pipeline_stages')], inputs_since) %}
