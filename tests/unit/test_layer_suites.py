@@ -673,3 +673,74 @@ def test_a_kept_result_reads_back_as_it_was_written(tmp_path: Path):
     result = validate(finance(tmp_path, "w.duckdb", 19700.0), "finance.bonus_statements")
     assert not result.success and result.failed[0].sample
     same_outcome(reuse.from_json(reuse.to_json(result)), result)
+
+
+def staging_clients_view(path: Path, phones: list[str]) -> Path:
+    """raw.c and the view staging.stg_inbox__clients over it, which calls `voronka_seen` on
+    every row it computes: a test registers the function and counts the view's passes."""
+    con = duckdb.connect(str(path))
+    try:
+        con.create_function("voronka_seen", lambda _: True, ["VARCHAR"], "BOOLEAN")
+        con.execute("create schema raw")
+        con.execute("create schema staging")
+        con.execute(
+            "create table raw.c as select 'c' || i as client_id, phone,"
+            " timestamp '2026-11-03 09:00:00' as updated_at"
+            " from (select unnest(?) as phone, generate_subscripts(?, 1) as i)",
+            [phones, phones],
+        )
+        con.execute(
+            "create view staging.stg_inbox__clients as"
+            " select * from raw.c where voronka_seen(client_id)"
+        )
+    finally:
+        con.close()
+    return path
+
+
+def counted(path: Path, suite: str, **kwargs) -> tuple[SuiteResult, int]:
+    """A validation (as `checked`, or without the kept results with `results=None`) and the
+    number of rows the view computed for it."""
+    seen = []
+
+    def voronka_seen(client_id: str) -> bool:
+        seen.append(client_id)
+        return True
+
+    results = kwargs.pop("results", reuse.results_folder(path))
+    with read_only_warehouse(path) as con:
+        con.raw.create_function("voronka_seen", voronka_seen, ["VARCHAR"], "BOOLEAN")
+        result = validate_suite(con, suite, as_of=AS_OF, results=results, **kwargs)
+    return result, len(seen)
+
+
+def test_a_view_and_a_query_are_computed_once_for_the_fingerprint_and_the_validation(
+    tmp_path: Path,
+):
+    """D390: the staging suite of clients reads its view twice (the table's batch and the
+    freshness query); each is computed once, hashed and validated from the same rows, with the
+    verdict of a validation that reads them as before (no kept results: no fingerprint)."""
+    path = staging_clients_view(tmp_path / "w.duckdb", ["+7 1", "+7 2", "+7 2"])
+    plain, plain_rows = counted(path, "staging.stg_inbox__clients", results=None)
+    assert plain.fingerprint is None and plain_rows == 2 * 3
+    assert failures(plain) == [("expect_column_values_to_be_unique", "phone", "warn")]
+
+    first, rows = counted(path, "staging.stg_inbox__clients")
+    assert first.fingerprint and not first.reused
+    assert rows == 2 * 3  # 4 * 3 when the fingerprint computed the view and the query again
+    same_outcome(first, plain)
+    keep(path, first)
+
+    again, rows = counted(path, "staging.stg_inbox__clients")
+    assert again.reused and rows == 2 * 3
+    same_outcome(again, plain)
+
+    # more rows than a chunk: read in chunks as before (uniqueness per chunk), no fingerprint
+    chunked, _ = counted(path, "staging.stg_inbox__clients", chunk_rows=2)
+    assert chunked.fingerprint is None and not chunked.reused
+    assert (chunked.rows_validated, chunked.chunks) == (3, 2)
+
+    fixed = staging_clients_view(tmp_path / "fixed.duckdb", ["+7 1", "+7 2", "+7 3"])
+    keep(fixed, first)  # a kept result of other rows is not given again
+    result, _ = counted(fixed, "staging.stg_inbox__clients")
+    assert not result.reused and result.success and failures(result) == []

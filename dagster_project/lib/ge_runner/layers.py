@@ -27,7 +27,9 @@ from dagster_project.lib.ge_runner.reading import (
     arrow_chunks,
     chain,
     read_ahead,
+    read_whole,
     table_columns,
+    table_frames,
 )
 from dagster_project.lib.ge_runner.results import ExpectationResult, SuiteResult
 from dagster_project.lib.ge_runner.suites import (
@@ -146,6 +148,41 @@ def _table_batch(
     return sql, ({"batch_since": since} if where else None)
 
 
+def _is_view(con: duckdb.DuckDBPyConnection, layer: str, table: str) -> bool:
+    rows = con.execute(
+        "select table_type from information_schema.tables"
+        " where table_schema = ? and table_name = ?",
+        [layer, table],
+    ).fetchall()
+    return bool(rows) and rows[0][0] == "VIEW"
+
+
+def _read_once(
+    con: duckdb.DuckDBPyConnection,
+    suite_file: SuiteFile,
+    batches: list[reuse.Batch],
+    chunk_rows: int,
+) -> list[reuse.Batch]:
+    """The batches whose rows cost a computation, read into Arrow before the fingerprint (D390):
+    every query-defined batch, and the table's batch when the table is a view (a staging
+    model). The fingerprint hashes those rows and the validation, if any, judges them, so the
+    query or the view runs once instead of twice. A table's batch is hashed where it lies (a
+    result given again reads nothing into Python); a batch larger than one chunk, or whose SQL
+    fails, is left to be read as before (no fingerprint; the validation reports the failure)."""
+    if getattr(con, "engine", None) != "duckdb":
+        return batches  # no fingerprint: nothing to share
+    view = _is_view(con, suite_file.layer, suite_file.table)
+    out = []
+    for batch in batches:
+        if batch.name is not None or view:
+            try:
+                batch = replace(batch, data=read_whole(con, batch.sql, batch.params, chunk_rows))
+            except wh.database_errors() as err:
+                logger.debug("%s: %s not read ahead: %s", suite_file.name, batch.name, err)
+        out.append(batch)
+    return out
+
+
 def validate_layer_table(
     con: duckdb.DuckDBPyConnection,
     suite: str | SuiteFile,
@@ -227,6 +264,7 @@ def validate_layer_table(
     ]
     fingerprint = None
     if results is not None:
+        batches = _read_once(con, suite_file, batches, chunk_rows)
         fingerprint = reuse.fingerprint(
             con,
             suite_file,
@@ -247,18 +285,27 @@ def validate_layer_table(
         return again
     results: dict[int, ExpectationResult] = {}
     rows = chunks = 0
+    read = {batch.name: batch.data for batch in batches if batch.data is not None}
     for query_name, specs in groups.items():
         part = _part(suite_file, query_name, specs)
         if query_name is None:
             key_columns = tuple(suite_file.meta.get("key_columns", ()))
             sql, params = _table_batch(suite_file, part, columns, since)
-            frames = read_ahead(arrow_chunks(con, sql, params, chunk_rows))
+            frames = (
+                table_frames(read[None], chunk_rows)
+                if None in read
+                else read_ahead(arrow_chunks(con, sql, params, chunk_rows))
+            )
         else:
             query = queries[query_name]
             key_columns = query.key_columns
             try:
                 params = _query_parameters(query, values)
-                frames = read_ahead(arrow_chunks(con, query.sql, params, chunk_rows))
+                frames = (
+                    table_frames(read[query_name], chunk_rows)
+                    if query_name in read
+                    else read_ahead(arrow_chunks(con, query.sql, params, chunk_rows))
+                )
                 first = next(frames)
             except wh.database_errors() as err:
                 message = f"query {query_name} failed: {err}"

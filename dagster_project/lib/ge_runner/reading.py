@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,10 +49,37 @@ def arrow_chunks(con: Any, sql: str, params: Any, chunk_rows: int) -> Iterator[p
 
     Decimals become doubles: pandas holds them as Python objects, which GE compares one by one.
     """
+    reader = con.arrow_reader(sql, params or None, min(chunk_rows, 1_000_000))
+    yield from arrow_frames(reader, reader.schema, chunk_rows)
+
+
+def read_whole(con: Any, sql: str, params: Any, chunk_rows: int) -> Any:
+    """The rows of a query as one Arrow table when they fit in one chunk (at most
+    ``chunk_rows``), else None (what was read is dropped). A batch read once this way is
+    fingerprinted and validated from the same rows (D390); database errors propagate."""
     import pyarrow as pa
 
     reader = con.arrow_reader(sql, params or None, min(chunk_rows, 1_000_000))
-    schema = reader.schema
+    batches, rows = [], 0
+    for record_batch in reader:
+        rows += record_batch.num_rows
+        if rows > chunk_rows:
+            reader.close()
+            return None
+        batches.append(record_batch)
+    return pa.Table.from_batches(batches, reader.schema)
+
+
+def table_frames(table: Any, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The DataFrames :func:`arrow_chunks` makes of a query, made of its rows already read into
+    an Arrow table (:func:`read_whole`)."""
+    return arrow_frames(table.to_batches(), table.schema, chunk_rows)
+
+
+def arrow_frames(batches: Iterable[Any], schema: Any, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """DataFrames of at most ``chunk_rows`` rows of Arrow record batches (at least one)."""
+    import pyarrow as pa
+
     as_double = pa.schema(
         [f.with_type(pa.float64()) if pa.types.is_decimal(f.type) else f for f in schema]
     )
@@ -66,7 +93,7 @@ def arrow_chunks(con: Any, sql: str, params: Any, chunk_rows: int) -> Iterator[p
     pending: list[Any] = []
     pending_rows = 0
     yielded = False
-    for record_batch in reader:
+    for record_batch in batches:
         offset = 0
         while offset < record_batch.num_rows:
             piece = record_batch.slice(offset, chunk_rows - pending_rows)
