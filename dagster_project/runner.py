@@ -357,7 +357,10 @@ def _materialize(
             selection = dg.AssetSelection.all() - selection
     # the checks validate in a worker the run starts and ends (none for an extraction alone),
     # and leave the validation page to be rendered once, by `run_pipeline` (D331)
-    resources["validation"] = ValidationResource(in_worker=not api, report_each_check=False)
+    # and record the batches they validated once, when the run ends (D391)
+    resources["validation"] = ValidationResource(
+        in_worker=not api, report_each_check=False, record_at_end=True
+    )
     return dg.materialize(
         [*definitions.assets, *definitions.asset_checks],
         resources=resources,

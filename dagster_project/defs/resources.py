@@ -3,6 +3,7 @@ the validation (where the Great Expectations checks run)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from dagster_project.lib.settings import DEFAULT_MEMORY_LIMIT, Settings
 
 if TYPE_CHECKING:
     from dagster_project.lib.ge_runner.results import SuiteResult
+
+log = logging.getLogger(__name__)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -118,10 +121,16 @@ class ValidationResource(dg.ConfigurableResource):
     # runs from the UI, the schedule and the sensor refresh it; `voronka run` renders it once,
     # when its run ends (`runner.run_pipeline`, D331)
     report_each_check: bool = True
+    # the loaded batches each check validated (D82) recorded in the warehouse when the run ends,
+    # through one writer connection, instead of one connection (an open and a checkpoint of the
+    # warehouse file) per check; `voronka run` sets it (D391), the UI's runs record at once
+    record_at_end: bool = False
 
     _worker: object = PrivateAttr(default=None)
+    _deferred: list = PrivateAttr(default_factory=list)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._deferred = []
         if self.in_worker:
             from dagster_project.lib.validation_worker import ValidationWorker
 
@@ -130,8 +139,46 @@ class ValidationResource(dg.ConfigurableResource):
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.close()
+        try:
+            if worker is not None:
+                worker.close()
+        finally:
+            self.record_deferred()
+
+    def defer_record(self, warehouse: WarehouseResource, result: SuiteResult, run_id: str) -> None:
+        """Keep the batches ``result`` validated, to be recorded when the run ends, in the file
+        the check read (the working copy of the run: `voronka run`'s own session holds it until
+        it publishes, after the run)."""
+        self._deferred.append((warehouse.warehouse_path, warehouse.memory_limit, result, run_id))
+
+    def record_deferred(self) -> int:
+        """Record the batches the run's checks validated (D82), each warehouse through one
+        writer connection; returns the results recorded. A warehouse that cannot be opened
+        (another writer holds it) is a warning: those batches are validated again by the next
+        run, with the same verdicts, nothing is skipped."""
+        from dagster_project.lib.ge_runner.batches import record_validated
+
+        deferred, self._deferred = self._deferred, []
+        by_warehouse: dict[str, list] = {}
+        for path, limit, result, run_id in deferred:
+            by_warehouse.setdefault(str(path), []).append((path, limit, result, run_id))
+        recorded = 0
+        for name, items in by_warehouse.items():
+            try:
+                con = wh.connect(items[0][0], memory_limit=items[0][1])
+            except (wh.WarehouseError, OSError, *wh.database_errors()) as err:
+                # e.g. a failed dbt step's process not ended yet: never the run's failure
+                log.warning(
+                    "validated batches not recorded in %s (validated again next): %s", name, err
+                )
+                continue
+            try:
+                for _, _, result, run_id in items:
+                    record_validated(con, result, run_id)
+                    recorded += 1
+            finally:
+                con.close()
+        return recorded
 
     def validate(
         self,

@@ -7,6 +7,7 @@ A stand-in asset takes the key of the extract asset, ``["inbox", "survey_respons
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -513,3 +514,77 @@ def test_a_script_without_a_main_guard_can_use_the_worker(warehouse: Path, tmp_p
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines()[-1] == "validated 2 True"
+
+
+def test_in_voronka_run_the_validated_batches_are_recorded_once_when_the_run_ends(
+    warehouse: Path,
+):
+    """D391: with `record_at_end` (voronka run) the check records its batches when the run
+    ends, through one writer connection, not during its step; the record is the same (the next
+    run validates nothing of it) and a failed blocking check records nothing, as before."""
+    from dagster_project.lib import warehouse as wh
+
+    during: list[int] = []
+
+    @asset(deps=[KEY])
+    def reads_the_record() -> None:
+        """Runs after the check: what the working copy records at that point."""
+        con = duckdb.connect(str(wh.active_file(warehouse)), read_only=True)
+        try:
+            during.append(
+                con.execute(
+                    "select count(*) from duckdb_tables() where table_name = '_validated_batches'"
+                ).fetchone()[0]
+            )
+        finally:
+            con.close()
+
+    def run_as_voronka_run(record_at_end: bool) -> ExecuteInProcessResult:
+        with wh.session(warehouse, "test") as held:  # run_pipeline's own session publishes
+            result = materialize(
+                [survey_responses_stand_in, reads_the_record, the_check()],
+                resources={
+                    "warehouse": warehouse_from_settings(),
+                    "validation": ValidationResource(record_at_end=record_at_end),
+                },
+                raise_on_error=False,
+            )
+            held.publish()
+        return result
+
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    first = run_as_voronka_run(record_at_end=True)
+    assert first.success and during == [0]  # not recorded yet while the run went on
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute(
+            "select suite, batch_id, outcome, run_id from raw._validated_batches"
+        ).fetchall() == [("raw.survey_responses", "b1", "passed", first.run_id)]
+    finally:
+        con.close()
+    second = run_as_voronka_run(record_at_end=True)
+    [evaluation] = second.get_asset_check_evaluations()
+    assert evaluation.passed and evaluation.metadata["rows_validated"].value == 0
+
+    def anew(rows: Sequence[Row], log: Sequence[tuple]) -> None:
+        for path in warehouse.parent.iterdir():  # the file, its copies and kept results
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        build_warehouse(warehouse, rows, log)
+
+    anew(GOOD, LOG_TWO_RUNS[:1])  # recorded during the step, as before
+    during.clear()
+    assert run_as_voronka_run(record_at_end=False).success and during == [1]
+
+    anew([*GOOD, BAD_NPS], LOG_TWO_RUNS)  # a blocking failure records nothing
+    failed = run_as_voronka_run(record_at_end=True)
+    assert not failed.success
+    con = duckdb.connect(str(wh.active_file(warehouse)), read_only=True)
+    try:
+        assert (
+            con.execute(
+                "select count(*) from duckdb_tables() where table_name = '_validated_batches'"
+            ).fetchone()[0]
+            == 0
+        )
+    finally:
+        con.close()

@@ -137,12 +137,21 @@ def _save(settings: Settings, result: SuiteResult, context: Any, render: bool = 
         context.log.warning("could not save the result of %s: %s", result.suite_name, err)
 
 
-def _record(warehouse: WarehouseResource, result: SuiteResult, context: Any) -> None:
+def _record(
+    warehouse: WarehouseResource,
+    result: SuiteResult,
+    context: Any,
+    validation: ValidationResource | None = None,
+) -> None:
     """Keep the result with the fingerprint of its rows, beside the working copy, for the next
     validation of the same rows (D330); record the batches it validated in the working copy
-    (D82)."""
+    (D82), at once or, with the resource's ``record_at_end`` (`voronka run`), when the run
+    ends (D391)."""
     reuse.store(reuse.results_folder(warehouse.warehouse_path), result, context.run.run_id)
     if not result.batch_ids:
+        return
+    if validation is not None and validation.record_at_end:
+        validation.defer_record(warehouse, result, context.run.run_id)
         return
     con = warehouse.connect()
     try:
@@ -209,7 +218,7 @@ def build_raw_check(suite: SuiteFile) -> AssetChecksDefinition:
             root=suite.path.parent.parent,
         )
         _save(settings, result, context, validation.report_each_check)
-        _record(warehouse, result, context)
+        _record(warehouse, result, context, validation)
         context.log.info(result.summary())
         for failure in result.failed:
             context.log.warning(
@@ -263,7 +272,7 @@ def build_layer_check(suite: SuiteFile, asset_key: AssetKey | None = None) -> As
             root=suite.path.parent.parent,
         )
         _save(settings, result, context, validation.report_each_check)
-        _record(warehouse, result, context)
+        _record(warehouse, result, context, validation)
         context.log.info(result.summary())
         for failure in result.failed:
             context.log.warning(
