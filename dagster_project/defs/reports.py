@@ -80,15 +80,23 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     out = wh.local_folder(warehouse.path) / "exports"
     con = warehouse.connect(read_only=True)
     try:
-        tables = export_schema(con, "finance", "csv", out, decimal_comma=True)
-        export_schema(con, "finance", "xlsx", out, language=language)
+        # a file whose tables, options and code are unchanged is left as it is (D392)
+        tables = export_schema(con, "finance", "csv", out, decimal_comma=True, keep_unchanged=True)
+        workbook = export_schema(
+            con, "finance", "xlsx", out, language=language, keep_unchanged=True
+        )
     finally:
         con.close()
-    context.log.info(f"finance exports (csv and xlsx): {out}")
+    kept = sorted({t.path.name for t in [*tables, *workbook] if t.unchanged})
+    context.log.info(
+        f"finance exports (csv and xlsx): {out}"
+        + (f"; unchanged, not written again: {', '.join(kept)}" if kept else "")
+    )
     return dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str(out)),
             **{f"rows_{t.table}": dg.MetadataValue.int(t.rows) for t in tables},
+            "unchanged_files": dg.MetadataValue.text(", ".join(kept) or "none"),
         }
     )
 

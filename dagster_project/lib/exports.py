@@ -19,6 +19,8 @@ with the same rows gives, and each formatting rule is written once.
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import os
 import shutil
@@ -57,6 +59,7 @@ class ExportedTable:
     table: str
     rows: int
     path: Path
+    unchanged: bool = False  # the file was left as it was: its inputs are unchanged (D392)
 
 
 class ExportError(Exception):
@@ -184,11 +187,17 @@ def export_schema(
     out: Path,
     decimal_comma: bool = False,
     language: str = "en",
+    keep_unchanged: bool = False,
 ) -> list[ExportedTable]:
     """Write every table of `schema` into `out` (created if missing).
 
     csv and parquet: one file per table, `<schema>.<table>.<ext>`; xlsx: one workbook
     `<schema>.xlsx` with a sheet per table; `language` (ru, en) is that of its headers.
+
+    With `keep_unchanged` (the run's finance exports, D392), a file whose inputs are those it
+    was last written from (`FINGERPRINTS` in `out`: the rows and columns of every table it
+    reads, the options, the code) and that nobody changed since is left as it is (the same
+    bytes it would be written with); its `ExportedTable.unchanged` says so.
 
     Raises:
         ExportError: unknown format, a schema with no table, or a table too big for a sheet.
@@ -200,9 +209,105 @@ def export_schema(
         raise ExportError(_no_tables(con, schema))
     out.mkdir(parents=True, exist_ok=True)
     with _in_duckdb(con, [f"{schema}.{table}" for table in tables]) as local:
+        kept = _Fingerprints(out, local, schema, fmt, decimal_comma, language, keep_unchanged)
         if fmt == "xlsx":
-            return _export_xlsx(local, schema, tables, out / f"{schema}.xlsx", language)
-        return _export_files(local, schema, tables, fmt, out, decimal_comma)
+            path = out / f"{schema}.xlsx"
+            key = kept.key(path, tables)
+            if kept.unchanged(path, key):
+                return [
+                    ExportedTable(t, _count(local, schema, t), path, unchanged=True)
+                    for t in _sheet_order(schema, tables)
+                ]
+            written = _export_xlsx(local, schema, tables, path, language)
+            kept.wrote(path, key)
+            return written
+        return _export_files(local, schema, tables, fmt, out, decimal_comma, kept)
+
+
+def _count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
+    return int(con.execute(f"select count(*) from {_quote(schema)}.{_quote(table)}").fetchone()[0])
+
+
+FINGERPRINTS = ".fingerprints.json"  # in the export folder: what each file was written from
+
+
+class _Fingerprints:
+    """The inputs each export file was last written from (D392), kept in `FINGERPRINTS` beside
+    the files: per file, a digest of the rows (their number and the sum of each row's DuckDB
+    `hash`, the fingerprint of D330), the columns and types of every table the file reads, the
+    format and its options, the pipeline's code and the versions of DuckDB and XlsxWriter; and
+    the file's size and modification time as written, so a file changed or removed since is
+    written again. Inactive (every file written, nothing kept) unless `active`."""
+
+    def __init__(self, out, con, schema, fmt, decimal_comma, language, active) -> None:
+        self.path = out / FINGERPRINTS
+        self.con, self.schema, self.active = con, schema, active
+        self.options = [schema, fmt, decimal_comma, language if fmt == "xlsx" else None]
+        self.tables: dict[str, list[Any]] = {}
+        self.kept: dict[str, Any] = {}
+        if active:
+            with contextlib.suppress(OSError, ValueError):
+                self.kept = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(self.kept, dict):
+                self.kept = {}
+
+    def _table(self, table: str) -> list[Any]:
+        if table not in self.tables:
+            relation = f"{_quote(self.schema)}.{_quote(table)}"
+            [(rows, hashed)] = self.con.execute(
+                f"select count(*), sum(hash(t)) from {relation} as t"
+            ).fetchall()
+            self.tables[table] = [_columns(self.con, self.schema, table), rows, str(hashed)]
+        return self.tables[table]
+
+    def key(self, path: Path, tables: list[str]) -> str | None:
+        """The digest of what `path` is written from, reading `tables`; None when inactive."""
+        if not self.active:
+            return None
+        import hashlib
+
+        reads = set(tables)
+        for table in tables:  # and the tables a table's export joins (the managers' names)
+            source = _relation(self.con, self.schema, table).source
+            reads.update(
+                t
+                for t in schema_tables(self.con, self.schema)
+                if f".{_quote(t)} " in source or f".{t} " in source
+            )
+        inputs = [_code(), self.options, path.name, tables, {t: self._table(t) for t in reads}]
+        text = json.dumps(inputs, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def unchanged(self, path: Path, key: str | None) -> bool:
+        """Whether `path` is there as it was written from these same inputs."""
+        kept = self.kept.get(path.name)
+        if key is None or not isinstance(kept, dict) or kept.get("key") != key:
+            return False
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        return [stat.st_size, stat.st_mtime_ns] == kept.get("file")
+
+    def wrote(self, path: Path, key: str | None) -> None:
+        """Keep what `path`, just written, was written from (written whole, then renamed)."""
+        if key is None:
+            return
+        stat = path.stat()
+        self.kept[path.name] = {"key": key, "file": [stat.st_size, stat.st_mtime_ns]}
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.kept, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+@functools.lru_cache(maxsize=1)
+def _code() -> tuple[str, ...]:
+    """The code an export file depends on: the pipeline's files and the writers' versions."""
+    from importlib import metadata
+
+    from dagster_project.lib import run_inputs
+
+    return (run_inputs.code_digest(), duckdb.__version__, metadata.version("xlsxwriter"))
 
 
 def _in_duckdb(con, relations: list[str]):
@@ -219,18 +324,25 @@ def _export_files(
     fmt: str,
     out: Path,
     decimal_comma: bool,
+    kept: _Fingerprints,
 ) -> list[ExportedTable]:
-    """csv or parquet: one file per table."""
+    """csv or parquet: one file per table; a file whose inputs are unchanged is kept (D392)."""
     written = []
     for table in tables:
-        export = _relation(con, schema, table)
         path = out / f"{schema}.{table}.{fmt}"
-        rows = con.execute(f"select count(*) from {_quote(schema)}.{_quote(table)}").fetchone()[0]
+        rows = _count(con, schema, table)
+        key = kept.key(path, [table])
+        if kept.unchanged(path, key):
+            written.append(ExportedTable(table, rows, path, unchanged=True))
+            log.info("%s.%s unchanged: %s kept as it is (D392)", schema, table, path)
+            continue
+        export = _relation(con, schema, table)
         if fmt == "parquet":
             con.execute(f"copy ({export.select()}) to '{_sql_path(path)}' (format parquet)")
         else:
             _copy_csv_with_bom(con, _csv_select(export, decimal_comma), path)
-        written.append(ExportedTable(table, int(rows), path))
+        kept.wrote(path, key)
+        written.append(ExportedTable(table, rows, path))
         log.info("exported %s.%s: %d rows -> %s", schema, table, rows, path)
     return written
 
@@ -276,8 +388,7 @@ def _export_xlsx(
                 "export it as csv or parquet"
             )
         counts[table] = rows
-    first = [t for t in SHEET_ORDER.get(schema, ()) if t in tables]
-    tables = first + [t for t in tables if t not in first]
+    tables = _sheet_order(schema, tables)
     partial = path.with_name(path.name + ".part")
     workbook = xlsxwriter.Workbook(
         str(partial),
@@ -329,6 +440,11 @@ def _export_xlsx(
     os.replace(partial, path)
     log.info("exported %d tables of %s -> %s", len(tables), schema, path)
     return written
+
+
+def _sheet_order(schema: str, tables: list[str]) -> list[str]:
+    first = [t for t in SHEET_ORDER.get(schema, ()) if t in tables]
+    return first + [t for t in tables if t not in first]
 
 
 def _longest(con: duckdb.DuckDBPyConnection, export: _Export) -> list[int]:

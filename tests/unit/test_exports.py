@@ -115,3 +115,68 @@ def test_csv_rows_are_sorted_with_fixed_decimals(finance, tmp_path):
         "2026-03-01;m2;Борисова Анна;nps;;10,00",
         "2026-04-01;m2;Борисова Анна;revenue;120,1235;600,25",
     ]
+
+
+def _export_finance(con, out: Path, keep_unchanged: bool = True) -> dict[str, bool]:
+    """The run's finance exports (defs/reports.py): csv and xlsx; file -> unchanged."""
+    written = [
+        *exports.export_schema(
+            con, "finance", "csv", out, decimal_comma=True, keep_unchanged=keep_unchanged
+        ),
+        *exports.export_schema(con, "finance", "xlsx", out, keep_unchanged=keep_unchanged),
+    ]
+    return {t.path.name: t.unchanged for t in written}
+
+
+def _files(out: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(out.glob("finance.*"))}
+
+
+def test_an_export_whose_tables_are_unchanged_is_not_written_again(finance, tmp_path):
+    """D392: the run's exports keep a file whose tables, options and code are those it was
+    written from (the same bytes, not written again); a changed row rewrites the files that read
+    it (the lines' csv, the workbook) and only them; a file changed by hand is written again."""
+    out = tmp_path / "exports"
+    assert not any(_export_finance(finance, out).values())
+    first = _files(out)
+    assert set(first) == {
+        "finance.bonus_adjustments.csv", "finance.bonus_lines.csv",
+        "finance.bonus_statements.csv", "finance.xlsx",
+    }  # fmt: skip
+
+    assert all(_export_finance(finance, out).values())
+    assert _files(out) == first  # bytes and modification times: not written
+
+    fresh = tmp_path / "fresh"  # what a full write of the same rows gives: the same bytes
+    _export_finance(finance, fresh, keep_unchanged=False)
+    assert {k: v[0] for k, v in _files(fresh).items() if k.endswith(".csv")} == {
+        k: v[0] for k, v in first.items() if k.endswith(".csv")
+    }
+
+    finance.execute("update finance.bonus_lines set kpi_pct = 99.6 where manager_id = 'm1'")
+    assert _export_finance(finance, out) == {
+        "finance.bonus_adjustments.csv": True,
+        "finance.bonus_lines.csv": False,
+        "finance.bonus_statements.csv": True,
+        "finance.xlsx": False,
+    }
+    after = _files(out)
+    assert after["finance.bonus_statements.csv"] == first["finance.bonus_statements.csv"]
+    assert after["finance.bonus_lines.csv"][0] != first["finance.bonus_lines.csv"][0]
+
+    # a manager's name (from the statements) is on the lines: both are written again
+    finance.execute("update finance.bonus_statements set manager_name = 'Антонов П.'")
+    changed = _export_finance(finance, out)
+    assert not changed["finance.bonus_lines.csv"] and not changed["finance.bonus_statements.csv"]
+    assert changed["finance.bonus_adjustments.csv"]
+
+    (out / "finance.bonus_adjustments.csv").write_text("edited", encoding="utf-8")
+    (out / "finance.xlsx").unlink()
+    again = _export_finance(finance, out)
+    assert not again["finance.bonus_adjustments.csv"] and not again["finance.xlsx"]
+    assert (out / "finance.bonus_adjustments.csv").read_bytes() == (
+        fresh / "finance.bonus_adjustments.csv"
+    ).read_bytes()
+
+    # `voronka export` (keep_unchanged off) always writes
+    assert not any(_export_finance(finance, out, keep_unchanged=False).values())
