@@ -367,11 +367,16 @@ def _dbt_build(
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")
     parsed = prepare_manifest(settings).parent  # the parse the assets were built from (D220)
-    reuse = _TestReuse.prepare(context, warehouse.warehouse_path, parsed.name)
-    if reuse.reused:
-        args += ["--exclude", " ".join(reuse.names())]
+    reuse = _Reuse.prepare(context, warehouse.warehouse_path, parsed.name, args)
+    args += reuse.args()
+    if reuse.tests:
         context.log.info(
-            f"{len(reuse.reused)} dbt data tests given again: they passed on the same inputs (D370)"
+            f"{len(reuse.tests)} dbt data tests given again: they passed on the same inputs (D370)"
+        )
+    if reuse.models:
+        context.log.info(
+            f"{len(reuse.models)} dbt models not rebuilt: built last time from the same code "
+            f"and sources (D385): {', '.join(reuse.names(reuse.models))}"
         )
     with (
         wh.dbt_target(warehouse.warehouse_path),  # the run's working copy (D80)
@@ -387,40 +392,65 @@ def _dbt_build(
         yield from invocation.stream()
     except Exception as err:  # dbt failed (a test, a model): its error is raised below
         failure = err
-    # also when dbt failed: the tests given again are reported as they would have been had they
-    # run (not those of a model dbt skipped or failed), and what passed is kept
+    # also when dbt failed: the models not rebuilt and the tests given again are reported as
+    # they would have been had dbt built them (not those below a model dbt skipped or failed),
+    # and what passed or was built is kept
     built = reuse.read_results(invocation)
     reuse.store(built, context.run_id)
+    yield from reuse.outputs(built)
     yield from reuse.results(built)
     if failure is not None:
         raise failure
 
 
-class _TestReuse:
-    """The dbt data tests of this build that passed on the same inputs and are given again
-    (`lib/dbt_test_reuse.py`, D370): left out of `dbt build`, reported passed after it."""
+# what the metadata of a model dbt did not build says, by materialization (D385)
+_NOT_REBUILT = {
+    "view": "not re-created: the view is there, defined by the same code from the same source "
+    "columns (D385)",
+    "table": "not rebuilt: built last time by the same code from the same source rows (D385)",
+}
 
-    def __init__(self, manifest=None, keys=None, kept=None, reused=(), path=None, checks=None):
+
+class _Reuse:
+    """The dbt nodes of this build left out of `dbt build` (`lib/dbt_test_reuse.py`): the data
+    tests that passed on the same inputs (D370), reported passed after it; the models whose
+    relation holds what a build would write (D385), reported materialized after it, their
+    metadata saying they were not rebuilt and why."""
+
+    def __init__(
+        self,
+        manifest=None,
+        keys=None,
+        kept=None,
+        reused=(),
+        path=None,
+        checks=None,
+        outputs=None,
+        warehouse_path=None,
+    ):
         self.manifest = manifest
         self.keys: dict[str, str] = keys or {}
         self.kept: dict[str, str] = kept or {}
-        self.reused: list[str] = list(reused)
         self.path: Path | None = path
+        self.warehouse_path = warehouse_path
         self.checks: dict[str, dg.AssetCheckKey] = checks or {}
+        self.outputs_of: dict[str, str] = outputs or {}  # model id: its output's name
+        self.tests = [node for node in reused if node.startswith("test.")]
+        self.models = [node for node in reused if not node.startswith("test.")]
 
     @classmethod
     def prepare(
-        cls, context: dg.AssetExecutionContext, warehouse_path, parse_key: str
-    ) -> "_TestReuse":
+        cls, context: dg.AssetExecutionContext, warehouse_path, parse_key: str, args: list[str]
+    ) -> "_Reuse":
         from dagster_dbt.asset_utils import (
             get_asset_check_key_for_test,
             get_manifest_and_translator_from_dbt_assets,
         )
 
-        from dagster_project.lib import dbt_test_reuse
+        from dagster_project.lib import dbt_test_reuse as reuse
 
-        path = dbt_test_reuse.kept_path(warehouse_path)
-        if path is None:  # PostgreSQL: every test runs
+        path = reuse.kept_path(warehouse_path)
+        if path is None:  # PostgreSQL: every node builds
             return cls()
         manifest, translator, _ = get_manifest_and_translator_from_dbt_assets([context.assets_def])
         selected = set(context.selected_asset_check_keys)
@@ -432,27 +462,42 @@ class _TestReuse:
                 )
                 if key is not None and key in selected:
                     checks[unique_id] = key
-        above = set().union(*(dbt_test_reuse.upstream(manifest, t) for t in checks))
+        outputs = _reusable_models(context, manifest, translator, args)
+        tables = [m for m in outputs if reuse.materialization(manifest, m) == "table"]
+        above = set().union(*(reuse.upstream(manifest, node) for node in [*checks, *outputs]))
         sources = {node for node in above if node.startswith("source.")}
+        fingerprinted = set().union(
+            *(reuse.upstream(manifest, node) for node in [*checks, *tables])
+        )
         con = wh.connect(warehouse_path, read_only=True)
         try:
-            fingerprints = dbt_test_reuse.source_fingerprints(con, manifest, sources)
+            shapes = reuse.source_shapes(con, manifest, sources)
+            fingerprints = reuse.source_fingerprints(con, manifest, sources & fingerprinted, shapes)
+            found = reuse.relations(con)
+            token = reuse.build_token(con)
         finally:
             con.close()
-        keys = dbt_test_reuse.keys_of_tests(
-            manifest, checks, fingerprints, dbt_test_reuse.code_key(parse_key)
-        )
-        kept = dbt_test_reuse.kept(path)
-        reused = dbt_test_reuse.reusable(keys, kept)
-        return cls(manifest, keys, kept, reused, path, checks)
+        code = reuse.code_key(parse_key)
+        keys = reuse.keys_of(manifest, [*checks, *outputs], fingerprints, code, shapes)
+        kept = reuse.kept(path, token)
+        reused = reuse.reusable(keys, kept, manifest, found)
+        return cls(manifest, keys, kept, reused, path, checks, outputs, warehouse_path)
 
-    def names(self) -> list[str]:
-        return [self.manifest["nodes"][test]["name"] for test in self.reused]
+    def names(self, nodes: list[str]) -> list[str]:
+        return [self.manifest["nodes"][node]["name"] for node in nodes]
+
+    def args(self) -> list[str]:
+        """What `dbt build` gets to leave the reused nodes out: their names excluded, and with a
+        model among them no indirect selection (else dbt leaves out every test of an excluded
+        model too, D385: they run unless given again)."""
+        if not self.tests and not self.models:
+            return []
+        args = ["--exclude", " ".join(self.names([*self.tests, *self.models]))]
+        return args + (["--indirect-selection", "empty"] if self.models else [])
 
     def read_results(self, invocation) -> dict[str, str]:
-        """dbt's status of each node of this build (none when no test was given again: not
-        needed then)."""
-        if not self.reused and self.path is None:
+        """dbt's status of each node of this build (none when nothing is kept: not needed)."""
+        if self.path is None:
             return {}
         try:
             results = invocation.get_artifact("run_results.json")["results"]
@@ -460,15 +505,34 @@ class _TestReuse:
             return {}
         return {result["unique_id"]: result["status"] for result in results}
 
+    def _parents_built(self, node: str, built: Mapping[str, str]) -> bool:
+        """Whether every node `node` reads was built (or not run: reused) in this build."""
+        parents = self.manifest["nodes"][node]["depends_on"]["nodes"]
+        return all(built.get(parent, "success") == "success" for parent in parents)
+
+    def outputs(self, built: Mapping[str, str]) -> Iterator[dg.Output]:
+        """A materialization, without a build, of each model not rebuilt whose parents dbt built
+        or left as they were (D385): the steps downstream of it run as after a build."""
+        if not built:  # dbt wrote no results: it did not get to the models
+            return
+        for model in self.models:
+            if not self._parents_built(model, built):
+                continue
+            kind = self.manifest["nodes"][model]["config"]["materialized"]
+            yield dg.Output(
+                value=None,
+                output_name=self.outputs_of[model],
+                metadata={"unique_id": model, "status": "reused", "rebuilt": _NOT_REBUILT[kind]},
+            )
+
     def results(self, built: Mapping[str, str]) -> Iterator[dg.AssetCheckResult]:
         """A passed check for each test given again whose models dbt built in this build."""
         if not built:  # dbt wrote no results: it did not get to the tests
             return
-        for test in self.reused:
-            node = self.manifest["nodes"][test]
-            parents = node["depends_on"]["nodes"]
-            if any(built.get(parent, "success") != "success" for parent in parents):
+        for test in self.tests:
+            if not self._parents_built(test, built):
                 continue
+            node = self.manifest["nodes"][test]
             warn = str((node.get("config") or {}).get("severity", "error")).lower() == "warn"
             key = self.checks[test]
             yield dg.AssetCheckResult(
@@ -483,12 +547,45 @@ class _TestReuse:
             )
 
     def store(self, built: Mapping[str, str], run_id: str) -> None:
-        from dagster_project.lib import dbt_test_reuse
+        from dagster_project.lib import dbt_test_reuse as reuse
 
         if self.path is None or not built:
             return
-        statuses = {node: status for node, status in built.items() if node.startswith("test.")}
-        dbt_test_reuse.store(self.path, self.keys, statuses, self.kept, self.reused, run_id)
+        # every node dbt ran: one without a key (a model of a subset's build) loses its entry
+        token = reuse.store(
+            self.path, self.keys, built, self.kept, [*self.tests, *self.models], run_id
+        )
+        con = wh.connect(self.warehouse_path)
+        try:
+            reuse.mark(con, token)
+        finally:
+            con.close()
+
+
+def _reusable_models(
+    context: dg.AssetExecutionContext, manifest, translator, args: list[str]
+) -> dict[str, str]:
+    """The views and tables of this build that may be left out of it (D385), with their outputs'
+    names: none when the step builds a subset (dagster-dbt selects its tests by dbt's indirect
+    selection then, which D385 turns off) or a full refresh (everything is rebuilt)."""
+    assets_def = context.assets_def
+    subset = (
+        assets_def.keys_by_output_name != assets_def.node_keys_by_output_name
+        or assets_def.check_specs_by_output_name != assets_def.node_check_specs_by_output_name
+    )
+    if subset or "--full-refresh" in args or os.environ.get("DBT_INDIRECT_SELECTION"):
+        return {}
+    outputs = {key: name for name, key in assets_def.keys_by_output_name.items()}
+    found = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node.get("resource_type") != "model":
+            continue
+        if (node.get("config") or {}).get("materialized") not in _NOT_REBUILT:
+            continue
+        key = translator.get_asset_spec(manifest, unique_id, dbt_project).key
+        if key in outputs:
+            found[unique_id] = outputs[key]
+    return found
 
 
 # dbt sources written by no asset: the finance ledger is written by `voronka close-period` /
