@@ -354,3 +354,35 @@ def test_another_copy_of_the_warehouse_reuses_nothing(built, tmp_path):
     finally:
         con.close()
     assert read(kept) == {}
+
+
+def test_models_left_out_are_reported_before_what_is_built_from_them():
+    """Dagster takes a multi-asset's outputs in the order of its graph (D385)."""
+    import dagster as dg
+
+    from dagster_project.defs.transform.dbt import _Reuse
+
+    manifest = {
+        **MODEL_MANIFEST,
+        "nodes": {
+            unique_id: {**node, "depends_on": {"nodes": MODEL_MANIFEST["parent_map"][unique_id]}}
+            for unique_id, node in MODEL_MANIFEST["nodes"].items()
+        },
+    }
+    models = {m: (m.split(".")[-1], dg.AssetKey(m.split(".")[-1])) for m in MODELS}
+    outputs = {m: name for m, (name, _) in models.items()}
+    left_out = _Reuse(manifest, reused=[TABLE, VIEW], outputs=outputs, models=models)
+    built = dg.Output(None, output_name="kpi_managers")
+    events = list(left_out.interleaved(iter([built])))
+    assert [event.output_name for event in events] == [
+        "stg_managers",
+        "dim_managers",
+        "kpi_managers",
+    ]
+    assert events[0].metadata["status"].value == "reused"
+    # nothing reported twice after dbt
+    assert list(left_out.outputs({MART: "success"})) == []
+    # a model left out under a model dbt did not build is not reported
+    alone = _Reuse(manifest, reused=[TABLE], outputs=outputs, models=models)
+    assert list(alone.outputs({VIEW: "error"})) == []
+    assert [e.output_name for e in alone.outputs({VIEW: "success"})] == ["dim_managers"]

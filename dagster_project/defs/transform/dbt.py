@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -389,7 +389,7 @@ def _dbt_build(
         )
     failure = None
     try:
-        yield from invocation.stream()
+        yield from reuse.interleaved(invocation.stream())
     except Exception as err:  # dbt failed (a test, a model): its error is raised below
         failure = err
     # also when dbt failed: the models not rebuilt and the tests given again are reported as
@@ -427,6 +427,7 @@ class _Reuse:
         checks=None,
         outputs=None,
         warehouse_path=None,
+        models=None,
     ):
         self.manifest = manifest
         self.keys: dict[str, str] = keys or {}
@@ -437,6 +438,11 @@ class _Reuse:
         self.outputs_of: dict[str, str] = outputs or {}  # model id: its output's name
         self.tests = [node for node in reused if node.startswith("test.")]
         self.models = [node for node in reused if not node.startswith("test.")]
+        # every model of the step by its output's name and by its asset key
+        self._by_output = {name: model for model, (name, _) in (models or {}).items()}
+        self._by_key = {key: model for model, (_, key) in (models or {}).items()}
+        self._reported: set[str] = set()  # the models left out whose output was yielded
+        self._above: dict[str, set[str]] = {}
 
     @classmethod
     def prepare(
@@ -462,7 +468,13 @@ class _Reuse:
                 )
                 if key is not None and key in selected:
                     checks[unique_id] = key
-        outputs = _reusable_models(context, manifest, translator, args)
+        models = _model_outputs(context, manifest, translator)
+        outputs = {
+            model: name
+            for model, (name, _) in models.items()
+            if reuse.materialization(manifest, model) in _NOT_REBUILT
+            and _may_leave_out_models(context, args)
+        }
         tables = [m for m in outputs if reuse.materialization(manifest, m) == "table"]
         above = set().union(*(reuse.upstream(manifest, node) for node in [*checks, *outputs]))
         sources = {node for node in above if node.startswith("source.")}
@@ -481,7 +493,7 @@ class _Reuse:
         keys = reuse.keys_of(manifest, [*checks, *outputs], fingerprints, code, shapes)
         kept = reuse.kept(path, token)
         reused = reuse.reusable(keys, kept, manifest, found)
-        return cls(manifest, keys, kept, reused, path, checks, outputs, warehouse_path)
+        return cls(manifest, keys, kept, reused, path, checks, outputs, warehouse_path, models)
 
     def names(self, nodes: list[str]) -> list[str]:
         return [self.manifest["nodes"][node]["name"] for node in nodes]
@@ -506,24 +518,63 @@ class _Reuse:
         return {result["unique_id"]: result["status"] for result in results}
 
     def _parents_built(self, node: str, built: Mapping[str, str]) -> bool:
-        """Whether every node `node` reads was built (or not run: reused) in this build."""
-        parents = self.manifest["nodes"][node]["depends_on"]["nodes"]
-        return all(built.get(parent, "success") == "success" for parent in parents)
+        """Whether every node `node` reads was built in this build, or left out and reported
+        (a source, or a node dbt did not run and nothing left out: as it was)."""
+        return all(
+            built[parent] == "success"
+            if parent in built
+            else parent not in self.models or parent in self._reported
+            for parent in self.manifest["nodes"][node]["depends_on"]["nodes"]
+        )
+
+    def interleaved(self, events: Iterator[Any]) -> Iterator[Any]:
+        """dbt's events, each preceded by the materializations of the models left out that are
+        upstream of its model (or are its model: a test's): Dagster takes a multi-asset's outputs
+        in the order of its graph only (D385). dbt built or tested that model, so what is upstream
+        of it was built or left out as it was."""
+        for event in events:
+            model = self._model_of(event)
+            if model is not None:
+                above = {model, *self._upstream(model)}
+                yield from self._outputs(m for m in self.models if m in above)
+            yield event
 
     def outputs(self, built: Mapping[str, str]) -> Iterator[dg.Output]:
-        """A materialization, without a build, of each model not rebuilt whose parents dbt built
-        or left as they were (D385): the steps downstream of it run as after a build."""
+        """After dbt: the materialization of each model left out not reported yet whose parents
+        dbt built or left out (D385): the steps downstream of it run as after a build."""
         if not built:  # dbt wrote no results: it did not get to the models
             return
-        for model in self.models:
-            if not self._parents_built(model, built):
+        for model in sorted(self.models, key=lambda m: len(self._upstream(m))):
+            if self._parents_built(model, built):
+                yield from self._outputs([model])
+
+    def _outputs(self, models: Iterable[str]) -> Iterator[dg.Output]:
+        """The materializations of `models` not reported yet, the upstream ones first."""
+        for model in sorted(models, key=lambda m: len(self._upstream(m))):
+            if model in self._reported:
                 continue
+            self._reported.add(model)
             kind = self.manifest["nodes"][model]["config"]["materialized"]
             yield dg.Output(
                 value=None,
                 output_name=self.outputs_of[model],
                 metadata={"unique_id": model, "status": "reused", "rebuilt": _NOT_REBUILT[kind]},
             )
+
+    def _upstream(self, node: str) -> set[str]:
+        from dagster_project.lib import dbt_test_reuse
+
+        if node not in self._above:
+            self._above[node] = dbt_test_reuse.upstream(self.manifest, node)
+        return self._above[node]
+
+    def _model_of(self, event: Any) -> str | None:
+        """The dbt node a Dagster event of dbt's stream is about (a test's: the model tested)."""
+        if isinstance(event, dg.Output):
+            return self._by_output.get(event.output_name)
+        if isinstance(event, dg.AssetCheckResult):
+            return self._by_key.get(event.asset_key)
+        return None
 
     def results(self, built: Mapping[str, str]) -> Iterator[dg.AssetCheckResult]:
         """A passed check for each test given again whose models dbt built in this build."""
@@ -562,30 +613,30 @@ class _Reuse:
             con.close()
 
 
-def _reusable_models(
-    context: dg.AssetExecutionContext, manifest, translator, args: list[str]
-) -> dict[str, str]:
-    """The views and tables of this build that may be left out of it (D385), with their outputs'
-    names: none when the step builds a subset (dagster-dbt selects its tests by dbt's indirect
-    selection then, which D385 turns off) or a full refresh (everything is rebuilt)."""
+def _model_outputs(
+    context: dg.AssetExecutionContext, manifest, translator
+) -> dict[str, tuple[str, dg.AssetKey]]:
+    """Each model of this step's asset (unique id): its output's name and asset key."""
+    outputs = {key: name for name, key in context.assets_def.keys_by_output_name.items()}
+    found = {}
+    for unique_id, node in manifest["nodes"].items():
+        if node.get("resource_type") == "model":
+            key = translator.get_asset_spec(manifest, unique_id, dbt_project).key
+            if key in outputs:
+                found[unique_id] = (outputs[key], key)
+    return found
+
+
+def _may_leave_out_models(context: dg.AssetExecutionContext, args: list[str]) -> bool:
+    """Whether this build may leave models out (D385): not when the step builds a subset
+    (dagster-dbt selects its tests by dbt's indirect selection then, which D385 turns off), nor
+    a full refresh (everything is rebuilt), nor with an indirect selection set by hand."""
     assets_def = context.assets_def
     subset = (
         assets_def.keys_by_output_name != assets_def.node_keys_by_output_name
         or assets_def.check_specs_by_output_name != assets_def.node_check_specs_by_output_name
     )
-    if subset or "--full-refresh" in args or os.environ.get("DBT_INDIRECT_SELECTION"):
-        return {}
-    outputs = {key: name for name, key in assets_def.keys_by_output_name.items()}
-    found = {}
-    for unique_id, node in manifest["nodes"].items():
-        if node.get("resource_type") != "model":
-            continue
-        if (node.get("config") or {}).get("materialized") not in _NOT_REBUILT:
-            continue
-        key = translator.get_asset_spec(manifest, unique_id, dbt_project).key
-        if key in outputs:
-            found[unique_id] = outputs[key]
-    return found
+    return not (subset or "--full-refresh" in args or os.environ.get("DBT_INDIRECT_SELECTION"))
 
 
 # dbt sources written by no asset: the finance ledger is written by `voronka close-period` /
