@@ -127,6 +127,7 @@ class ValidationResource(dg.ConfigurableResource):
     record_at_end: bool = False
 
     _worker: object = PrivateAttr(default=None)
+    _yielding: object = PrivateAttr(default=None)
     _deferred: list = PrivateAttr(default_factory=list)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -136,10 +137,17 @@ class ValidationResource(dg.ConfigurableResource):
 
             self._worker = ValidationWorker()
             self._worker.start()
+            # the worker keeps its read-only connection from one check to the next and lets
+            # it go before a writer of this process opens the warehouse (D393)
+            self._yielding = wh.yielding_to_writers(self._worker.let_go)
+            self._yielding.__enter__()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         worker, self._worker = self._worker, None
+        yielding, self._yielding = self._yielding, None
         try:
+            if yielding is not None:
+                yielding.__exit__(None, None, None)
             if worker is not None:
                 worker.close()
         finally:

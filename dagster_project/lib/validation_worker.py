@@ -32,9 +32,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dagster_project.lib import child_guard
+from dagster_project.lib import warehouse as wh
 from dagster_project.lib.ge_runner import reuse
 from dagster_project.lib.ge_runner.gx_engine import warm_up
-from dagster_project.lib.ge_runner.reading import read_only_warehouse
+from dagster_project.lib.ge_runner.reading import (
+    DEFAULT_VALIDATION_MEMORY,
+    VALIDATION_MEMORY_ENV,
+    open_read_only,
+    read_only_warehouse,
+)
 from dagster_project.lib.ge_runner.results import SuiteResult
 from dagster_project.lib.ge_runner.run import validate_suite
 
@@ -51,6 +57,7 @@ class ValidationWorker:
         self._lock = threading.Lock()
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._closed = False
+        self._holds = False  # the worker may hold a read-only connection (D393)
 
     def start(self) -> None:
         """Start the worker now (GE's import begins at once, not awaited: the first validation
@@ -63,6 +70,7 @@ class ValidationWorker:
         starts one."""
         with self._lock:
             pool, self._pool = self._pool, None
+            self._holds = False  # the worker's connection ends with its process
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
             log.debug("validation worker ended")
@@ -96,6 +104,7 @@ class ValidationWorker:
             # submitted with the lock held: a concurrent `release` cannot shut the pool between
             with self._lock:
                 future = None if self._closed else self._submit(_validate_in_worker, env, *args)
+                self._holds = future is not None  # its connection stays open in the worker
             if future is not None:
                 return future.result()
         except concurrent.futures.process.BrokenProcessPool as exc:
@@ -105,6 +114,18 @@ class ValidationWorker:
                 "the system when memory ran out); the next check starts a new worker"
             ) from exc
         return _validate(*args)
+
+    def let_go(self) -> None:
+        """Close the read-only connection the worker holds between validations (D393), if one
+        is held: called before a writer opens the warehouse (``wh.before_write``). Waits for
+        the worker (a validation under way ends first)."""
+        with self._lock:
+            # only after a validation: no round trip (nor a wait for GE's start-up) otherwise
+            future = self._submit(_let_go_in_worker) if self._pool and self._holds else None
+            self._holds = False
+        if future is not None:
+            with contextlib.suppress(concurrent.futures.process.BrokenProcessPool):
+                future.result()
 
     def _submit(self, fn, *args) -> concurrent.futures.Future:
         """Submit a task to the worker (started here if need be); call with `_lock` held."""
@@ -185,8 +206,55 @@ def _warm_up() -> None:
     warm_up().join()
 
 
+# the worker's read-only connection, kept from one validation to the next while nothing writes
+# (D393): (warehouse, memory limit) -> connection
+_held: dict[tuple, object] = {}
+
+
 def _validate_in_worker(env: dict[str, str], *args) -> SuiteResult:
     for key in [k for k in os.environ if k.startswith(_ENV_PREFIX) and k not in env]:
         del os.environ[key]
     os.environ.update(env)
-    return _validate(*args)
+    warehouse, suite, as_of, business_timezone, root = args
+    if wh.is_postgres(wh.parse_target(warehouse)):
+        # each validation its own connection: one held open would keep its transaction's
+        # locks, which dbt's swap of a table waits for
+        return _validate(*args)
+    con = _held_connection(warehouse)
+    try:
+        return validate_suite(
+            con,
+            suite,
+            as_of=as_of,
+            business_timezone=business_timezone,
+            root=root,
+            results=reuse.results_folder(warehouse),
+        )
+    except BaseException:
+        _let_go_in_worker()  # a connection left mid-query is not used again
+        raise
+
+
+def _held_connection(warehouse: str):
+    """The read-only connection of ``warehouse`` the worker holds, opened if need be (the
+    validation's memory limit read now: a task may change it). Another warehouse's, another
+    limit's, or a file's replaced since (a publish renames a copy over it) is closed first:
+    while the connection is open no writer can change the file, but a rename can."""
+    try:
+        stat = os.stat(warehouse)
+        identity: tuple = (stat.st_dev, stat.st_ino)
+    except OSError:  # no file: the open reports it, as before
+        identity = ()
+    limit = os.environ.get(VALIDATION_MEMORY_ENV) or DEFAULT_VALIDATION_MEMORY
+    key = (warehouse, limit, identity)
+    if key not in _held:
+        _let_go_in_worker()
+        _held[key] = open_read_only(warehouse)
+    return _held[key]
+
+
+def _let_go_in_worker() -> None:
+    while _held:
+        _, con = _held.popitem()
+        with contextlib.suppress(Exception):
+            con.close()

@@ -46,7 +46,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,11 +209,35 @@ def connect(
                     raise
                 log.info("warehouse %s is locked by a writer; retrying", path)
                 time.sleep(1.0)
+    before_write()
     path.parent.mkdir(parents=True, exist_ok=True)
     config = {"memory_limit": memory_limit} if memory_limit else {}
     con = duckdb.connect(str(path), config=config)
     con.execute("set enable_progress_bar = false")
     return DuckDBConnection(con)
+
+
+# what must let go of a DuckDB file before a writer opens it: the validation worker's read-only
+# connection, held from one check to the next during a run (D393)
+_before_write: list[Callable[[], None]] = []
+
+
+@contextlib.contextmanager
+def yielding_to_writers(release: Callable[[], None]) -> Iterator[None]:
+    """Within the block, :func:`before_write` (every writer's open in this process, and the
+    dbt step before dbt starts) calls ``release`` first: a reader held open in another process
+    closes, so the writer is not refused DuckDB's lock."""
+    _before_write.append(release)
+    try:
+        yield
+    finally:
+        _before_write.remove(release)
+
+
+def before_write() -> None:
+    """Let the readers this process holds open elsewhere go before a writer opens the file."""
+    for release in list(_before_write):
+        release()
 
 
 @contextlib.contextmanager

@@ -588,3 +588,30 @@ def test_in_voronka_run_the_validated_batches_are_recorded_once_when_the_run_end
         )
     finally:
         con.close()
+
+
+def test_the_worker_holds_its_connection_and_lets_go_before_a_writer_opens(warehouse: Path, worker):
+    """D393: between validations the worker keeps its read-only connection (a writer that does
+    not ask is refused DuckDB's lock); a writer opened through `wh.connect` while the worker
+    yields (as in `voronka run`) makes it let go first, and the next validation opens the file
+    again and judges what the writer wrote."""
+    from dagster_project.lib import warehouse as wh
+
+    build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
+    assert worker.validate(warehouse, "raw.survey_responses").success
+    with pytest.raises(duckdb.IOException, match="lock"):
+        duckdb.connect(str(warehouse)).close()
+    assert worker.validate(warehouse, "raw.survey_responses").success  # the same connection
+
+    with wh.yielding_to_writers(worker.let_go):
+        con = wh.connect(warehouse)
+        try:
+            con.execute(
+                "update raw.survey_responses set survey_type = 'NPS', score = '11'"
+                " where response_id = 'r1'"
+            )
+        finally:
+            con.close()
+        wh.connect(warehouse).close()  # nothing held: no round trip needed, no wait
+    result = worker.validate(warehouse, "raw.survey_responses")
+    assert not result.success and result.severity == "error"

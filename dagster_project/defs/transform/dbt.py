@@ -363,6 +363,7 @@ def _dbt_build(
         # the raw checks are done: their worker's memory goes before dbt's arrives (D68); on
         # smaller warehouses it stays, and the checks after dbt skip GE's start-up
         validation.release()
+    wh.before_write()  # dbt writes the warehouse: a reader held open lets go first (D393)
     args = dbt_build_args(settings, large)
     if "--threads" in args:
         context.log.info(f"dbt build with {args[args.index('--threads') + 1]} thread(s) (D67)")

@@ -195,13 +195,19 @@ def read_only_warehouse(path: Path | str, *, wait_seconds: float = 60.0) -> Iter
     Raises:
         FileNotFoundError: there is no warehouse file (nothing has been loaded yet).
     """
+    con = open_read_only(path, wait_seconds=wait_seconds)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def open_read_only(path: Path | str, *, wait_seconds: float = 60.0) -> Any:
+    """The connection :func:`read_only_warehouse` yields; the caller closes it."""
     from dagster_project.lib import warehouse as wh
 
     target = wh.parse_target(path)
     if not wh.is_postgres(target) and not target.exists():
         raise FileNotFoundError(f"no warehouse at {target}: load the inbox first")
     limit = os.environ.get(VALIDATION_MEMORY_ENV) or DEFAULT_VALIDATION_MEMORY
-    with wh.open_warehouse(
-        target, read_only=True, memory_limit=limit, wait_seconds=wait_seconds
-    ) as con:
-        yield con
+    return wh.connect(target, read_only=True, memory_limit=limit, wait_seconds=wait_seconds)
