@@ -33,7 +33,7 @@
     with the load that restored it. After raw rows were removed, the run rebuilds it in full
     (macros/removals.sql, D205). -#}
 
-with recursive
+with
 
 activities as (
     select * from {{ ref('int_activities__unioned') }}
@@ -66,25 +66,10 @@ deleted_deals as (
 {%- set recompute_all = lacks_columns(['source_system', 'given_deal_id', 'given_client_id']) or removed_since_build() %}
 {%- set inputs_since = inputs_watermark(watermark) %}
 {%- set inputs_changed = loaded_since([ref('int_deals__unioned'), ref('int_clients__unioned')], inputs_since) %}
-merged_clients as (
-    select
-        client_id,
-        merged_into_client_id
-    from staged_clients
-    where merged_into_client_id is not null
-),
-
 -- the clients loaded since, and every client whose chain of merges runs through one of them:
--- those whose counted client may have changed (a client's chain changes only at a client loaded
--- since, and the links before it are the same before and after)
+-- those whose counted client may have changed (macros/deal_incremental.sql)
 recounted_clients as (
-    select client_id from staged_clients
-    where _loaded_at > {{ inputs_since }}
-    union
-    select merged_clients.client_id
-    from merged_clients
-    inner join recounted_clients
-        on merged_clients.merged_into_client_id = recounted_clients.client_id
+    {{ clients_recounted(inputs_since) }}
 ),
 
 -- deals loaded since, and the deals of the recounted clients (their client in fct_deals)
