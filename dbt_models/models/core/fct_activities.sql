@@ -51,10 +51,6 @@ staged_deals as (
     select * from {{ ref('int_deals__unioned') }}
 ),
 
-staged_clients as (
-    select * from {{ ref('int_clients__unioned') }}
-),
-
 -- deals deleted in their source: an activity names none (D85)
 deleted_deals as (
     select staged_deals.deal_id from staged_deals
