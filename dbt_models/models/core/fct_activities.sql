@@ -33,6 +33,8 @@
     with the load that restored it. After raw rows were removed, the run rebuilds it in full
     (macros/removals.sql, D205). -#}
 
+-- depends_on: {{ ref('int_clients__unioned') }}
+
 with
 
 activities as (
