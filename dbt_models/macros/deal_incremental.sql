@@ -230,7 +230,8 @@
     `since` besides their own version and client: the deals of a client with a call loaded since
     or with a phone matched otherwise than at the last build (its calls moved to or from it),
     the deals of the activities loaded since, and the deals whose first call or first activity
-    (kept in the model's rows) was loaded again since: changed, moved or deleted. -#}
+    (kept in the model's rows) was loaded again since: changed, moved or deleted. The calls
+    loaded again are read from fct_calls (the live ones) and the union's deleted calls (D398). -#}
 {% macro deals_responses_touched(since) -%}
     select deals.deal_id
     from {{ ref('fct_deals') }} as deals
@@ -252,8 +253,16 @@
     select kept.deal_id
     from {{ this }} as kept
     inner join (
-        select call_id from {{ ref('int_calls__unioned') }}
+        -- a live call loaded again since has its row in fct_calls, built before this model, with
+        -- the staged _last_loaded_at; only the deleted ones are read from the union, whose
+        -- deduplication of every call of history a filter on the load time does not cross
+        -- (D398: a source that gives no deletion gives nothing to read)
+        select call_id from {{ ref('fct_calls') }}
         where _last_loaded_at > {{ since }}
+        union all
+        select call_id from {{ ref('int_calls__unioned') }}
+        where deleted_at is not null
+            and _last_loaded_at > {{ since }}
     ) as reloaded_calls
         on kept.first_call_id = reloaded_calls.call_id
     union all
