@@ -55,6 +55,9 @@ def test_a_changed_model_is_another_parse(tmp_path, monkeypatch):
     assert key_for(tmp_path / "warehouse.duckdb") != before
     model.unlink()
     assert key_for(tmp_path / "warehouse.duckdb") == before
+    # dbt's own .user.yml (written at its first run) is not the project's code
+    (project / ".user.yml").write_text("id: 5c6f0d2e\n", encoding="utf-8")
+    assert key_for(tmp_path / "warehouse.duckdb") == before
 
 
 def test_each_warehouse_has_its_own_dbt_folder(tmp_path):

@@ -57,6 +57,10 @@ PARSED_DIR = DBT_PROJECT_DIR / "target" / "parsed"
 # the files of the project that a parse reads, and the folders it does not
 _PARSED_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md")
 _NOT_PARSED = ("target", "logs", "dbt_packages", "lint")
+# written by dbt itself into the project folder (its profiles folder) at its first run: an id
+# for its usage statistics, read by no parse; counted, it changed the key once in a fresh
+# checkout, and the next run reused no test and no model (D370, D385)
+_NOT_PARSED_FILES = (".user.yml",)
 # kept: the newest parses, and any used within the last hour (a run may still read it)
 _KEEP_PARSES = 8
 _KEEP_PARSE_SECONDS = 3600
@@ -77,7 +81,11 @@ def _project_files() -> list[Path]:
     for folder in (DBT_PROJECT_DIR, DBT_PROJECT_DIR.parent / "seeds"):
         for root, dirs, names in os.walk(folder):
             dirs[:] = sorted(d for d in dirs if d not in _NOT_PARSED)
-            files += [Path(root, n) for n in sorted(names) if n.endswith(_PARSED_SUFFIXES)]
+            files += [
+                Path(root, n)
+                for n in sorted(names)
+                if n.endswith(_PARSED_SUFFIXES) and n not in _NOT_PARSED_FILES
+            ]
     return files
 
 
