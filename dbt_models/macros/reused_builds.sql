@@ -11,5 +11,7 @@
     drop table if exists raw._dbt_build
 {%- endmacro %}
 
-{% macro default__forget_reused_builds() -%}
+{#- nothing is kept on PostgreSQL, so there is nothing to forget -#}
+{% macro postgres__forget_reused_builds() -%}
+    select 1
 {%- endmacro %}
