@@ -189,14 +189,18 @@ def _validate(
     root: str | None,
 ) -> SuiteResult:
     with read_only_warehouse(warehouse) as con:  # a file or a postgresql:// URL (D181)
-        return validate_suite(
-            con,
-            suite,
-            as_of=as_of,
-            business_timezone=business_timezone,
-            root=root,
-            results=reuse.results_folder(warehouse),  # the checks' results given again (D330)
-        )
+        return _validate_on(con, warehouse, suite, as_of, business_timezone, root)
+
+
+def _validate_on(con, warehouse: str, suite: str, as_of, business_timezone, root) -> SuiteResult:
+    return validate_suite(
+        con,
+        suite,
+        as_of=as_of,
+        business_timezone=business_timezone,
+        root=root,
+        results=reuse.results_folder(warehouse),  # the checks' results given again (D330)
+    )
 
 
 # ----------------------------------------------------------------------------- in the worker
@@ -222,14 +226,7 @@ def _validate_in_worker(env: dict[str, str], *args) -> SuiteResult:
         return _validate(*args)
     con = _held_connection(warehouse)
     try:
-        return validate_suite(
-            con,
-            suite,
-            as_of=as_of,
-            business_timezone=business_timezone,
-            root=root,
-            results=reuse.results_folder(warehouse),
-        )
+        return _validate_on(con, warehouse, suite, as_of, business_timezone, root)
     except BaseException:
         _let_go_in_worker()  # a connection left mid-query is not used again
         raise

@@ -298,6 +298,17 @@ def test_in_voronka_run_a_check_saves_its_result_and_leaves_the_page_to_the_run(
     assert validation_report.report_path(warehouse).exists()
 
 
+def recorded_batches(warehouse: Path) -> list[tuple]:
+    """What raw._validated_batches holds, read as a reader would."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute(
+            "select suite, batch_id, outcome, run_id from raw._validated_batches"
+        ).fetchall()
+    finally:
+        con.close()
+
+
 def test_a_passed_batch_is_recorded_and_validated_exactly_once(warehouse: Path):
     build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
     first = run()
@@ -305,13 +316,7 @@ def test_a_passed_batch_is_recorded_and_validated_exactly_once(warehouse: Path):
     [evaluation] = first.get_asset_check_evaluations()
     assert evaluation.metadata["rows_validated"].value == 2
     # published for readers with the record of what was validated
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        assert con.execute(
-            "select suite, batch_id, outcome, run_id from raw._validated_batches"
-        ).fetchall() == [("raw.survey_responses", "b1", "passed", first.run_id)]
-    finally:
-        con.close()
+    assert recorded_batches(warehouse) == [("raw.survey_responses", "b1", "passed", first.run_id)]
     second = run()
     [evaluation] = second.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.metadata["rows_validated"].value == 0
@@ -555,13 +560,7 @@ def test_in_voronka_run_the_validated_batches_are_recorded_once_when_the_run_end
     build_warehouse(warehouse, GOOD, LOG_TWO_RUNS[:1])
     first = run_as_voronka_run(record_at_end=True)
     assert first.success and during == [0]  # not recorded yet while the run went on
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        assert con.execute(
-            "select suite, batch_id, outcome, run_id from raw._validated_batches"
-        ).fetchall() == [("raw.survey_responses", "b1", "passed", first.run_id)]
-    finally:
-        con.close()
+    assert recorded_batches(warehouse) == [("raw.survey_responses", "b1", "passed", first.run_id)]
     second = run_as_voronka_run(record_at_end=True)
     [evaluation] = second.get_asset_check_evaluations()
     assert evaluation.passed and evaluation.metadata["rows_validated"].value == 0
