@@ -94,12 +94,29 @@ class LineCounts:
 
 @dataclass(frozen=True)
 class FileScan:
-    """One pass over a file's bytes: its digest, size, encoding and line endings."""
+    """One pass over a file's bytes: its digest, size, encoding and line endings.
+
+    `wide_spaces`: the file may hold a space separator other than U+0020 (`WIDE_SPACES`, D405):
+    False only for a UTF-8 file found to hold none."""
 
     sha256: str
     size: int
     encoding: str
     counts: LineCounts | None  # None for UTF-16 (counted after transcoding)
+    wide_spaces: bool = True
+
+
+# The space separators (Unicode category Zs) other than U+0020, in UTF-8: with the space, what
+# DuckDB's `trim` removes (D405; a unit test asks DuckDB). Each begins with a byte in _WIDE_LEADS
+# and goes on with bytes of 0x80 and above.
+WIDE_SPACES = tuple(
+    chr(code).encode() for code in (0xA0, 0x1680, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000)
+)
+_WIDE_LEADS = tuple(sorted({space[:1] for space in WIDE_SPACES}))
+
+
+def _holds_wide_space(data: bytes) -> bool:
+    return any(lead in data for lead in _WIDE_LEADS) and any(s in data for s in WIDE_SPACES)
 
 
 class _LineCounter:
@@ -113,8 +130,9 @@ class _LineCounter:
         if not chunk:
             return
         self.lf += chunk.count(b"\n")
-        self.cr += chunk.count(b"\r")
-        self.crlf += chunk.count(b"\r\n")
+        if b"\r" in chunk:  # most exports end lines with LF alone: one search, no count (D406)
+            self.cr += chunk.count(b"\r")
+            self.crlf += chunk.count(b"\r\n")
         if self.prev_cr and chunk[:1] == b"\n":
             self.crlf += 1
         self.prev_cr = chunk[-1:] == b"\r"
@@ -200,6 +218,8 @@ def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> Fil
     decoder = codecs.getincrementaldecoder("utf-8")()
     size = 0
     utf8 = True
+    wide = False
+    tail = b""
     encoding = "utf-8"
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
@@ -215,11 +235,17 @@ def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> Fil
                 raise UnreadableFile(
                     f"{path.name}: binary content (NUL bytes); export the data as CSV text"
                 )
-            if utf8:
+            ascii = chunk.isascii()
+            # ASCII bytes are whole UTF-8 characters: the decoder reads them only when it holds
+            # the first bytes of a character cut at the end of the last chunk (D406)
+            if utf8 and (not ascii or decoder.getstate()[0]):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
                     utf8 = False
+            if not (wide or ascii):  # with the last chunk's end: a space cut in two (D405)
+                wide = _holds_wide_space(tail + chunk)
+            tail = chunk[-2:]
             if count_lines:
                 counter.feed(chunk)
     if not size:
@@ -227,7 +253,8 @@ def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> Fil
     if encoding != "utf-16" and not (utf8 and _ends_whole(decoder)):
         encoding = single_byte_encoding(path)
     counts = counter.result() if count_lines and encoding != "utf-16" else None
-    return FileScan(digest.hexdigest() if digest else sha256, size, encoding, counts)
+    wide = wide or encoding not in ("utf-8", "utf-8-sig")  # the bytes of another encoding
+    return FileScan(digest.hexdigest() if digest else sha256, size, encoding, counts, wide)
 
 
 # A word: letters only. Read as cp1251, every byte 0xC0-0xFF is a Cyrillic letter.

@@ -193,6 +193,18 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def raw_value_sql(v: str, wide_spaces: bool = True) -> str:
+    """DuckDB: the raw layer's value of a field `v` as read: trimmed, empty as null (D13), which
+    is `nullif(trim(v), '')`. `trim` removes the space separators (Unicode Zs), decoding every
+    value. `wide_spaces` False: the file holds no space separator but U+0020 (the scan found
+    none, `csv_sniff.WIDE_SPACES`), so only a value that begins or ends with a space is trimmed
+    (D405)."""
+    trimmed = f"nullif(trim({v}), '')"
+    if wide_spaces:
+        return trimmed
+    return f"case when prefix({v}, ' ') or suffix({v}, ' ') then {trimmed} else nullif({v}, '') end"
+
+
 def connect(warehouse: Path | wh.PostgresTarget, memory_limit: str | None = None) -> wh.Connection:
     """Open the warehouse for writing, creating its folder and file if needed (D180)."""
     return wh.connect(warehouse, memory_limit=memory_limit)
@@ -961,7 +973,8 @@ class InboxLoader:
             return list(batch)
         dialect = fast[0].item.dialect
         columns = ", ".join(f"'c{i}': 'varchar'" for i in range(1, n_fields + 1))
-        values = ", ".join(f"nullif(trim(c{i}), '')" for i in range(1, n_fields + 1))
+        wide = any(r.item.scan.wide_spaces for r in fast)
+        values = ", ".join(raw_value_sql(f"c{i}", wide) for i in range(1, n_fields + 1))
         try:
             self.con.execute(
                 f"""
@@ -1037,7 +1050,9 @@ class InboxLoader:
             delimiter=item.dialect.delimiter,
             n_fields=n_fields,
         )
-        values = ", ".join(f"nullif(trim(fields[{i}]), '')" for i in range(1, n_fields + 1))
+        values = ", ".join(
+            raw_value_sql(f"fields[{i}]", item.scan.wide_spaces) for i in range(1, n_fields + 1)
+        )
         con.execute(
             f"insert into _stage select ?, ln, {values} from _split where reason is null "
             "order by ln",

@@ -1,9 +1,11 @@
 import pytest
 
 from dagster_project.lib.csv_sniff import (
+    CHUNK,
     UnreadableFile,
     detect_delimiter,
     detect_encoding,
+    scan,
     sniff,
     transcode_to_utf8,
 )
@@ -72,3 +74,49 @@ def test_unreadable_files_say_why(tmp_path, data, message):
     with pytest.raises(UnreadableFile, match=message) as info:
         sniff(path)
     assert "bad.csv" in str(info.value)
+
+
+def _reference_scan(data: bytes) -> tuple[str, int, int, int, int]:
+    """What `scan` must find, computed on the whole file at once: (encoding, lines, CRLF, bare
+    LF, lone CR)."""
+    try:
+        data.decode("utf-8")
+        encoding = "utf-8"
+    except UnicodeDecodeError:
+        encoding = "not utf-8"
+    crlf = data.count(b"\r\n")
+    lf, cr = data.count(b"\n") - crlf, data.count(b"\r") - crlf
+    unterminated = 1 if data and data[-1:] not in b"\r\n" else 0
+    return encoding, lf + crlf + cr + unterminated, crlf, lf, cr
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # a character cut by the chunk boundary, then ASCII chunks
+        b"id,name\n" + b"1" * (CHUNK - 9) + "й".encode() + b"\n" + b"1,a\n" * (CHUNK // 2),
+        # the first byte of a character at a chunk's end, ASCII after it: not UTF-8
+        b"id,name\n" + b"1" * (CHUNK - 9) + b"\xd0" + b"1,a\n" * (CHUNK // 2),
+        # ... even when the next chunk is all ASCII and the one after it would end the character
+        b"id,name\n" + b"1" * (CHUNK - 9) + b"\xd0" + b"1" * (CHUNK - 1) + b"\n" + b"\xb9\n",
+        # a byte no UTF-8 has, after whole ASCII chunks
+        b"id,name\n" + b"1,a\n" * CHUNK + "\u0401".encode("cp1251") + b"\n",
+        # CRLF cut by the chunk boundary, a lone CR in a later chunk, no line end at the end
+        b"id\r\n" + b"1" * (CHUNK - 5) + b"\r\n" + b"a\n" * CHUNK + b"b\rc",
+        b"id\r\n" + b"1\r\n" * CHUNK,
+    ],
+    ids=["cut-character", "cut-then-ascii", "cut-then-ascii-chunk", "cp1251-late", "line-ends", "crlf"],
+)
+def test_scan_reads_chunks_as_the_whole_file(tmp_path, data):
+    """The scan skips the UTF-8 decoder on ASCII chunks and the CR counts on chunks without a
+    CR (D406): its findings are those of the whole file read at once."""
+    path = _write(tmp_path, "a.csv", data)
+    encoding, lines, crlf, lf, cr = _reference_scan(data)
+    if encoding != "utf-8":  # a lone Cyrillic letter in cp1251: refused as no known encoding
+        with pytest.raises(UnreadableFile, match="not valid UTF-8"):
+            scan(path)
+        return
+    found = scan(path)
+    assert found.encoding == "utf-8"
+    counts = found.counts
+    assert (counts.lines, counts.crlf, counts.bare_lf, counts.lone_cr) == (lines, crlf, lf, cr)
