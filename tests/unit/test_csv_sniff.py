@@ -105,7 +105,14 @@ def _reference_scan(data: bytes) -> tuple[str, int, int, int, int]:
         b"id\r\n" + b"1" * (CHUNK - 5) + b"\r\n" + b"a\n" * CHUNK + b"b\rc",
         b"id\r\n" + b"1\r\n" * CHUNK,
     ],
-    ids=["cut-character", "cut-then-ascii", "cut-then-ascii-chunk", "cp1251-late", "line-ends", "crlf"],
+    ids=[
+        "cut-character",
+        "cut-then-ascii",
+        "cut-then-ascii-chunk",
+        "cp1251-late",
+        "line-ends",
+        "crlf",
+    ],
 )
 def test_scan_reads_chunks_as_the_whole_file(tmp_path, data):
     """The scan skips the UTF-8 decoder on ASCII chunks and the CR counts on chunks without a

@@ -14,17 +14,42 @@ def test_trim_removes_the_space_and_the_wide_spaces_only():
     con = duckdb.connect()
     removed = con.execute(
         """
-        select list(code order by code) from range(1, 1114112) t(code)
-        where code not between 55296 and 57343 and trim(chr(code::int) || 'x' || chr(code::int)) <> chr(code::int) || 'x' || chr(code::int)
+        select list(code order by code) from (
+            select code, chr(code::int) || 'x' || chr(code::int) as v
+            from (select * from range(1, 55296) union all select * from range(57344, 1114112))
+                as t(code)  -- every code point but the surrogates
+        ) where trim(v) <> v
         """
     ).fetchone()[0]
     assert removed == sorted([0x20] + [ord(s.decode()) for s in WIDE_SPACES])
 
 
 VALUES = [
-    None, "", " ", "   ", "a", " a", "a ", "  a b  ", "a b", "\ta\t", "\t", "12", "1730408449.0",
-    "2024-11-01 00:00:49", "Аноним", " Иван ", "«Ромашка»", "a\u2013b", "x\u0301", "\u00a0",
-    "a\u00a0", "\u3000a", "\u2007 1 234\u2009", "a\u200bb", "\ufeffa",
+    None,
+    "",
+    " ",
+    "   ",
+    "a",
+    " a",
+    "a ",
+    "  a b  ",
+    "a b",
+    "\ta\t",
+    "\t",
+    "12",
+    "1730408449.0",
+    "2024-11-01 00:00:49",
+    "Аноним",
+    " Иван ",
+    "«Ромашка»",
+    "a\u2013b",
+    "x\u0301",
+    "\u00a0",
+    "a\u00a0",
+    "\u3000a",
+    "\u2007 1 234\u2009",
+    "a\u200bb",
+    "\ufeffa",
 ]
 
 
@@ -35,7 +60,8 @@ def test_raw_value_is_trimmed_and_empty_is_null(wide_spaces):
         if not wide_spaces and value and any(s.decode() in value for s in WIDE_SPACES):
             continue  # a file that holds such a value is read with wide_spaces
         got, expected = con.execute(
-            f"select {raw_value_sql('v', wide_spaces)}, nullif(trim(v), '') from (select ?::varchar as v)",
+            f"select {raw_value_sql('v', wide_spaces)}, nullif(trim(v), '') "
+            "from (select ?::varchar as v)",
             [value],
         ).fetchone()
         assert got == expected, value
