@@ -258,7 +258,12 @@ def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> Fil
 
 
 # A word: letters only. Read as cp1251, every byte 0xC0-0xFF is a Cyrillic letter.
-_WORD_WITH_CYRILLIC = re.compile(r"[^\W\d_]*[\u0400-\u04ff][^\W\d_]*")
+# a word: a run of letters; those holding a Cyrillic letter are counted (D72). Words are found
+# first and searched for Cyrillic after: a single pattern "letters, a Cyrillic letter, letters"
+# tried at every position of a long run of other letters backtracks over the run from each
+# position, quadratic in its length (a 1 MiB word hung the loader, D411)
+_WORD = re.compile(r"[^\W\d_]+")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 # the letters of Russian (and Ukrainian, Belarusian) words; cp1251's other Cyrillic letters
 # (Serbian, Macedonian) in a word make it implausible for an inbox export
@@ -282,7 +287,9 @@ def single_byte_encoding(path: Path) -> str:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             text = chunk.decode("cp1251", errors="replace")
-            for word in _WORD_WITH_CYRILLIC.findall(text):
+            for word in _WORD.findall(text):
+                if not _CYRILLIC.search(word):
+                    continue
                 if _ASCII_LETTER.search(word):
                     mixed += 1
                 elif not _EAST_SLAVIC_WORD.fullmatch(word):
