@@ -102,3 +102,47 @@
     {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Post-hook of a union (D408): keep what its rows of `source_system` were built from, in
+    `intermediate.<union>__staging_seen` (one row, in the same transaction as the rows): the
+    staging view they are the rows of (`staging`, one row per key), the view's SQL as DuckDB
+    holds it, and the state of its raw table (`raw`) as D340 follows it: how many rows, the
+    newest `_loaded_at`, and how many removals the log holds (D204). While the view's SQL and
+    that state are the same, the union's rows of that source are the view's rows (D340 builds
+    them from the view), and the view's Great Expectations suite reads them there instead of
+    computing the view again (ge_runner.layers, D408). On PostgreSQL nothing is kept: the suite
+    reads the view. -#}
+{% macro keep_staging_seen(staging, raw, source_system) -%}
+    {{ return(adapter.dispatch('keep_staging_seen', 'voronka')(staging, raw, source_system)) }}
+{%- endmacro %}
+
+
+{% macro duckdb__keep_staging_seen(staging, raw, source_system) -%}
+    {%- if not execute or this is none or '__dbt__cte__' in (this | string) -%}
+        select 1
+    {%- else -%}
+    {%- set seen = kept_relation('__staging_seen') %}
+    drop table if exists {{ seen }};
+    create table {{ seen }} as
+    select
+        '{{ staging.schema }}' as staging_schema,
+        '{{ staging.identifier }}' as staging_table,
+        (
+            select views.sql from duckdb_views() as views
+            where views.schema_name = '{{ staging.schema }}'
+                and views.view_name = '{{ staging.identifier }}'
+        ) as staging_sql,
+        '{{ source_system }}' as source_system,
+        '{{ raw.schema }}' as raw_schema,
+        '{{ raw.identifier }}' as raw_table,
+        (select count(*) from {{ raw }}) as raw_rows,
+        (select max(_loaded_at) from {{ raw }}) as raw_loaded_until,
+        cast({{ removals_logged() }} as {{ dbt.type_bigint() }}) as removals_logged
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro postgres__keep_staging_seen(staging, raw, source_system) -%}
+    select 1
+{%- endmacro %}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,9 @@ import pytest
 from benchmarks.identical_marts import compare_warehouses
 from dagster_project.cli import main
 from dagster_project.defs.transform.dbt import dbt_folder
+from dagster_project.lib.ge_runner.layers import kept_rows, validate_layer_table
+from dagster_project.lib.ge_runner.reading import read_only_warehouse, table_columns
+from dagster_project.lib.ge_runner.suites import get_suite_file
 from tests.conftest import query, write_inbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -231,6 +235,45 @@ def unions_built_per_key(warehouse: Path) -> dict[str, bool]:
     }
 
 
+STAGING_KEPT = ("staging.stg_inbox__clients", "staging.stg_inbox__deals")
+
+
+def staging_suites_read_from_the_unions(warehouse: Path) -> dict[str, tuple[bool, int, list]]:
+    """D408, per staging suite of a union: (its rows are read from the union, the rows in which
+    the view and the union's inbox rows differ, the fields in which its validation from the
+    union differs from a validation of the view)."""
+    found = {}
+    with read_only_warehouse(warehouse) as con:
+        for name in STAGING_KEPT:
+            suite = get_suite_file(name)
+            union = suite.meta["rows_kept_in"]
+            columns = ", ".join(table_columns(con, suite.layer, suite.table))
+            inbox_rows = f"select {columns} from {union} where source_system = 'inbox'"
+            [(differing,)] = con.execute(
+                f"select count(*) from ((select {columns} from {name} except all {inbox_rows})"
+                f" union all ({inbox_rows} except all select {columns} from {name}))"
+            ).fetchall()
+            kept = validate_layer_table(con, suite)
+            from_view = validate_layer_table(
+                con,
+                replace(suite, meta={k: v for k, v in suite.meta.items() if k != "rows_kept_in"}),
+            )
+            ours, theirs = outcome(kept), outcome(from_view)
+            unlike = [key for key in ours if ours[key] != theirs[key]]
+            found[name] = (kept_rows(con, suite) is not None, differing, unlike)
+    return found
+
+
+def outcome(result) -> dict:
+    """A result without its time and note, its samples in one order: a view's rows come in no
+    order of their own, and a sample shows the offending rows in the order read (D330)."""
+    found = {k: v for k, v in result.to_dict().items() if k not in ("duration_seconds", "note")}
+    for expectation in found["expectations"]:
+        if expectation.get("sample"):
+            expectation["sample"] = sorted(expectation["sample"], key=json.dumps)
+    return found
+
+
 def change_a_file_in_place(inbox: Path) -> None:
     """d1's amount corrected in deals.csv itself (the file is reloaded and replaces its rows)."""
     path = inbox / "deals" / "deals.csv"
@@ -250,9 +293,11 @@ def sequence(tmp_path_factory, mini_run):
     change_a_file_in_place(inbox)
     codes.append(run(inbox, warehouse))
     per_key = [unions_built_per_key(warehouse)]
+    staging_kept = [staging_suites_read_from_the_unions(warehouse)]
     write_inbox(inbox, DELETED_AND_NEW_DAY)
     codes.append(run(inbox, warehouse))
     per_key.append(unions_built_per_key(warehouse))
+    staging_kept.append(staging_suites_read_from_the_unions(warehouse))
     inputs_seen = query(
         warehouse,
         "select (select loaded_until from intermediate.fct_calls__inputs_seen), "
@@ -295,6 +340,7 @@ def sequence(tmp_path_factory, mini_run):
         "responses": responses,
         "won_numbers": won_numbers,
         "per_key": per_key,
+        "staging_kept": staging_kept,
     }
 
 
@@ -366,3 +412,12 @@ def test_fct_calls_keeps_the_newest_input_load_it_was_built_from(sequence):
     not after the newest call (the loads of a run come one after another)."""
     seen, newest = sequence["inputs_seen"]
     assert seen is not None and seen == newest
+
+
+def test_the_staging_suites_read_the_rows_the_unions_hold(sequence):
+    """D408: after the run that builds the unions in full and after the one that builds them per
+    key, the inbox rows of each union are the rows of its staging view, column for column, and
+    the view's suite reads them there with the verdict, counts and samples of a validation of
+    the view."""
+    for found in sequence["staging_kept"]:
+        assert found == dict.fromkeys(STAGING_KEPT, (True, 0, []))

@@ -744,3 +744,112 @@ def test_a_view_and_a_query_are_computed_once_for_the_fingerprint_and_the_valida
     keep(fixed, first)  # a kept result of other rows is not given again
     result, _ = counted(fixed, "staging.stg_inbox__clients")
     assert not result.reused and result.success and failures(result) == []
+
+
+def clients_kept_in_union(path: Path, phones: list[str], *, view: str = "stg_inbox__clients"):
+    """raw.c (loaded at one time) and the view staging.stg_inbox__clients over it, which calls
+    `voronka_seen` on every row it computes (`counted` counts them); the union
+    intermediate.int_clients__unioned holding the view's rows as source_system 'inbox' (and an
+    amoCRM client with a phone of theirs, not the view's); and the state kept beside it as
+    `keep_staging_seen` keeps it after a build (macros/unioned_incremental.sql)."""
+    con = duckdb.connect(str(path))
+    try:
+        con.create_function("voronka_seen", lambda _: True, ["VARCHAR"], "BOOLEAN")
+        for schema in ("raw", "staging", "intermediate"):
+            con.execute(f"create schema {schema}")
+        con.execute(
+            "create table raw.c as select 'c' || i as client_id, phone,"
+            " timestamp '2026-11-03 09:00:00' as updated_at,"
+            " timestamp '2026-11-03 10:00:00' as _loaded_at"
+            " from (select unnest(?) as phone, generate_subscripts(?, 1) as i)",
+            [phones, phones],
+        )
+        con.execute(
+            "create table raw._removals (source_table varchar, source_file varchar,"
+            " rows_removed bigint, removed_at timestamp, batch_id varchar)"
+        )
+        con.execute(
+            "create view staging.stg_inbox__clients as select client_id, phone, updated_at"
+            " from raw.c where voronka_seen(client_id)"
+        )
+        con.execute(
+            "create table intermediate.int_clients__unioned as"
+            " select 'inbox' as source_system, * from staging.stg_inbox__clients"
+            " union all select 'amocrm', 'amocrm:1', '+7 1', timestamp '2026-11-03 10:00:00'"
+        )
+        con.execute(
+            "create table intermediate.int_clients__unioned__staging_seen as select"
+            f" 'staging' as staging_schema, '{view}' as staging_table,"
+            " (select sql from duckdb_views() where schema_name = 'staging'"
+            f" and view_name = '{view}') as staging_sql,"
+            " 'inbox' as source_system, 'raw' as raw_schema, 'c' as raw_table,"
+            " (select count(*) from raw.c) as raw_rows,"
+            " (select max(_loaded_at) from raw.c) as raw_loaded_until,"
+            " (select count(*) from raw._removals) as removals_logged"
+        )
+    finally:
+        con.close()
+    return path
+
+
+def test_a_staging_suite_reads_the_view_rows_a_union_holds_while_it_holds_them(tmp_path: Path):
+    """D408: while the union's kept state is the view's (its SQL) and the raw table's (rows,
+    newest load, removals logged), the staging suite of clients reads the view's rows from the
+    union, computing the view not once, with the verdict of a validation of the view; a load, a
+    row planted behind the loader, a removal since, another SQL of the view, another type in the
+    union or a state kept for another view or none: the view is read."""
+    phones = ["+7 1", "+7 2", "+7 2"]
+    path = clients_kept_in_union(tmp_path / "kept.duckdb", phones)
+    view_only = tmp_path / "view.duckdb"
+    clients_kept_in_union(view_only, phones)
+    with duckdb.connect(str(view_only)) as con:
+        con.execute("drop table intermediate.int_clients__unioned__staging_seen")
+    plain, rows = counted(view_only, SUITE_CLIENTS, results=None)
+    assert rows == 2 * 3 and failures(plain) == [
+        ("expect_column_values_to_be_unique", "phone", "warn")
+    ]
+    for results in (None, reuse.results_folder(path)):
+        result, rows = counted(path, SUITE_CLIENTS, results=results)
+        assert rows == 0 and "intermediate.int_clients__unioned" in result.note
+        same_outcome(result, plain)
+
+    def changed(name: str, *sql: str) -> int:
+        path = clients_kept_in_union(tmp_path / f"{name}.duckdb", phones)
+        con = duckdb.connect(str(path))
+        try:
+            con.create_function("voronka_seen", lambda _: True, ["VARCHAR"], "BOOLEAN")
+            for statement in sql:
+                con.execute(statement)
+        finally:
+            con.close()
+        result, rows = counted(path, SUITE_CLIENTS, results=None)
+        assert "int_clients__unioned" not in (result.note or "")
+        return rows
+
+    loaded = "insert into raw.c values ('c9', '+7 9', null, timestamp '2026-11-04 10:00:00')"
+    assert changed("loaded", loaded) == 2 * 4
+    planted = "insert into raw.c values ('c9', '+7 9', null, timestamp '2026-11-01 10:00:00')"
+    assert changed("planted", planted) == 2 * 4
+    removed = (
+        "delete from raw.c where client_id = 'c3'",
+        "insert into raw._removals values ('clients', 'f.csv', 1, now(), 'b1')",
+    )
+    assert changed("removed", *removed) == 2 * 2
+    other_sql = (
+        "create or replace view staging.stg_inbox__clients as select client_id, phone,"
+        " updated_at from raw.c where voronka_seen(client_id) and true"
+    )
+    assert changed("other_sql", other_sql) == 2 * 3
+    other_type = (
+        "alter table intermediate.int_clients__unioned alter phone type varchar[] using [phone]"
+    )
+    assert changed("other_type", other_type) == 2 * 3
+    other_view = (
+        "update intermediate.int_clients__unioned__staging_seen"
+        " set staging_table = 'stg_inbox__deals'"
+    )
+    assert changed("other_view", other_view) == 2 * 3
+    assert changed("no_state", "drop table intermediate.int_clients__unioned__staging_seen") == 6
+
+
+SUITE_CLIENTS = "staging.stg_inbox__clients"

@@ -10,6 +10,7 @@ DuckDB queries whose result DataFrames are validated by the expectations naming 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _EPOCH = "1970-01-01T00:00:00"
+KEPT_SUFFIX = "__staging_seen"  # the table a union keeps its staging view's state in (D408)
 _NEVER = TIMESTAMP_CLIP[1] + "T00:00:00"
 
 
@@ -125,12 +127,105 @@ def _part(
     )
 
 
+def _column_types(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+
+
+def _kept_state(con: duckdb.DuckDBPyConnection, kept_in: str) -> tuple | None:
+    """The one row ``keep_staging_seen`` kept beside the table ``kept_in``, or None."""
+    schema, table = kept_in.split(".", 1)
+    if not table_columns(con, schema, table + KEPT_SUFFIX):
+        return None
+    rows = con.execute(
+        "select staging_schema, staging_table, staging_sql, source_system, raw_schema,"
+        " raw_table, raw_rows, raw_loaded_until, removals_logged"
+        f" from {quote(schema)}.{quote(table + KEPT_SUFFIX)}"
+    ).fetchall()
+    return rows[0] if len(rows) == 1 else None
+
+
+def _raw_state(con: duckdb.DuckDBPyConnection, relation: str) -> tuple | None:
+    """A raw table's state as a union's build follows it (D340): (rows, newest ``_loaded_at``,
+    removals logged in ``raw._removals``, D204); None when it cannot be read."""
+    try:
+        [(rows, loaded_until)] = con.execute(
+            f"select count(*), max(_loaded_at) from {relation}"
+        ).fetchall()
+        removals = 0
+        if table_columns(con, "raw", "_removals"):
+            [(removals,)] = con.execute("select count(*) from raw._removals").fetchall()
+    except wh.database_errors():
+        return None
+    return rows, loaded_until, removals
+
+
+def kept_rows(con: duckdb.DuckDBPyConnection, suite_file: SuiteFile) -> str | None:
+    """The SQL of the rows of a staging view as a table already holds them (D408), or None:
+    read the view.
+
+    A suite's ``meta.rows_kept_in`` names a union (``intermediate.int_clients__unioned``) whose
+    rows of one source are the view's rows: the union builds them from the view (D340), and its
+    post-hook ``keep_staging_seen`` keeps, in ``<union>__staging_seen``, the view they are the
+    rows of, the view's SQL and the state of the view's raw table when it built them (rows,
+    newest load, removals logged: what D340's build follows). The rows are taken from the union
+    only while all of that holds now: the same view with the same SQL (a code change or a view
+    the build did not reach since reads the view), the same raw state (a load or a removal
+    since, a failed or skipped build of the union after them: the view), and the same columns
+    with the same types in the union. Only on DuckDB (PostgreSQL keeps nothing: the view)."""
+    kept_in = suite_file.meta.get("rows_kept_in")
+    if not kept_in or getattr(con, "engine", None) != "duckdb":
+        return None
+    state = _kept_state(con, kept_in)
+    if state is None:
+        return None
+    view_schema, view, view_sql, system, raw_schema, raw_table, *raw_then = state
+    now = con.execute(
+        "select sql from duckdb_views() where schema_name = ? and view_name = ?",
+        [view_schema, view],
+    ).fetchall()
+    schema, table = kept_in.split(".", 1)
+    view_columns = _column_types(con, view_schema, view)
+    in_table = dict(_column_types(con, schema, table))
+    if (
+        (view_schema, view) != (suite_file.layer, suite_file.table)
+        or view_sql is None
+        or now != [(view_sql,)]
+        or not view_columns
+        or any(in_table.get(name) != kind for name, kind in view_columns)
+        or _raw_state(con, f"{quote(raw_schema)}.{quote(raw_table)}") != tuple(raw_then)
+    ):
+        return None
+    selected = ", ".join(quote(name) for name, _ in view_columns)
+    system_literal = "'" + str(system).replace("'", "''") + "'"
+    return (
+        f"(select {selected} from {quote(schema)}.{quote(table)}"
+        f" where source_system = {system_literal})"
+    )
+
+
+def _in_place_of(sql: str, suite_file: SuiteFile, rows: str | None) -> str:
+    """A query of the suite with its table (``<layer>.<table>``) read as ``rows`` (D408)."""
+    if rows is None:
+        return sql
+    name = rf"(?<![\w.\"]){re.escape(suite_file.layer)}\.{re.escape(suite_file.table)}(?![\w.])"
+    return re.sub(name, lambda _: rows, sql)
+
+
 def _table_batch(
-    suite_file: SuiteFile, part: SuiteFile, columns: Sequence[str], since: str
+    suite_file: SuiteFile,
+    part: SuiteFile,
+    columns: Sequence[str],
+    since: str,
+    rows: str | None = None,
 ) -> tuple[str, dict[str, str] | None]:
     """The SQL (and its parameters) of the suite's table batch: the columns the expectations of
     ``part`` read (all when a table-shape expectation needs them), of the whole table or of the
-    rows loaded since ``since`` (``latest_load_run``)."""
+    rows loaded since ``since`` (``latest_load_run``); of ``rows`` (:func:`kept_rows`) in
+    place of the table when given."""
     key_columns = tuple(suite_file.meta.get("key_columns", ()))
     prepared = gx_engine.prepared_suite(part)
     wanted = ["*"]
@@ -143,7 +238,7 @@ def _table_batch(
             "_last_loaded_at" if "_last_loaded_at" in columns else "_loaded_at"
         )
         where = f" where {quote(loaded)} >= cast($batch_since as timestamp)"
-    relation = f"{quote(suite_file.layer)}.{quote(suite_file.table)}"
+    relation = rows or f"{quote(suite_file.layer)}.{quote(suite_file.table)}"
     sql = f"select {', '.join(wanted)} from {relation}{where}"
     return sql, ({"batch_since": since} if where else None)
 
@@ -249,15 +344,26 @@ def validate_layer_table(
 
     as_of_text = warehouse_as_of(con, as_of)
     since, note, batch_ids = _batch_since(con, suite_file)
+    rows_sql = kept_rows(con, suite_file)
+    if rows_sql is not None:
+        kept_in = suite_file.meta["rows_kept_in"]
+        read_from = f"the view's rows read from {kept_in}, which holds them (D408)"
+        note = f"{note}; {read_from}" if note else read_from
     values = {"as_of": as_of_text, "batch_since": since}
     parameters = {AS_OF_PARAMETER: as_of_text}
     groups: dict[str | None, list[tuple[int, Mapping[str, Any]]]] = {}
     for i, spec in enumerate(suite_file.expectations):
         groups.setdefault((spec.get("meta") or {}).get("query"), []).append((i, spec))
-    queries = suite_file.queries
+    queries = {
+        name: replace(query, sql=_in_place_of(query.sql, suite_file, rows_sql))
+        for name, query in suite_file.queries.items()
+    }
     # the same rows of every batch, suite and code as the stored result's: that result (D330)
     batches = [
-        reuse.Batch(None, *_table_batch(suite_file, _part(suite_file, None, specs), columns, since))
+        reuse.Batch(
+            None,
+            *_table_batch(suite_file, _part(suite_file, None, specs), columns, since, rows_sql),
+        )
         if name is None
         else reuse.Batch(name, queries[name].sql, _query_parameters(queries[name], values))
         for name, specs in groups.items()
@@ -290,7 +396,7 @@ def validate_layer_table(
         part = _part(suite_file, query_name, specs)
         if query_name is None:
             key_columns = tuple(suite_file.meta.get("key_columns", ()))
-            sql, params = _table_batch(suite_file, part, columns, since)
+            sql, params = _table_batch(suite_file, part, columns, since, rows_sql)
             frames = (
                 table_frames(read[None], chunk_rows)
                 if None in read

@@ -7,6 +7,7 @@
         post_hook=[
             "{{ keep_inputs_seen([source('inbox', 'deals')]) }}",
             "{{ keep_removals_seen() }}",
+            "{{ keep_staging_seen(ref('stg_inbox__deals'), source('inbox', 'deals'), 'inbox') }}",
         ]
     )
 }}
@@ -23,7 +24,9 @@
     deleted records (D85).
     Incremental per key (D340, macros/unioned_incremental.sql): the inbox deals with a raw row
     loaded since the last build are ranked again, every other inbox row is kept; the API
-    sources' rows are computed again in full; in full after a removal (D205). -#}
+    sources' rows are computed again in full; in full after a removal (D205).
+    Its inbox rows are the rows of stg_inbox__deals: it keeps what they were built from, and the
+    view's Great Expectations suite reads them here while that holds (D408). -#}
 
 {%- set since = deal_rebuild_since() %}
 
