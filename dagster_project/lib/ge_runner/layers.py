@@ -300,6 +300,9 @@ def validate_layer_table(
       ``meta.queries.<name>.sql``, for cross-table rules (coverage, reconciliation, freshness,
       sums); see :class:`Query`.
 
+    A staging view whose rows a union holds (``meta.rows_kept_in``) is read there, by both kinds
+    of batch, while the union's kept state is the state now (:func:`kept_rows`, D408).
+
     A missing table is a failure (``error``), except in ``OPTIONAL_LAYERS`` (finance, built on
     another branch), where the result is skipped with the note "table missing". A query that
     fails (e.g. a table it reads is missing) fails its expectations with the error as exception.

@@ -51,7 +51,8 @@ class SuiteFile:
         batch: ``full`` or ``latest_load_run`` (the suite's ``meta.batch``; default ``full``).
         expectations: the expectation dicts as written in the file.
         meta: the suite's whole ``meta`` (``batch``, and for layers other than raw ``entity``,
-            ``loaded_column``, ``key_columns`` and ``queries``; see :func:`validate_layer_table`).
+            ``loaded_column``, ``key_columns``, ``queries`` and ``rows_kept_in``; see
+            :func:`validate_layer_table` and :func:`~.layers.kept_rows`).
     """
 
     layer: str
