@@ -257,8 +257,8 @@ def scan(path: Path, count_lines: bool = True, sha256: str | None = None) -> Fil
     return FileScan(digest.hexdigest() if digest else sha256, size, encoding, counts, wide)
 
 
-# A word: letters only. Read as cp1251, every byte 0xC0-0xFF is a Cyrillic letter.
-# a word: a run of letters; those holding a Cyrillic letter are counted (D72). Words are found
+# A word: a run of letters (read as cp1251, every byte 0xC0-0xFF is a Cyrillic letter); those
+# holding a Cyrillic letter are counted (D72). Words are found
 # first and searched for Cyrillic after: a single pattern "letters, a Cyrillic letter, letters"
 # tried at every position of a long run of other letters backtracks over the run from each
 # position, quadratic in its length (a 1 MiB word hung the loader, D411)

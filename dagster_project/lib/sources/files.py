@@ -43,6 +43,7 @@ from dagster_project.lib.inbox_loader import (
     checked_select,
     not_a_file,
     plain_link,
+    raw_value_sql,
     record_removal,
 )
 from dagster_project.lib.sink import sink_for
@@ -492,7 +493,7 @@ def column_ref(by_name: dict[str, str], name: str | None, what: str) -> str | No
             f"column {name!r} (mapped to {what}) is not in the file's header "
             f"(found: {', '.join(list(by_name)[:8])})"
         )
-    return f"nullif(trim({quote(actual)}), '')"
+    return raw_value_sql(quote(actual))
 
 
 def value_map_sql(expr: str, mapping: dict | None) -> str:
@@ -519,5 +520,5 @@ def extras_sql(by_name: dict[str, str], used: set[str], reserved: set[str]) -> l
         if lower in used:
             continue
         name = lower if lower not in reserved else f"src_{lower}"
-        out.append(f"nullif(trim({quote(actual)}), '') as {quote(name)}")
+        out.append(f"{raw_value_sql(quote(actual))} as {quote(name)}")
     return out
