@@ -159,9 +159,9 @@ class ValidationResource(dg.ConfigurableResource):
         it publishes, after the run)."""
         self._deferred.append((warehouse.warehouse_path, warehouse.memory_limit, result, run_id))
 
-    def record_deferred(self) -> int:
+    def record_deferred(self) -> None:
         """Record the batches the run's checks validated (D82), each warehouse through one
-        writer connection; returns the results recorded. A warehouse that cannot be opened
+        writer connection. A warehouse that cannot be opened
         (another writer holds it) is a warning: those batches are validated again by the next
         run, with the same verdicts, nothing is skipped."""
         from dagster_project.lib.ge_runner.batches import record_validated
@@ -170,7 +170,6 @@ class ValidationResource(dg.ConfigurableResource):
         by_warehouse: dict[str, list] = {}
         for path, limit, result, run_id in deferred:
             by_warehouse.setdefault(str(path), []).append((path, limit, result, run_id))
-        recorded = 0
         for name, items in by_warehouse.items():
             try:
                 con = wh.connect(items[0][0], memory_limit=items[0][1])
@@ -183,10 +182,8 @@ class ValidationResource(dg.ConfigurableResource):
             try:
                 for _, _, result, run_id in items:
                     record_validated(con, result, run_id)
-                    recorded += 1
             finally:
                 con.close()
-        return recorded
 
     def validate(
         self,

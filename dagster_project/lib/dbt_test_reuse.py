@@ -95,11 +95,6 @@ def upstream(manifest: Mapping[str, Any], unique_id: str) -> set[str]:
     return found
 
 
-def _is_incremental(manifest: Mapping[str, Any], unique_id: str) -> bool:
-    node = manifest["nodes"].get(unique_id) or {}
-    return (node.get("config") or {}).get("materialized") == "incremental"
-
-
 def source_shapes(con, manifest: Mapping[str, Any], sources: Iterable[str]) -> dict:
     """The columns and types of each source (unique id) in `con` (DuckDB), every relation's in
     one query; "missing" when the relation does not exist (a source that is off: staging reads
@@ -201,7 +196,7 @@ def keys_of(
         above = upstream(manifest, unique_id)
         if materialization(manifest, unique_id) == "view":
             key = _key([code, "view"], unique_id, above, shapes or {})
-        elif any(_is_incremental(manifest, node) for node in [unique_id, *above]):
+        elif any(materialization(manifest, node) == "incremental" for node in [unique_id, *above]):
             continue
         else:
             key = _key([code], unique_id, above, fingerprints)

@@ -381,7 +381,7 @@ def _export_xlsx(
 
     counts = {}
     for table in tables:  # refuse before writing anything
-        rows = con.execute(f"select count(*) from {_quote(schema)}.{_quote(table)}").fetchone()[0]
+        rows = _count(con, schema, table)
         if rows > XLSX_MAX_ROWS:
             raise ExportError(
                 f"{schema}.{table} has {rows} rows, more than an Excel sheet holds: "

@@ -835,6 +835,8 @@ def test_a_staging_suite_reads_the_view_rows_a_union_holds_while_it_holds_them(t
         "insert into raw._removals values ('clients', 'f.csv', 1, now(), 'b1')",
     )
     assert changed("removed", *removed) == 2 * 2
+    # a removal logged alone (raw's rows as they were): the log is part of the kept state
+    assert changed("removal_logged", removed[1]) == 2 * 3
     other_sql = (
         "create or replace view staging.stg_inbox__clients as select client_id, phone,"
         " updated_at from raw.c where voronka_seen(client_id) and true"

@@ -141,7 +141,7 @@ def _record(
     warehouse: WarehouseResource,
     result: SuiteResult,
     context: Any,
-    validation: ValidationResource | None = None,
+    validation: ValidationResource,
 ) -> None:
     """Keep the result with the fingerprint of its rows, beside the working copy, for the next
     validation of the same rows (D330); record the batches it validated in the working copy
@@ -150,7 +150,7 @@ def _record(
     reuse.store(reuse.results_folder(warehouse.warehouse_path), result, context.run.run_id)
     if not result.batch_ids:
         return
-    if validation is not None and validation.record_at_end:
+    if validation.record_at_end:
         validation.defer_record(warehouse, result, context.run.run_id)
         return
     con = warehouse.connect()

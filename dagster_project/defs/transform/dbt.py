@@ -478,11 +478,11 @@ class _Reuse:
                 if key is not None and key in selected:
                     checks[unique_id] = key
         models = _model_outputs(context, manifest, translator)
+        leave_out = _may_leave_out_models(context, args)
         outputs = {
             model: name
             for model, (name, _) in models.items()
-            if reuse.materialization(manifest, model) in _NOT_REBUILT
-            and _may_leave_out_models(context, args)
+            if leave_out and reuse.materialization(manifest, model) in _NOT_REBUILT
         }
         tables = [m for m in outputs if reuse.materialization(manifest, m) == "table"]
         above = set().union(*(reuse.upstream(manifest, node) for node in [*checks, *outputs]))

@@ -29,6 +29,7 @@ from dagster_project.lib.ge_runner.reading import (
     chain,
     read_ahead,
     read_whole,
+    table_column_types,
     table_columns,
     table_frames,
 )
@@ -127,14 +128,6 @@ def _part(
     )
 
 
-def _column_types(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
-    return con.execute(
-        "select column_name, data_type from information_schema.columns"
-        " where table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-
-
 def _kept_state(con: duckdb.DuckDBPyConnection, kept_in: str) -> tuple | None:
     """The one row ``keep_staging_seen`` kept beside the table ``kept_in``, or None."""
     schema, table = kept_in.split(".", 1)
@@ -188,8 +181,8 @@ def kept_rows(con: duckdb.DuckDBPyConnection, suite_file: SuiteFile) -> str | No
         [view_schema, view],
     ).fetchall()
     schema, table = kept_in.split(".", 1)
-    view_columns = _column_types(con, view_schema, view)
-    in_table = dict(_column_types(con, schema, table))
+    view_columns = table_column_types(con, view_schema, view)
+    in_table = dict(table_column_types(con, schema, table))
     if (
         (view_schema, view) != (suite_file.layer, suite_file.table)
         or view_sql is None

@@ -165,13 +165,19 @@ def read_ahead(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         reader.join()
 
 
-def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    rows = con.execute(
-        "select column_name from information_schema.columns"
+def table_column_types(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str
+) -> list[tuple[str, str]]:
+    """The columns of a table or view, in order, with their types (none when it is missing)."""
+    return con.execute(
+        "select column_name, data_type from information_schema.columns"
         " where table_schema = ? and table_name = ? order by ordinal_position",
         [schema, table],
     ).fetchall()
-    return [r[0] for r in rows]
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    return [name for name, _ in table_column_types(con, schema, table)]
 
 
 def chain(first: pd.DataFrame, rest: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
