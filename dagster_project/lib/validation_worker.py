@@ -36,10 +36,9 @@ from dagster_project.lib import warehouse as wh
 from dagster_project.lib.ge_runner import reuse
 from dagster_project.lib.ge_runner.gx_engine import warm_up
 from dagster_project.lib.ge_runner.reading import (
-    DEFAULT_VALIDATION_MEMORY,
-    VALIDATION_MEMORY_ENV,
     open_read_only,
     read_only_warehouse,
+    validation_memory_limit,
 )
 from dagster_project.lib.ge_runner.results import SuiteResult
 from dagster_project.lib.ge_runner.run import validate_suite
@@ -242,8 +241,7 @@ def _held_connection(warehouse: str):
         identity: tuple = (stat.st_dev, stat.st_ino)
     except OSError:  # no file: the open reports it, as before
         identity = ()
-    limit = os.environ.get(VALIDATION_MEMORY_ENV) or DEFAULT_VALIDATION_MEMORY
-    key = (warehouse, limit, identity)
+    key = (warehouse, validation_memory_limit(), identity)
     if key not in _held:
         _let_go_in_worker()
         _held[key] = open_read_only(warehouse)

@@ -215,5 +215,12 @@ def open_read_only(path: Path | str, *, wait_seconds: float = 60.0) -> Any:
     target = wh.parse_target(path)
     if not wh.is_postgres(target) and not target.exists():
         raise FileNotFoundError(f"no warehouse at {target}: load the inbox first")
-    limit = os.environ.get(VALIDATION_MEMORY_ENV) or DEFAULT_VALIDATION_MEMORY
-    return wh.connect(target, read_only=True, memory_limit=limit, wait_seconds=wait_seconds)
+    return wh.connect(
+        target, read_only=True, memory_limit=validation_memory_limit(), wait_seconds=wait_seconds
+    )
+
+
+def validation_memory_limit() -> str:
+    """The memory limit of the validations' read-only connections: `VORONKA_VALIDATION_MEMORY_LIMIT`
+    or the default (`DEFAULT_VALIDATION_MEMORY`)."""
+    return os.environ.get(VALIDATION_MEMORY_ENV) or DEFAULT_VALIDATION_MEMORY
