@@ -792,7 +792,9 @@ def clients_kept_in_union(path: Path, phones: list[str], *, view: str = "stg_inb
     return path
 
 
-def test_a_staging_suite_reads_the_view_rows_a_union_holds_while_it_holds_them(tmp_path: Path):
+def test_a_staging_suite_reads_the_view_rows_a_union_holds_while_it_holds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """D408: while the union's kept state is the view's (its SQL) and the raw table's (rows,
     newest load, removals logged), the staging suite of clients reads the view's rows from the
     union, computing the view not once, with the verdict of a validation of the view; a load, a
@@ -808,10 +810,21 @@ def test_a_staging_suite_reads_the_view_rows_a_union_holds_while_it_holds_them(t
     assert rows == 2 * 3 and failures(plain) == [
         ("expect_column_values_to_be_unique", "phone", "warn")
     ]
+    hashed = []  # the batches as the fingerprint gets them (D390)
+
+    def fingerprint(con, suite_file, batches, **kwargs):
+        hashed.extend(batches)
+        return real_fingerprint(con, suite_file, batches, **kwargs)
+
+    real_fingerprint = reuse.fingerprint
+    monkeypatch.setattr(reuse, "fingerprint", fingerprint)
     for results in (None, reuse.results_folder(path)):
         result, rows = counted(path, SUITE_CLIENTS, results=results)
         assert rows == 0 and "intermediate.int_clients__unioned" in result.note
         same_outcome(result, plain)
+    # the kept rows are a table's: hashed where they lie, not read into Arrow ahead as a view's
+    # rows are; the freshness query (a query-defined batch) is read ahead
+    assert {batch.name: batch.data is None for batch in hashed} == {None: True, "freshness": False}
 
     def changed(name: str, *sql: str) -> int:
         path = clients_kept_in_union(tmp_path / f"{name}.duckdb", phones)

@@ -250,16 +250,19 @@ def _read_once(
     suite_file: SuiteFile,
     batches: list[reuse.Batch],
     chunk_rows: int,
+    kept: bool,
 ) -> list[reuse.Batch]:
     """The batches whose rows cost a computation, read into Arrow before the fingerprint (D390):
     every query-defined batch, and the table's batch when the table is a view (a staging
-    model). The fingerprint hashes those rows and the validation, if any, judges them, so the
-    query or the view runs once instead of twice. A table's batch is hashed where it lies (a
-    result given again reads nothing into Python); a batch larger than one chunk, or whose SQL
-    fails, is left to be read as before (no fingerprint; the validation reports the failure)."""
+    model) read as the view, not from the union that holds its rows (``kept``, D408). The
+    fingerprint hashes those rows and the validation, if any, judges them, so the query or the
+    view runs once instead of twice. A table's batch (or a view's kept rows) is hashed where it
+    lies (a result given again reads nothing into Python); a batch larger than one chunk, or
+    whose SQL fails, is left to be read as before (no fingerprint; the validation reports the
+    failure)."""
     if getattr(con, "engine", None) != "duckdb":
         return batches  # no fingerprint: nothing to share
-    view = _is_view(con, suite_file.layer, suite_file.table)
+    view = not kept and _is_view(con, suite_file.layer, suite_file.table)
     out = []
     for batch in batches:
         if batch.name is not None or view:
@@ -366,7 +369,7 @@ def validate_layer_table(
     ]
     fingerprint = None
     if results is not None:
-        batches = _read_once(con, suite_file, batches, chunk_rows)
+        batches = _read_once(con, suite_file, batches, chunk_rows, kept=rows_sql is not None)
         fingerprint = reuse.fingerprint(
             con,
             suite_file,
