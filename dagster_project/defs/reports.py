@@ -72,7 +72,7 @@ def kpi_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
 
 
 def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    from dagster_project.lib.exports import export_schema
+    from dagster_project.lib.exports import run_finance_exports
     from dagster_project.lib.text import parse_language
 
     settings = Settings.from_env()
@@ -81,10 +81,7 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     con = warehouse.connect(read_only=True)
     try:
         # a file whose tables, options and code are unchanged is left as it is (D392)
-        tables = export_schema(con, "finance", "csv", out, decimal_comma=True, keep_unchanged=True)
-        workbook = export_schema(
-            con, "finance", "xlsx", out, language=language, keep_unchanged=True
-        )
+        tables, workbook = run_finance_exports(con, out, language)
     finally:
         con.close()
     kept = sorted({t.path.name for t in [*tables, *workbook] if t.unchanged})

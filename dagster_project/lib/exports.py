@@ -113,12 +113,14 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tu
 
 @dataclass(frozen=True)
 class _Export:
-    """How a table is exported: its columns (name, type, qualified expression), the FROM clause
-    and the ORDER BY keys."""
+    """How a table is exported: its columns (name, type, qualified expression), the FROM clause,
+    the ORDER BY keys and the tables of its schema that clause reads (the table, and the one
+    joined for the managers' names)."""
 
     columns: list[tuple[str, str, str]]
     source: str
     order: str
+    reads: tuple[str, ...]
 
     def select(self, expressions: list[str] | None = None) -> str:
         chosen = expressions or [f"{expr} as {_quote(name)}" for name, _, expr in self.columns]
@@ -139,6 +141,7 @@ def _relation(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> _Expor
     ]
     names = [name for name, _, _ in columns]
     source = f"{_quote(schema)}.{_quote(table)} as exported"
+    reads = (table,)
     if (
         schema == "finance"
         and "manager_id" in names
@@ -150,13 +153,15 @@ def _relation(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> _Expor
             f"from {_quote(schema)}.bonus_statements group by manager_id) as names "
             "on names.manager_id = exported.manager_id"
         )
+        reads += ("bonus_statements",)
         at = names.index("manager_id") + 1
         columns.insert(at, ("manager_name", "VARCHAR", "names.manager_name"))
     expression = {name: expr for name, _, expr in columns}
     order = [n for n in names if n in MONTH_COLUMNS][:1]
     order += [n for n in ("manager_name", "manager_id") if n in expression]
     order += [n for n, _, _ in columns if n not in order]
-    return _Export(columns, source, ", ".join(f"{expression[n]} nulls first" for n in order))
+    order_by = ", ".join(f"{expression[n]} nulls first" for n in order)
+    return _Export(columns, source, order_by, reads)
 
 
 def _is_fractional(data_type: str) -> bool:
@@ -188,6 +193,7 @@ def export_schema(
     decimal_comma: bool = False,
     language: str = "en",
     keep_unchanged: bool = False,
+    digests: dict[str, list[Any]] | None = None,
 ) -> list[ExportedTable]:
     """Write every table of `schema` into `out` (created if missing).
 
@@ -197,7 +203,9 @@ def export_schema(
     With `keep_unchanged` (the run's finance exports, D392), a file whose inputs are those it
     was last written from (`FINGERPRINTS` in `out`: the rows and columns of every table it
     reads, the options, the code) and that nobody changed since is left as it is (the same
-    bytes it would be written with); its `ExportedTable.unchanged` says so.
+    bytes it would be written with); its `ExportedTable.unchanged` says so. `digests`: the
+    tables' digests taken so far, shared by the exports of one state of the warehouse (the
+    run's CSV files and workbook read the same tables: each is hashed once).
 
     Raises:
         ExportError: unknown format, a schema with no table, or a table too big for a sheet.
@@ -209,7 +217,8 @@ def export_schema(
         raise ExportError(_no_tables(con, schema))
     out.mkdir(parents=True, exist_ok=True)
     with _in_duckdb(con, [f"{schema}.{table}" for table in tables]) as local:
-        kept = _Fingerprints(out, local, schema, fmt, decimal_comma, language, keep_unchanged)
+        options = (fmt, decimal_comma, language)
+        kept = _Fingerprints(out, local, schema, options, keep_unchanged, digests)
         if fmt == "xlsx":
             path = out / f"{schema}.xlsx"
             key = kept.key(path, tables)
@@ -222,6 +231,21 @@ def export_schema(
             kept.wrote(path, key)
             return written
         return _export_files(local, schema, tables, fmt, out, decimal_comma, kept)
+
+
+def run_finance_exports(
+    con: duckdb.DuckDBPyConnection, out: Path, language: str
+) -> tuple[list[ExportedTable], list[ExportedTable]]:
+    """A run's finance exports (the CSV files with a decimal comma, and the workbook), a file
+    whose inputs are unchanged left as it is (D392); each table is hashed once for both."""
+    digests: dict[str, list[Any]] = {}
+    files = export_schema(
+        con, "finance", "csv", out, decimal_comma=True, keep_unchanged=True, digests=digests
+    )
+    workbook = export_schema(
+        con, "finance", "xlsx", out, language=language, keep_unchanged=True, digests=digests
+    )
+    return files, workbook
 
 
 def _count(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
@@ -239,11 +263,12 @@ class _Fingerprints:
     the file's size and modification time as written, so a file changed or removed since is
     written again. Inactive (every file written, nothing kept) unless `active`."""
 
-    def __init__(self, out, con, schema, fmt, decimal_comma, language, active) -> None:
+    def __init__(self, out, con, schema, options, active, digests) -> None:
+        fmt, decimal_comma, language = options
         self.path = out / FINGERPRINTS
         self.con, self.schema, self.active = con, schema, active
         self.options = [schema, fmt, decimal_comma, language if fmt == "xlsx" else None]
-        self.tables: dict[str, list[Any]] = {}
+        self.tables: dict[str, list[Any]] = {} if digests is None else digests
         self.kept: dict[str, Any] = {}
         if active:
             with contextlib.suppress(OSError, ValueError):
@@ -252,13 +277,13 @@ class _Fingerprints:
                 self.kept = {}
 
     def _table(self, table: str) -> list[Any]:
-        if table not in self.tables:
-            relation = f"{_quote(self.schema)}.{_quote(table)}"
+        relation = f"{_quote(self.schema)}.{_quote(table)}"
+        if relation not in self.tables:
             [(rows, hashed)] = self.con.execute(
                 f"select count(*), sum(hash(t)) from {relation} as t"
             ).fetchall()
-            self.tables[table] = [_columns(self.con, self.schema, table), rows, str(hashed)]
-        return self.tables[table]
+            self.tables[relation] = [_columns(self.con, self.schema, table), rows, str(hashed)]
+        return self.tables[relation]
 
     def key(self, path: Path, tables: list[str]) -> str | None:
         """The digest of what `path` is written from, reading `tables`; None when inactive."""
@@ -266,14 +291,8 @@ class _Fingerprints:
             return None
         import hashlib
 
-        reads = set(tables)
-        for table in tables:  # and the tables a table's export joins (the managers' names)
-            source = _relation(self.con, self.schema, table).source
-            reads.update(
-                t
-                for t in schema_tables(self.con, self.schema)
-                if f".{_quote(t)} " in source or f".{t} " in source
-            )
+        # the tables and those their exports join (the managers' names)
+        reads = {t for table in tables for t in _relation(self.con, self.schema, table).reads}
         inputs = [_code(), self.options, path.name, tables, {t: self._table(t) for t in reads}]
         text = json.dumps(inputs, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
