@@ -525,8 +525,9 @@ def test_in_voronka_run_the_validated_batches_are_recorded_once_when_the_run_end
     warehouse: Path,
 ):
     """D391: with `record_at_end` (voronka run) the check records its batches when the run
-    ends, through one writer connection, not during its step; the record is the same (the next
-    run validates nothing of it) and a failed blocking check records nothing, as before."""
+    ends, through one writer connection, not during its step, with the validation worker too;
+    the record is the same (the next run validates nothing of it) and a failed blocking check
+    records nothing, as before."""
     from dagster_project.lib import warehouse as wh
 
     during: list[int] = []
@@ -544,13 +545,15 @@ def test_in_voronka_run_the_validated_batches_are_recorded_once_when_the_run_end
         finally:
             con.close()
 
-    def run_as_voronka_run(record_at_end: bool) -> ExecuteInProcessResult:
+    def run_as_voronka_run(record_at_end: bool, in_worker: bool = False) -> ExecuteInProcessResult:
         with wh.session(warehouse, "test") as held:  # run_pipeline's own session publishes
             result = materialize(
                 [survey_responses_stand_in, reads_the_record, the_check()],
                 resources={
                     "warehouse": warehouse_from_settings(),
-                    "validation": ValidationResource(record_at_end=record_at_end),
+                    "validation": ValidationResource(
+                        record_at_end=record_at_end, in_worker=in_worker
+                    ),
                 },
                 raise_on_error=False,
             )
@@ -573,6 +576,16 @@ def test_in_voronka_run_the_validated_batches_are_recorded_once_when_the_run_end
     anew(GOOD, LOG_TWO_RUNS[:1])  # recorded during the step, as before
     during.clear()
     assert run_as_voronka_run(record_at_end=False).success and during == [1]
+
+    # as `voronka run` has it, with the validation worker (which holds a read-only connection
+    # between checks, D393, and ends when the run does): recorded at the end all the same
+    anew(GOOD, LOG_TWO_RUNS[:1])
+    during.clear()
+    in_worker = run_as_voronka_run(record_at_end=True, in_worker=True)
+    assert in_worker.success and during == [0]
+    assert recorded_batches(warehouse) == [
+        ("raw.survey_responses", "b1", "passed", in_worker.run_id)
+    ]
 
     anew([*GOOD, BAD_NPS], LOG_TWO_RUNS)  # a blocking failure records nothing
     failed = run_as_voronka_run(record_at_end=True)
