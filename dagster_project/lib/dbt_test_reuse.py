@@ -95,6 +95,11 @@ def upstream(manifest: Mapping[str, Any], unique_id: str) -> set[str]:
     return found
 
 
+def upstream_of(manifest: Mapping[str, Any], nodes: Iterable[str]) -> dict[str, set[str]]:
+    """`upstream` of each node of `nodes`, walked once each."""
+    return {unique_id: upstream(manifest, unique_id) for unique_id in nodes}
+
+
 def source_shapes(con, manifest: Mapping[str, Any], sources: Iterable[str]) -> dict:
     """The columns and types of each source (unique id) in `con` (DuckDB), every relation's in
     one query; "missing" when the relation does not exist (a source that is off: staging reads
@@ -181,19 +186,19 @@ def exists(
 
 def keys_of(
     manifest: Mapping[str, Any],
-    nodes: Iterable[str],
+    nodes: Mapping[str, set[str]],
     fingerprints: Mapping[str, Any],
     code: str,
     shapes: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """The key of each node of `nodes` that may be reused (see the module), a node that may not
-    left out. A test or a table: from `code` (the parse key and the versions) and the
-    fingerprints of its upstream sources (`source_fingerprints`). A view (D385): from `code`
-    and the columns of those sources (`shapes`, `source_shapes`), what its definition is written
-    from; rows are not in it (a view holds none)."""
+    """The key of each node of `nodes` (a node: what is upstream of it, `upstream_of`) that may
+    be reused (see the module), a node that may not left out. A test or a table: from `code`
+    (the parse key and the versions) and the fingerprints of its upstream sources
+    (`source_fingerprints`). A view (D385): from `code` and the columns of those sources
+    (`shapes`, `source_shapes`), what its definition is written from; rows are not in it (a
+    view holds none)."""
     keys = {}
-    for unique_id in nodes:
-        above = upstream(manifest, unique_id)
+    for unique_id, above in nodes.items():
         if materialization(manifest, unique_id) == "view":
             key = _key([code, "view"], unique_id, above, shapes or {})
         elif any(materialization(manifest, node) == "incremental" for node in [unique_id, *above]):

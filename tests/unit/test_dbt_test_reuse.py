@@ -63,7 +63,7 @@ def keys(path):
         sources = reuse.source_fingerprints(con, MANIFEST, MANIFEST["sources"])
     finally:
         con.close()
-    return reuse.keys_of(MANIFEST, TESTS, sources, CODE)
+    return reuse.keys_of(MANIFEST, reuse.upstream_of(MANIFEST, TESTS), sources, CODE)
 
 
 def change(path, sql):
@@ -149,7 +149,9 @@ def test_other_code_runs_every_test(warehouse, tmp_path):
         sources = reuse.source_fingerprints(con, MANIFEST, MANIFEST["sources"])
     finally:
         con.close()
-    other = reuse.keys_of(MANIFEST, TESTS, sources, reuse.code_key("parse-2"))
+    other = reuse.keys_of(
+        MANIFEST, reuse.upstream_of(MANIFEST, TESTS), sources, reuse.code_key("parse-2")
+    )
     assert reuse.reusable(other, read(kept)) == []
 
 
@@ -233,7 +235,9 @@ def model_keys(path, code=CODE):
         )
     finally:
         con.close()
-    return reuse.keys_of(MODEL_MANIFEST, MODELS, fingerprints, code, shapes)
+    return reuse.keys_of(
+        MODEL_MANIFEST, reuse.upstream_of(MODEL_MANIFEST, MODELS), fingerprints, code, shapes
+    )
 
 
 def reused_now(path, kept, code=CODE):

@@ -437,6 +437,7 @@ class _Reuse:
         outputs=None,
         warehouse_path=None,
         models=None,
+        above=None,
     ):
         self.manifest = manifest
         self.keys: dict[str, str] = keys or {}
@@ -451,7 +452,7 @@ class _Reuse:
         self._by_output = {name: model for model, (name, _) in (models or {}).items()}
         self._by_key = {key: model for model, (_, key) in (models or {}).items()}
         self._reported: set[str] = set()  # the models left out whose output was yielded
-        self._above: dict[str, set[str]] = {}
+        self._above: dict[str, set[str]] = dict(above or {})  # what is upstream of a node
 
     @classmethod
     def prepare(
@@ -485,11 +486,9 @@ class _Reuse:
             if leave_out and reuse.materialization(manifest, model) in _NOT_REBUILT
         }
         tables = [m for m in outputs if reuse.materialization(manifest, m) == "table"]
-        above = set().union(*(reuse.upstream(manifest, node) for node in [*checks, *outputs]))
-        sources = {node for node in above if node.startswith("source.")}
-        fingerprinted = set().union(
-            *(reuse.upstream(manifest, node) for node in [*checks, *tables])
-        )
+        above = reuse.upstream_of(manifest, [*checks, *outputs])
+        sources = {node for node in set().union(*above.values()) if node.startswith("source.")}
+        fingerprinted = set().union(*(above[node] for node in [*checks, *tables]))
         con = wh.connect(warehouse_path, read_only=True)
         try:
             shapes = reuse.source_shapes(con, manifest, sources)
@@ -499,10 +498,12 @@ class _Reuse:
         finally:
             con.close()
         code = reuse.code_key(parse_key)
-        keys = reuse.keys_of(manifest, [*checks, *outputs], fingerprints, code, shapes)
+        keys = reuse.keys_of(manifest, above, fingerprints, code, shapes)
         kept = reuse.kept(path, token)
         reused = reuse.reusable(keys, kept, manifest, found)
-        return cls(manifest, keys, kept, reused, path, checks, outputs, warehouse_path, models)
+        return cls(
+            manifest, keys, kept, reused, path, checks, outputs, warehouse_path, models, above
+        )
 
     def names(self, nodes: list[str]) -> list[str]:
         return [self.manifest["nodes"][node]["name"] for node in nodes]
