@@ -28,23 +28,21 @@
 
 
 {#- "First loaded copy wins": deduplication of an event table (staging of calls, stage changes,
-    survey responses). Renders the CTEs `duplicated_keys`, `single_copies`,
-    `ranked_copies` and `first_loaded` (one row per key: `columns`, the load metadata and
-    `_last_loaded_at`, the latest load that brought the key, which the incremental facts use).
+    survey responses). Renders the CTEs `single_copies`, `ranked_copies` and `first_loaded` (one
+    row per key: `columns`, the load metadata and `_last_loaded_at`, the latest load that brought
+    the key, which the incremental facts use).
 
-    `relation` is the raw table itself (a source()), not a CTE: the three CTEs read it, and a CTE
-    read three times is materialised by DuckDB, which on 36 M calls cost a third of fct_calls.
+    `relation` is the raw table itself (a source()), not a CTE: the CTEs read it, and a CTE read
+    more than once is materialised by DuckDB, which on 36 M calls cost a third of fct_calls.
     Keys loaded more than once are rare, so only their rows are ranked: a window over every
-    row of a big event table costs far more. -#}
-{% macro first_loaded_copies(relation, key, columns) -%}
+    row of a big event table costs far more. Which keys those are is read from `duplicated`, the
+    event table's incremental model of keys loaded more than once (keys_loaded_more_than_once
+    below, D402), not found by grouping every raw row on each read: a filter on the load time (an
+    incremental fact's watermark) reaches the raw scan of the single copies, and no grouping of
+    history is left under it. `duplicated` may hold keys loaded once (a key ranked alone keeps
+    its one row), never miss a key loaded more than once (its copies would all be kept). -#}
+{% macro first_loaded_copies(relation, key, columns, duplicated) -%}
 {%- set metadata = ['_source_file', '_source_line', '_loaded_at', '_batch_id'] -%}
-duplicated_keys as (
-    select {{ key }}
-    from {{ relation }}
-    group by 1
-    having count(*) > 1
-),
-
 single_copies as (
     select
         {%- for column in columns + metadata %}
@@ -52,9 +50,10 @@ single_copies as (
         {%- endfor %}
         copies._loaded_at as _last_loaded_at
     from {{ relation }} as copies
-    left join duplicated_keys
-        on copies.{{ key }} = duplicated_keys.{{ key }}
-    where duplicated_keys.{{ key }} is null
+    where not exists (
+        select 1 from {{ duplicated }} as duplicated_keys
+        where duplicated_keys.{{ key }} = copies.{{ key }}
+    )
 ),
 
 ranked_copies as (
@@ -68,7 +67,7 @@ ranked_copies as (
             order by copies._loaded_at, copies._source_file, copies._source_line
         ) as load_rank
     from {{ relation }} as copies
-    inner join duplicated_keys
+    inner join {{ duplicated }} as duplicated_keys
         on copies.{{ key }} = duplicated_keys.{{ key }}
 ),
 
@@ -83,6 +82,47 @@ first_loaded as (
     from ranked_copies
     where load_rank = 1
 )
+{%- endmacro %}
+
+
+{#- The keys of an inbox event table (`relation`, the raw table, a source()) loaded more than
+    once, each once (D402): the model that `first_loaded_copies` reads, incremental with the
+    `append` strategy. In full (`since` none: a first build, a full refresh, other code or
+    settings (D320), no inputs seen kept, raw rows removed since (D205): `deal_rebuild_since`),
+    a grouping of every raw row; otherwise only the keys with a raw row loaded after `since`
+    (the newest raw load the last build saw, D201) are grouped, and those not kept yet are
+    added. A key becomes loaded more than once only with a raw row loaded, so no key is missed;
+    one kept whose copies were removed since stays until the full rebuild the removal brings.
+    The grouping of the few keys loaded since reads raw by a semi-join with them as its small
+    side: no grouping of every key. -#}
+{% macro keys_loaded_more_than_once(relation, key, since) -%}
+    select copies.{{ key }}
+    from {{ relation }} as copies
+    {%- if since is not none %}
+    where copies.{{ key }} in (
+        {{ inbox_keys_loaded_since(relation, key, since) }}
+    )
+        and not exists (
+            select 1 from {{ this }} as kept
+            where kept.{{ key }} = copies.{{ key }}
+        )
+    {%- endif %}
+    group by copies.{{ key }}
+    having count(*) > 1
+{%- endmacro %}
+
+
+{#- Pre-hook of a model of keys loaded more than once: empty it when it is built in full (every
+    key is grouped again); nothing on a first build or a full refresh, or when only keys loaded
+    since are added. -#}
+{% macro delete_keys_if_built_in_full() -%}
+    {%- if not execute or this is none or not is_incremental() or '__dbt__cte__' in (this | string) -%}
+    select 1
+    {%- elif deal_rebuild_since() is none -%}
+    delete from {{ this }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
 {%- endmacro %}
 
 

@@ -205,6 +205,23 @@ DELETED_AND_NEW_DAY = {
         # the as-of moves into a new month: every client's February ends and March begins (D360)
         "k10,2026-03-02 11:30,outbound,84952223344,104,74950000001,answered,3,95\n"
     ),
+    # copies of events loaded by the first run (D402): k2 with another status, s6 naming another
+    # stage, r1 with another score; the first loaded copy wins, and the run groups only the keys
+    # it loaded to find them loaded more than once
+    "calls/2026-02-27-copies.csv": (
+        "call_id,started_at,direction,client_phone,manager_extension,line,status,"
+        "ring_seconds,talk_seconds\n"
+        "k2,2026-01-10 11:35,outbound,84952223344,102,74950000001,missed,5,0\n"
+    ),
+    "deal_stage_changes/2026-02-27-copies.csv": (
+        "change_id,deal_id,from_stage,to_stage,changed_at,manager_id\n"
+        "s6,d3,Переговоры,Отказ,2026-02-01 10:00,m3\n"
+    ),
+    "survey_responses/2026-02-27-copies.csv": (
+        "response_id,survey_type,score,responded_at,client_id,client_phone,client_email,deal_id,"
+        "request_id,manager_id,comment\n"
+        "r1,nps,3,2026-02-21 10:00,,,,d4,,,Плохо\n"
+    ),
     # the deleted clients c6 and c3 restored
     "clients/clients-c6-restored.csv": (
         CLIENTS_HEADER + ",deleted_at\n"
@@ -274,6 +291,42 @@ def outcome(result) -> dict:
     return found
 
 
+# the inbox event tables and their keys, deduplicated by the first loaded copy (D402)
+EVENT_KEYS = {
+    "calls": "call_id",
+    "deal_stage_changes": "change_id",
+    "survey_responses": "response_id",
+}
+
+
+def duplicated_keys(warehouse: Path) -> dict[str, tuple[list, list]]:
+    """Per inbox event table: the keys its model of keys loaded more than once holds (each row),
+    and the keys raw holds more than once."""
+    found = {}
+    for table, key in EVENT_KEYS.items():
+        kept = query(
+            warehouse, f"select {key} from staging.stg_inbox__{table}_duplicated_keys order by 1"
+        )
+        loaded = query(
+            warehouse,
+            f"select {key} from raw.{table} group by 1 having count(*) > 1 order by 1",
+        )
+        found[table] = ([k for (k,) in kept], [k for (k,) in loaded])
+    return found
+
+
+def duplicated_keys_grouped_per_key(warehouse: Path) -> dict[str, bool]:
+    """Whether the newest build of each model of keys loaded more than once grouped only the
+    keys loaded since (D402) or every raw row."""
+    newest = max(dbt_folder(warehouse).glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    results = json.loads(newest.read_text(encoding="utf-8"))["results"]
+    return {
+        item["unique_id"].split(".")[-1]: "_loaded_at >" in item["compiled_code"]
+        for item in results
+        if item["unique_id"].endswith("_duplicated_keys")
+    }
+
+
 def change_a_file_in_place(inbox: Path) -> None:
     """d1's amount corrected in deals.csv itself (the file is reloaded and replaces its rows)."""
     path = inbox / "deals" / "deals.csv"
@@ -294,10 +347,13 @@ def sequence(tmp_path_factory, mini_run):
     codes.append(run(inbox, warehouse))
     per_key = [unions_built_per_key(warehouse)]
     staging_kept = [staging_suites_read_from_the_unions(warehouse)]
+    grouped_per_key = [duplicated_keys_grouped_per_key(warehouse)]
     write_inbox(inbox, DELETED_AND_NEW_DAY)
     codes.append(run(inbox, warehouse))
     per_key.append(unions_built_per_key(warehouse))
     staging_kept.append(staging_suites_read_from_the_unions(warehouse))
+    grouped_per_key.append(duplicated_keys_grouped_per_key(warehouse))
+    duplicated = duplicated_keys(warehouse)
     inputs_seen = query(
         warehouse,
         "select (select loaded_until from intermediate.fct_calls__inputs_seen), "
@@ -341,6 +397,8 @@ def sequence(tmp_path_factory, mini_run):
         "won_numbers": won_numbers,
         "per_key": per_key,
         "staging_kept": staging_kept,
+        "grouped_per_key": grouped_per_key,
+        "duplicated": duplicated,
     }
 
 
@@ -421,3 +479,17 @@ def test_the_staging_suites_read_the_rows_the_unions_hold(sequence):
     the view."""
     for found in sequence["staging_kept"]:
         assert found == dict.fromkeys(STAGING_KEPT, (True, 0, []))
+
+
+def test_the_keys_loaded_more_than_once_are_all_found_grouping_only_those_loaded_since(sequence):
+    """D402: the run after a changed file (a removal, D205) groups every raw row, the next one
+    only the keys it loaded (copies of a call, a stage change and a response loaded by the first
+    run); the models then hold every key raw holds more than once, once each (a missed key would
+    give two rows of it in staging: the fresh run's tables, above, would differ)."""
+    three = {f"stg_inbox__{table}_duplicated_keys" for table in EVENT_KEYS}
+    assert sequence["grouped_per_key"] == [dict.fromkeys(three, False), dict.fromkeys(three, True)]
+    assert sequence["duplicated"] == {
+        "calls": (["k2", "k4"], ["k2", "k4"]),
+        "deal_stage_changes": (["s6", "s9"], ["s6", "s9"]),
+        "survey_responses": (["r1"], ["r1"]),
+    }
