@@ -207,17 +207,18 @@ DELETED_AND_NEW_DAY = {
     ),
     # copies of events loaded by the first run (D402): k2 with another status, s6 naming another
     # stage, r1 with another score; the first loaded copy wins, and the run groups only the keys
-    # it loaded to find them loaded more than once
-    "calls/2026-02-27-copies.csv": (
+    # it loaded to find them loaded more than once. Named after the files of the first copies:
+    # a fresh run loads them together and ranks copies of one load by file name
+    "calls/later-copies.csv": (
         "call_id,started_at,direction,client_phone,manager_extension,line,status,"
         "ring_seconds,talk_seconds\n"
         "k2,2026-01-10 11:35,outbound,84952223344,102,74950000001,missed,5,0\n"
     ),
-    "deal_stage_changes/2026-02-27-copies.csv": (
+    "deal_stage_changes/later-copies.csv": (
         "change_id,deal_id,from_stage,to_stage,changed_at,manager_id\n"
         "s6,d3,Переговоры,Отказ,2026-02-01 10:00,m3\n"
     ),
-    "survey_responses/2026-02-27-copies.csv": (
+    "survey_responses/later-copies.csv": (
         "response_id,survey_type,score,responded_at,client_id,client_phone,client_email,deal_id,"
         "request_id,manager_id,comment\n"
         "r1,nps,3,2026-02-21 10:00,,,,d4,,,Плохо\n"
