@@ -35,13 +35,13 @@
     `relation` is the raw table itself (a source()), not a CTE: the CTEs read it, and a CTE read
     more than once is materialised by DuckDB, which on 36 M calls cost a third of fct_calls.
     Keys loaded more than once are rare, so only their rows are ranked: a window over every
-    row of a big event table costs far more. Which keys those are is read from `duplicated`, the
-    event table's incremental model of keys loaded more than once (keys_loaded_more_than_once
+    row of a big event table costs far more. Which keys those are is read from `duplicated`
+    (stg_inbox__duplicated_event_keys, the rows of `event_table`; keys_loaded_more_than_once
     below, D402), not found by grouping every raw row on each read: a filter on the load time (an
     incremental fact's watermark) reaches the raw scan of the single copies, and no grouping of
     history is left under it. `duplicated` may hold keys loaded once (a key ranked alone keeps
     its one row), never miss a key loaded more than once (its copies would all be kept). -#}
-{% macro first_loaded_copies(relation, key, columns, duplicated) -%}
+{% macro first_loaded_copies(relation, key, columns, duplicated, event_table) -%}
 {%- set metadata = ['_source_file', '_source_line', '_loaded_at', '_batch_id'] -%}
 single_copies as (
     select
@@ -52,7 +52,8 @@ single_copies as (
     from {{ relation }} as copies
     where not exists (
         select 1 from {{ duplicated }} as duplicated_keys
-        where duplicated_keys.{{ key }} = copies.{{ key }}
+        where duplicated_keys.event_table = '{{ event_table }}'
+            and duplicated_keys.event_key = copies.{{ key }}
     )
 ),
 
@@ -68,7 +69,8 @@ ranked_copies as (
         ) as load_rank
     from {{ relation }} as copies
     inner join {{ duplicated }} as duplicated_keys
-        on copies.{{ key }} = duplicated_keys.{{ key }}
+        on duplicated_keys.event_table = '{{ event_table }}'
+            and copies.{{ key }} = duplicated_keys.event_key
 ),
 
 first_loaded as (
@@ -85,36 +87,51 @@ first_loaded as (
 {%- endmacro %}
 
 
-{#- The keys of an inbox event table (`relation`, the raw table, a source()) loaded more than
-    once, each once (D402): the model that `first_loaded_copies` reads, incremental with the
-    `append` strategy. In full (`since` none: a first build, a full refresh, other code or
-    settings (D320), no inputs seen kept, raw rows removed since (D205): `deal_rebuild_since`),
-    a grouping of every raw row; otherwise only the keys with a raw row loaded after `since`
-    (the newest raw load the last build saw, D201) are grouped, and those not kept yet are
-    added. A key becomes loaded more than once only with a raw row loaded, so no key is missed;
-    one kept whose copies were removed since stays until the full rebuild the removal brings.
-    The grouping of the few keys loaded since reads raw by a semi-join with them as its small
-    side: no grouping of every key. -#}
-{% macro keys_loaded_more_than_once(relation, key, since) -%}
-    select copies.{{ key }}
-    from {{ relation }} as copies
-    {%- if since is not none %}
-    where copies.{{ key }} in (
-        {{ inbox_keys_loaded_since(relation, key, since) }}
-    )
-        and not exists (
-            select 1 from {{ this }} as kept
-            where kept.{{ key }} = copies.{{ key }}
+{#- The keys of the inbox event tables loaded more than once, each once (D402): the rows of
+    stg_inbox__duplicated_event_keys, which `first_loaded_copies` reads, an incremental model
+    with the `append` strategy. `tables`: (the raw table, a source(); its name; its key). In
+    full (`since` none: a first build, a full refresh, other code or settings (D320), no inputs
+    seen kept, raw rows removed since (D205): `deal_rebuild_since`), a grouping of every raw
+    row; otherwise only the keys with a raw row loaded after `since` (the newest load of the
+    three the last build saw, D201) are grouped, and those not kept yet are added. A key becomes
+    loaded more than once only with a raw row of it loaded, so none is missed; one kept whose
+    copies were removed since stays until the full rebuild a logged removal brings. The keys
+    loaded since are the small side of a semi-join with raw, no grouping of every key; the kept
+    keys are left out after the grouping, where they do not stop DuckDB from skipping the row
+    groups of raw outside the keys loaded since. -#}
+{% macro keys_loaded_more_than_once(tables, since) -%}
+    {%- for relation, table, key in tables %}
+    select
+        cast('{{ table }}' as {{ dbt.type_string() }}) as event_table,
+        grouped.event_key
+    from (
+        select copies.{{ key }} as event_key
+        from {{ relation }} as copies
+        {%- if since is not none %}
+        where copies.{{ key }} in (
+            {{ inbox_keys_loaded_since(relation, key, since) }}
         )
+        {%- endif %}
+        group by copies.{{ key }}
+        having count(*) > 1
+    ) as grouped
+    {%- if since is not none %}
+    where not exists (
+        select 1 from {{ this }} as kept
+        where kept.event_table = '{{ table }}'
+            and kept.event_key = grouped.event_key
+    )
     {%- endif %}
-    group by copies.{{ key }}
-    having count(*) > 1
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 {%- endmacro %}
 
 
-{#- Pre-hook of a model of keys loaded more than once: empty it when it is built in full (every
-    key is grouped again); nothing on a first build or a full refresh, or when only keys loaded
-    since are added. -#}
+{#- Pre-hook of stg_inbox__duplicated_event_keys: empty it when it is built in full (every key
+    is grouped again); nothing on a first build or a full refresh, or when only keys loaded since
+    are added. -#}
 {% macro delete_keys_if_built_in_full() -%}
     {%- if not execute or this is none or not is_incremental() or '__dbt__cte__' in (this | string) -%}
     select 1

@@ -5,7 +5,7 @@
 with
 
 -- Deduplication: the first loaded copy of a key wins (macros/dedup.sql)
-{{ first_loaded_copies(source('inbox', 'calls'), 'call_id', ['call_id', 'started_at', 'direction', 'client_phone', 'manager_extension', 'line', 'status', 'ring_seconds', 'talk_seconds'], ref('stg_inbox__calls_duplicated_keys')) }},
+{{ first_loaded_copies(source('inbox', 'calls'), 'call_id', ['call_id', 'started_at', 'direction', 'client_phone', 'manager_extension', 'line', 'status', 'ring_seconds', 'talk_seconds'], ref('stg_inbox__duplicated_event_keys'), 'calls') }},
 
 renamed as (
     select

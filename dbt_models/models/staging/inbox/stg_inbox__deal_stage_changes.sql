@@ -4,7 +4,7 @@
 with
 
 -- Deduplication: the first loaded copy of a key wins (macros/dedup.sql)
-{{ first_loaded_copies(source('inbox', 'deal_stage_changes'), 'change_id', ['change_id', 'deal_id', 'from_stage', 'to_stage', 'changed_at', 'manager_id'], ref('stg_inbox__deal_stage_changes_duplicated_keys')) }},
+{{ first_loaded_copies(source('inbox', 'deal_stage_changes'), 'change_id', ['change_id', 'deal_id', 'from_stage', 'to_stage', 'changed_at', 'manager_id'], ref('stg_inbox__duplicated_event_keys'), 'deal_stage_changes') }},
 
 renamed as (
     select

@@ -4,7 +4,7 @@
 with
 
 -- Deduplication: the first loaded copy of a key wins (macros/dedup.sql)
-{{ first_loaded_copies(source('inbox', 'survey_responses'), 'response_id', ['response_id', 'survey_type', 'score', 'responded_at', 'client_id', 'client_phone', 'client_email', 'deal_id', 'request_id', 'manager_id', 'comment'], ref('stg_inbox__survey_responses_duplicated_keys')) }},
+{{ first_loaded_copies(source('inbox', 'survey_responses'), 'response_id', ['response_id', 'survey_type', 'score', 'responded_at', 'client_id', 'client_phone', 'client_email', 'deal_id', 'request_id', 'manager_id', 'comment'], ref('stg_inbox__duplicated_event_keys'), 'survey_responses') }},
 
 renamed as (
     select
