@@ -26,6 +26,7 @@ from dagster_project.cli import main
 from dagster_project.lib import warehouse as wh
 from dagster_project.lib.inbox_loader import forget_file, load_inbox
 from tests.conftest import FIXTURES, query, write_inbox
+from tests.dbt_cli import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -138,3 +139,24 @@ def test_a_file_that_only_grows_logs_no_removal(tmp_path, request, engine):
         assert con.execute(
             "select rows_removed from raw._removals where batch_id = ?", [forgotten.batch_id]
         ).fetchall() == [(1,)]
+
+
+def test_a_build_without_the_model_of_duplicated_keys_ranks_the_keys_loaded_since(runs, tmp_path):
+    """D402: a build of a selection without stg_inbox__duplicated_event_keys after a load (`dbt run
+    --select fct_calls`; a Dagster subset) ranks every call loaded since the model's last build:
+    k1 loaded a second time since keeps its first copy, once (the model's keys alone gave both
+    copies as single ones, two rows of k1)."""
+    shutil.copytree(runs["reference"].parents[1], tmp_path, dirs_exist_ok=True)
+    inbox, warehouse = tmp_path / "inbox", tmp_path / "w" / "warehouse.duckdb"
+    calls = "select call_id, status, talk_seconds from core.fct_calls order by 1, 2, 3"
+    before = query(warehouse, calls)
+    copy = "k1,2026-01-05T10:40:00+03:00,outbound,+7 916 123 45 67,101,74950000001,missed,3,0"
+    write_inbox(inbox, {"calls/later.csv": f"{HEADERS['calls']}\n{copy}\n"})
+    load_inbox(inbox, warehouse, entities=["calls"])
+    run_dbt(warehouse, "run", "--select", "fct_calls", target_path=tmp_path / "target")
+    assert query(
+        warehouse,
+        "select max(loaded_until) < (select max(_loaded_at) from raw.calls) "
+        "from staging.stg_inbox__duplicated_event_keys where event_table = 'calls'",
+    ) == [(True,)]  # the model was not built after the load
+    assert query(warehouse, calls) == before

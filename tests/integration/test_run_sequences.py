@@ -300,21 +300,28 @@ EVENT_KEYS = {
 }
 
 
-def duplicated_keys(warehouse: Path) -> dict[str, tuple[list, list]]:
-    """Per inbox event table: the keys stg_inbox__duplicated_event_keys holds (each row), and the
-    keys raw holds more than once."""
+def duplicated_keys(warehouse: Path) -> dict[str, tuple[list, list, list]]:
+    """Per inbox event table: the keys stg_inbox__duplicated_event_keys holds (each row), the
+    keys raw holds more than once, and whether each of its rows without a key holds the newest
+    load of the raw table."""
     found = {}
     for table, key in EVENT_KEYS.items():
+        model = "staging.stg_inbox__duplicated_event_keys"
         kept = query(
             warehouse,
-            "select event_key from staging.stg_inbox__duplicated_event_keys "
-            f"where event_table = '{table}' order by 1",
+            f"select event_key from {model} "
+            f"where event_table = '{table}' and event_key is not null order by 1",
         )
         loaded = query(
             warehouse,
             f"select {key} from raw.{table} group by 1 having count(*) > 1 order by 1",
         )
-        found[table] = ([k for (k,) in kept], [k for (k,) in loaded])
+        newest = query(
+            warehouse,
+            f"select loaded_until = (select max(_loaded_at) from raw.{table}) from {model} "
+            f"where event_table = '{table}' and event_key is null",
+        )
+        found[table] = ([k for (k,) in kept], [k for (k,) in loaded], [n for (n,) in newest])
     return found
 
 
@@ -487,10 +494,11 @@ def test_the_keys_loaded_more_than_once_are_all_found_grouping_only_those_loaded
     """D402: the run after a changed file (a removal, D205) groups every raw row, the next one
     only the keys it loaded (copies of a call, a stage change and a response loaded by the first
     run); the model then holds every key raw holds more than once, once each (a missed key would
-    give two rows of it in staging: the fresh run's tables, above, would differ)."""
+    give two rows of it in staging: the fresh run's tables, above, would differ), and the newest
+    load of each raw table, after which its readers rank every key loaded."""
     assert sequence["grouped_per_key"] == [False, True]
     assert sequence["duplicated"] == {
-        "calls": (["k2", "k4"], ["k2", "k4"]),
-        "deal_stage_changes": (["s6", "s9"], ["s6", "s9"]),
-        "survey_responses": (["r1"], ["r1"]),
+        "calls": (["k2", "k4"], ["k2", "k4"], [True]),
+        "deal_stage_changes": (["s6", "s9"], ["s6", "s9"], [True]),
+        "survey_responses": (["r1"], ["r1"], [True]),
     }
