@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests import background
 from tests.pg_server import PgServer, PgUnavailable, find_bindir, running_server
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -86,6 +87,18 @@ def voronka_process(*args: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def background_runs(request, tmp_path_factory) -> background.Background:
+    """The jobs of tests/background.py (D412): those the session's tests need, started now, in
+    the order of their first test, beside the tests; a fixture takes its job's outcome. Under
+    `pytest -n` each worker runs the jobs of its own tests when they need them."""
+    runs = background.Background(tmp_path_factory)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        runs.start(request.session.items)
+    yield runs
+    runs.close()
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """A folder holding an inbox and the warehouse `voronka run` built from it (with its
@@ -118,22 +131,26 @@ class MiniRun(RunFolder):
         return MiniRun(root, self.code)
 
 
+@background.job("mini_run", "mini_run", any_module=True)
+def _mini_run_job(root: Path) -> list[background.Command]:
+    shutil.copytree(FIXTURES / "mini_inbox", root / "inbox")
+    built = MiniRun(root, -1)
+    return [
+        background.voronka(
+            "run", "--inbox", str(built.inbox), "--warehouse", str(built.warehouse), "--quiet"
+        )
+    ]
+
+
 @pytest.fixture(scope="session")
-def mini_run(tmp_path_factory) -> MiniRun:
+def mini_run(background_runs) -> MiniRun:
     """One `voronka run` of tests/fixtures/mini_inbox with the default settings (no as-of),
     shared by the modules that start from that warehouse (D280): e2e/test_faults.py takes it as
     its reference, test_run_sequences.py starts from a copy. Read it; a test that changes the
-    inbox or the warehouse works on `mini_run.copy_to(...)`. Its settings are not left in the
-    environment: a session fixture is set up before the module guard below saves it."""
-    from dagster_project.cli import main
-
-    root = tmp_path_factory.mktemp("mini_run")
-    shutil.copytree(FIXTURES / "mini_inbox", root / "inbox")
-    built = MiniRun(root, -1)
-    with voronka_environment_kept():
-        args = ["run", "--inbox", str(built.inbox), "--warehouse", str(built.warehouse)]
-        code = main([*args, "--quiet"])
-    return MiniRun(root, code)
+    inbox or the warehouse works on `mini_run.copy_to(...)`. A subprocess, started beside the
+    first tests (tests/background.py, D412): its settings never reach the tests' environment."""
+    done = background_runs.take("mini_run")
+    return MiniRun(done.root, done.code)
 
 
 @dataclass(frozen=True)
@@ -150,27 +167,33 @@ class DemoRun(RunFolder):
         return root / self.warehouse.name
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> DemoRun:
-    """`voronka demo --scale tiny --months 3` and then `voronka run`, as a user types them
-    (subprocesses, the settings in VORONKA_INBOX and VORONKA_WAREHOUSE): shared by
-    e2e/test_cli.py and test_kpi_report.py (D282). Read it; a test that writes works on a copy."""
-    root = tmp_path_factory.mktemp("demo_run")
+@background.job("demo_run", "demo_run", any_module=True)
+def _demo_run_job(root: Path) -> list[background.Command]:
     env = {
-        **{k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"},
         "VORONKA_INBOX": str(root / "inbox"),
         "VORONKA_WAREHOUSE": str(root / "warehouse.duckdb"),
     }
-
-    demo = voronka_process(
-        "demo", "--out", str(root / "inbox"), "--scale", "tiny", "--months", "3", env=env
-    )
-    run = voronka_process("run", env=env) if demo.returncode == 0 else demo
-    return DemoRun(root, demo, run)
+    demo = ["demo", "--out", str(root / "inbox"), "--scale", "tiny", "--months", "3"]
+    return [
+        background.voronka(*demo, env=env, unset=("DAGSTER_HOME",)),
+        background.voronka("run", env=env, unset=("DAGSTER_HOME",)),
+    ]
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> PgServer:
+def demo_run(background_runs) -> DemoRun:
+    """`voronka demo --scale tiny --months 3` and then `voronka run`, as a user types them
+    (subprocesses, the settings in VORONKA_INBOX and VORONKA_WAREHOUSE): shared by
+    e2e/test_cli.py and test_kpi_report.py (D282), started beside the first tests (D412). Read
+    it; a test that writes works on a copy."""
+    done = background_runs.take("demo_run")
+    demo = done.results[0]
+    run = done.results[1] if len(done.results) > 1 else demo
+    return DemoRun(done.root, demo, run)
+
+
+@pytest.fixture(scope="session")
+def pg_server(background_runs) -> PgServer:
     """One throwaway PostgreSQL server per test process (each xdist worker has its own), with
     its password in PGPASSWORD for the session (tests/pg_server.py). Tests that use it are
     marked `postgres` (below); without PostgreSQL 15+ they skip, or fail under .ci/run."""
@@ -184,6 +207,8 @@ def pg_server() -> PgServer:
     with running_server() as server:
         os.environ["PGPASSWORD"] = server.password
         try:
+            if background_runs.needed("pg_mini_run"):
+                _submit_pg_mini_run(background_runs, server)
             yield server
         finally:
             if saved is None:
@@ -205,32 +230,54 @@ class PgMiniRun:
     started: float  # a second before it started (for files written since)
 
 
+PG_MINI_DATABASE = "mini_run"
+
+
+def _submit_pg_mini_run(runs: background.Background, server: PgServer) -> None:
+    """`pg_mini_run`'s database made now, its run queued as a job (D412): the session's server
+    starts with the first PostgreSQL test, well before the modules that read the run."""
+    if runs.submitted("pg_mini_run"):
+        return
+    url = server.create_database(PG_MINI_DATABASE)
+
+    def prepare(root: Path) -> list[background.Command]:
+        shutil.copytree(FIXTURES / "mini_inbox", root / "inbox")
+        run_root = root / "postgres"
+        (run_root / "dagster").mkdir(parents=True)
+        (root / "started").write_text(repr(time.time() - 1))
+        voronka = Path(sys.executable).parent / "voronka"
+        where = ["--inbox", str(root / "inbox"), "--warehouse", url, "--as-of", PG_MINI_AS_OF]
+        return [
+            background.Command(
+                [str(voronka), "run", *where],
+                env={"PGPASSWORD": server.password, "DAGSTER_HOME": str(run_root / "dagster")},
+                unset=("VORONKA_*", "DBT_*"),
+                cwd=run_root,  # the warehouse's local files go to ./data/postgres/... (D181)
+            )
+        ]
+
+    runs.submit("pg_mini_run", "pg_mini_run", prepare)
+
+
 @pytest.fixture(scope="session")
-def pg_mini_run(pg_server, tmp_path_factory) -> PgMiniRun:
+def pg_mini_run(pg_server, background_runs) -> PgMiniRun:
     """One `voronka run` of tests/fixtures/mini_inbox into a PostgreSQL database, as-of
     PG_MINI_AS_OF: the real path, the inbox landing by COPY (D184), every model built by dbt
     (data tests included). Shared (D281): test_postgres_parity.py reads it; a module that
-    changes it works on a copy (`pg_server.create_database(name, template=run.database)`)."""
-    root = tmp_path_factory.mktemp("pg_mini_run")
-    inbox = root / "inbox"
-    shutil.copytree(FIXTURES / "mini_inbox", inbox)
-    database = "mini_run"
-    url = pg_server.create_database(database)
-    run_root = root / "postgres"
-    (run_root / "dagster").mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VORONKA_", "DBT_"))}
-    env |= {"PGPASSWORD": pg_server.password, "DAGSTER_HOME": str(run_root / "dagster")}
-    started = time.time() - 1
-    voronka = Path(sys.executable).parent / "voronka"
-    result = subprocess.run(
-        [str(voronka), "run", "--inbox", str(inbox), "--warehouse", url, "--as-of", PG_MINI_AS_OF],
-        cwd=run_root,  # the PostgreSQL warehouse's local files go to ./data/postgres/... (D181)
-        env=env,
-        capture_output=True,
-        timeout=1800,
+    changes it works on a copy (`pg_server.create_database(name, template=run.database)`).
+    Started beside the tests when the server starts (D412)."""
+    _submit_pg_mini_run(background_runs, pg_server)
+    done = background_runs.take("pg_mini_run")
+    text = done.results[0]
+    result = subprocess.CompletedProcess(
+        text.args, text.returncode, text.stdout.encode(), text.stderr.encode()
     )
-    yield PgMiniRun(inbox, database, url, result, run_root, started)
-    pg_server.drop_database(database)
+    started = float((done.root / "started").read_text())
+    url = pg_server.url_for(PG_MINI_DATABASE)
+    yield PgMiniRun(
+        done.root / "inbox", PG_MINI_DATABASE, url, result, done.root / "postgres", started
+    )
+    pg_server.drop_database(PG_MINI_DATABASE)
 
 
 @pytest.fixture

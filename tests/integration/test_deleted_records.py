@@ -21,9 +21,9 @@ import duckdb
 import pytest
 
 from dagster_project.cli import main
-from dagster_project.lib.inbox_loader import load_inbox
+from tests import background
 from tests.conftest import FIXTURES, query, write_inbox
-from tests.dbt_cli import run_dbt
+from tests.dbt_cli import dbt_command, run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -82,6 +82,7 @@ ADJUSTMENTS = """
     from finance.bonus_adjustments order by detected_at, paid_amount
 """
 INCREMENTAL_FACTS = ["fct_calls", "fct_deal_stage_changes", "fct_survey_responses"]
+WAREHOUSE = "warehouse.duckdb"
 
 
 def run(inbox: Path, warehouse: Path) -> None:
@@ -121,16 +122,23 @@ def without_lines(text: str, *starts: str) -> str:
     return "".join(line for line in text.splitlines(True) if not line.startswith(starts))
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory):
-    root = tmp_path_factory.mktemp("deleted")
-    inbox, warehouse = root / "inbox", root / "warehouse.duckdb"
+def _march_inbox(inbox: Path) -> Path:
     shutil.copytree(FIXTURES / "mini_inbox", inbox)
-    write_inbox(inbox, MARCH_FILES)
+    return write_inbox(inbox, MARCH_FILES)
 
-    # the same inbox as if w000, d4 (and its stage changes) and a1 had never existed
-    never = root / "never"
-    shutil.copytree(inbox, never)
+
+# the jobs started beside the tests before this module (D412): the first run, and the reference
+@background.job("deleted_first", "story")
+def _first_run(root: Path) -> list[background.Command]:
+    where = ["--inbox", str(_march_inbox(root / "inbox")), "--warehouse", str(root / WAREHOUSE)]
+    return [background.voronka("run", *where, "--quiet")]
+
+
+@background.job("deleted_never", "story")
+def _never(root: Path) -> list[background.Command]:
+    """The same inbox as if w000, d4 (and its stage changes) and a1 had never existed, loaded
+    and built by dbt."""
+    never = _march_inbox(root / "never")
     for rel, starts in {
         "deals/2026-03-won.csv": ("w000,",),
         "deals/deals.csv": ("d4,",),
@@ -143,10 +151,20 @@ def story(tmp_path_factory):
     for rel in ("activities/activities.csv", "survey_responses/2026-02.csv"):
         path = never / rel
         path.write_text(path.read_text(encoding="utf-8").replace(",d4,", ",,"), "utf-8")
-    load_inbox(never, root / "never.duckdb")
-    dbt(root / "never.duckdb", "build", "--exclude-resource-type", "test", "unit_test")
+    warehouse = root / "never.duckdb"
+    build = ["build", "--exclude-resource-type", "test", "unit_test"]
+    return [
+        background.load(never, warehouse),
+        dbt_command(warehouse, *build, target_path=root / "target"),
+    ]
 
-    run(inbox, warehouse)
+
+@pytest.fixture(scope="module")
+def story(background_runs):
+    first, never = (background_runs.take(n) for n in ("deleted_first", "deleted_never"))
+    assert first.code == 0, first.output()
+    assert never.code == 0, never.output()
+    inbox, warehouse = first.root / "inbox", first.root / WAREHOUSE
     result = {"first": marts(warehouse), "first_amount": query(warehouse, MARCH_AMOUNT)}
     assert main(["close-period", "2026-03", "--warehouse", str(warehouse)]) == 0
 
@@ -170,7 +188,7 @@ def story(tmp_path_factory):
             "select count(*) from core.fct_deals where is_won and closed_month = '2026-03-01'",
         ),
     }
-    result["never"] = marts(root / "never.duckdb")
+    result["never"] = marts(never.root / "never.duckdb")
     result["incremental_facts"] = {t: table_rows(warehouse, "core", t) for t in INCREMENTAL_FACTS}
     dbt(warehouse, "build", "--full-refresh", "--exclude-resource-type", "test", "unit_test")
     result["full_facts"] = {t: table_rows(warehouse, "core", t) for t in INCREMENTAL_FACTS}

@@ -20,6 +20,7 @@ import pytest
 
 from dagster_project.cli import main
 from dagster_project.lib.finance_ledger import detect_adjustments, run_as_of
+from tests import background
 from tests.conftest import FIXTURES, query, write_inbox
 from tests.dbt_cli import run_dbt
 
@@ -78,20 +79,28 @@ def dbt(warehouse: Path, *args: str) -> subprocess.CompletedProcess:
     return run_dbt(warehouse, *args, target_path="target/finance-it")
 
 
-@pytest.fixture(scope="module")
-def finance_warehouse(tmp_path_factory):
-    root = tmp_path_factory.mktemp("finance")
+@background.job("finance", "finance_warehouse")
+def _first_run(root: Path) -> list[background.Command]:
+    """Step 1's `voronka run`, started beside the tests before this module (D412)."""
     inbox = root / "inbox"
     shutil.copytree(FIXTURES / "mini_inbox", inbox)
     write_inbox(inbox, MARCH_FILES)
-    return inbox, root / "warehouse.duckdb"
+    where = ["--inbox", str(inbox), "--warehouse", str(root / "warehouse.duckdb")]
+    return [background.voronka("run", *where, "--quiet")]
+
+
+@pytest.fixture(scope="module")
+def finance_warehouse(background_runs):
+    """The inbox, the warehouse and the first run's outcome (its output as text)."""
+    done = background_runs.take("finance")
+    return done.root / "inbox", done.root / "warehouse.duckdb", done.results[0]
 
 
 def test_close_late_data_adjustment_rerun_full_refresh_reopen(finance_warehouse, capsys):
-    inbox, warehouse = finance_warehouse
+    inbox, warehouse, first = finance_warehouse
 
     # 1. the worked example, from inbox files
-    assert run(inbox, warehouse) == 0
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert query(warehouse, MARCH_LINE) == [
         (
             Decimal("160"),
@@ -109,7 +118,7 @@ def test_close_late_data_adjustment_rerun_full_refresh_reopen(finance_warehouse,
         )
     ]
     assert query(warehouse, MARCH_STATEMENT) == [(1, Decimal("8800.00"), "open", False)]
-    out = capsys.readouterr().out
+    out = first.stdout
     exports = warehouse.parent / "exports"
     assert f"Finance exports (csv with ';' and decimal comma, xlsx): {exports}" in out
     statements_csv = (exports / "finance.bonus_statements.csv").read_bytes()

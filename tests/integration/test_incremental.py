@@ -14,6 +14,7 @@ metadata `_...` left out).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ import pytest
 from benchmarks.identical_marts import compare_warehouses
 from dagster_project.lib.demo import generate_demo
 from dagster_project.lib.inbox_loader import load_inbox
+from tests import background
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,20 +47,12 @@ WATERMARK_FILTER = "_last_loaded_at > cast('"
 WATERMARK_MODELS = [name for schema, name in INCREMENTAL if name not in MONTH_MARTS]
 
 
-def dbt_run(
-    warehouse: Path,
-    target: Path,
-    *args: str,
-    parse_from: Path | None = None,
-    project: Path = PROJECT,
-) -> None:
-    """`dbt build` of the models and seeds of `project`, its artifacts in `target`. `parse_from`:
-    an earlier build's target folder on the same warehouse (the same profile and vars), whose
-    parse dbt takes up as a partial parse instead of parsing the whole project again (D283)."""
-    if parse_from is not None:
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(parse_from / PARTIAL_PARSE, target / PARTIAL_PARSE)
-    result = subprocess.run(
+def dbt_build(
+    warehouse: Path, target: Path, *args: str, project: Path = PROJECT
+) -> background.Command:
+    """`dbt build` of the models and seeds of `project` on `warehouse`, its artifacts in
+    `target`."""
+    return background.Command(
         [
             str(Path(sys.executable).parent / "dbt"),
             "build",
@@ -69,13 +63,55 @@ def dbt_run(
             str(target),
             *args,
         ],
+        env={"VORONKA_WAREHOUSE": str(warehouse)},
         cwd=project,
-        env={**os.environ, "VORONKA_WAREHOUSE": str(warehouse)},
+    )
+
+
+def dbt_run(
+    warehouse: Path,
+    target: Path,
+    *args: str,
+    parse_from: Path | None = None,
+    project: Path = PROJECT,
+) -> None:
+    """`dbt_build` run. `parse_from`: an earlier build's target folder on the same warehouse
+    (the same profile and vars), whose parse dbt takes up as a partial parse instead of parsing
+    the whole project again (D283)."""
+    if parse_from is not None:
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(parse_from / PARTIAL_PARSE, target / PARTIAL_PARSE)
+    command = dbt_build(warehouse, target, *args, project=project)
+    result = subprocess.run(
+        command.args,
+        cwd=command.cwd,
+        env=command.environment(os.environ),
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=command.timeout,
     )
     assert result.returncode == 0, result.stdout[-4000:]
+
+
+DEMO = ["--scale", "tiny", "--months", "9", "--seed", "7"]
+
+
+@background.job("incremental_fresh", "deliveries")
+def _fresh_build(root: Path) -> list[background.Command]:
+    """The reference of D92: the whole demo inbox loaded at once into a fresh warehouse and
+    built with one dbt thread, started beside the tests before this module (D412)."""
+    fresh = root / "fresh.duckdb"
+    return [
+        background.voronka("demo", "--out", str(root / "inbox"), *DEMO),
+        background.load(root / "inbox", fresh),
+        dbt_build(fresh, root / "target", "--threads", "1"),
+    ]
+
+
+def inbox_files(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def rebuild_from(target: Path, model: str) -> str | None:
@@ -103,10 +139,10 @@ def rows(warehouse: Path, schema: str, table: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def deliveries(tmp_path_factory):
+def deliveries(tmp_path_factory, background_runs):
     root = tmp_path_factory.mktemp("incremental")
     demo = root / "demo"
-    generate_demo(demo, scale="tiny", months=9, seed=7)
+    generate_demo(demo, scale="tiny", months=9, seed=7)  # `voronka demo` with DEMO
     inbox, warehouse = root / "inbox", root / "warehouse.duckdb"
     late = {Path("calls/2026-07.csv")}
     october = {p.relative_to(demo) for p in demo.rglob("2026-10.csv")}
@@ -141,20 +177,23 @@ def deliveries(tmp_path_factory):
     late_rebuilt = {model: rebuild_from(root / "target-4", model) for model in MONTH_MARTS}
     incremental = {key: rows(warehouse, *key) for key in INCREMENTAL}
     shutil.copyfile(warehouse, root / "incremental.duckdb")
+    # built on by the changed code beside the next steps (D412), if a test takes `upgraded`
+    upgrade = functools.partial(_upgrade, root / "incremental.duckdb")
+    background_runs.submit("incremental_upgraded", "upgraded", upgrade)
 
     dbt_run(warehouse, root / "target-5", "--full-refresh", parse_from=root / "target-1")
     full = {key: rows(warehouse, *key) for key in INCREMENTAL}
 
     # the same inbox loaded at once into a fresh warehouse, built with one dbt thread
-    fresh = root / "fresh.duckdb"
-    load_inbox(inbox, fresh)
-    dbt_run(fresh, root / "target-6", "--threads", "1")
+    done = background_runs.take("incremental_fresh")
+    assert done.code == 0, done.output()
+    assert inbox_files(done.root / "inbox") == inbox_files(inbox)  # the same inbox
+    fresh = done.root / "fresh.duckdb"
     identical = {
         "incremental": compare_warehouses(fresh, root / "incremental.duckdb"),
         "full_refresh": compare_warehouses(fresh, warehouse),
     }
     return {
-        "root": root,
         "identical": identical,
         "snapshots": snapshots,
         "after_october": after_october,
@@ -230,40 +269,42 @@ CODE_CHANGES = {
 }
 
 
-@pytest.fixture(scope="module")
-def upgraded(deliveries):
-    """The incremental warehouse built on by the changed code, then rebuilt by it with
+def _upgrade(incremental: Path, root: Path) -> list[background.Command]:
+    """The incremental warehouse (`incremental`, a copy of the deliveries' last build) built
+    on by the changed code, kept as `changed-incremental.duckdb`, then rebuilt by it with
     `--full-refresh` (the same rows loaded, so the load metadata compares too)."""
-    root = deliveries["root"]
-    changed = root / "changed"
+    changed = root / "changed" / PROJECT.name
     shutil.copytree(
         PROJECT,
-        changed / PROJECT.name,
+        changed,
         ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", ".user.yml"),
     )
-    shutil.copytree(PROJECT.parent / "seeds", changed / "seeds")
+    shutil.copytree(PROJECT.parent / "seeds", root / "changed" / "seeds")
     for rel, (old, new) in CODE_CHANGES.items():
-        path = changed / PROJECT.name / rel
+        path = changed / rel
         text = path.read_text(encoding="utf-8")
         assert text.count(old) == 1, (rel, old)
         path.write_text(text.replace(old, new), encoding="utf-8")
 
     warehouse = root / "changed.duckdb"
-    shutil.copyfile(root / "incremental.duckdb", warehouse)
-    dbt_run(warehouse, root / "target-7", project=changed / PROJECT.name)
-    incremental = {key: rows(warehouse, *key) for key in INCREMENTAL}
-    shutil.copyfile(warehouse, root / "changed-incremental.duckdb")
+    shutil.copyfile(incremental, warehouse)
+    return [
+        dbt_build(warehouse, root / "target-7", project=changed),
+        background.copy_file(warehouse, root / "changed-incremental.duckdb"),
+        background.copy_file(root / "target-7" / PARTIAL_PARSE, root / "target-8" / PARTIAL_PARSE),
+        dbt_build(warehouse, root / "target-8", "--full-refresh", project=changed),
+    ]
 
-    dbt_run(
-        warehouse,
-        root / "target-8",
-        "--full-refresh",
-        parse_from=root / "target-7",
-        project=changed / PROJECT.name,
-    )
+
+@pytest.fixture(scope="module")
+def upgraded(deliveries, background_runs):
+    done = background_runs.take("incremental_upgraded")
+    assert done.code == 0, done.output()
+    incremental = {key: rows(done.root / "changed-incremental.duckdb", *key) for key in INCREMENTAL}
+    warehouse = done.root / "changed.duckdb"
     full = {key: rows(warehouse, *key) for key in INCREMENTAL}
     identical = compare_warehouses(
-        warehouse, root / "changed-incremental.duckdb", ("core", "marts", "finance")
+        warehouse, done.root / "changed-incremental.duckdb", ("core", "marts", "finance")
     )
     return {"incremental": incremental, "full": full, "identical": identical}
 

@@ -4,7 +4,9 @@ whose text rules differ from DuckDB's is refused (D166-D169)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +22,24 @@ DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_models"
 DBT = Path(sys.executable).parent / "dbt"
 
 
+# the parse of each database and vars, kept from the first dbt command that made it: a later
+# command in another test's folder starts from it as dbt's partial parse instead of parsing the
+# whole project again (D413; dbt checks the files, the profile and the vars itself)
+_PARSES: dict[str, Path] = {}
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
 def dbt(
     args: list[str], env: dict[str, str], target: Path, timeout: int = 900
 ) -> subprocess.CompletedProcess:
+    folder = target / "target"
+    given = args[args.index("--vars") + 1] if "--vars" in args else None
+    key = json.dumps([sorted((k, v) for k, v in env.items() if k != "PGPASSWORD"), given])
+    if key in _PARSES and not (folder / PARTIAL_PARSE).exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_PARSES[key], folder / PARTIAL_PARSE)
     result = subprocess.run(
-        [str(DBT), *args, "--target-path", str(target / "target"), "--log-path", str(target)],
+        [str(DBT), *args, "--target-path", str(folder), "--log-path", str(target)],
         cwd=DBT_PROJECT,
         env={
             **{k: v for k, v in os.environ.items() if not k.startswith(("VORONKA_", "DBT_"))},
@@ -34,6 +49,9 @@ def dbt(
         text=True,
         timeout=timeout,
     )
+    if result.returncode == 0 and key not in _PARSES and (folder / PARTIAL_PARSE).exists():
+        _PARSES[key] = target / f"parse-{len(_PARSES)}.msgpack"
+        shutil.copyfile(folder / PARTIAL_PARSE, _PARSES[key])
     return result
 
 

@@ -2,7 +2,7 @@
 and the PostgreSQL password shows nowhere (issue 19).
 
 One module-scoped pair of runs: the integration suite's mini inbox (tests/fixtures/mini_inbox)
-goes through `voronka run` into a DuckDB file (in this process) and into a PostgreSQL database
+goes through `voronka run` into a DuckDB file and into a PostgreSQL database
 (a `voronka run` subprocess: the real path, the inbox landing by COPY, D184), with the same
 as-of. Then:
 
@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from dagster_project.cli import main
 from dagster_project.lib import validation_report
 from dagster_project.lib import warehouse as wh
-from tests.conftest import PG_MINI_AS_OF
+from tests import background
+from tests.conftest import FIXTURES, PG_MINI_AS_OF
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
 
@@ -44,15 +45,26 @@ AS_OF = PG_MINI_AS_OF
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_models"
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, pg_mini_run):
-    """The PostgreSQL run is the session's (tests/conftest.py, D281), read only here."""
-    root = tmp_path_factory.mktemp("parity")
+@background.job("parity_duckdb", "runs")
+def _duckdb_run(root: Path) -> list[background.Command]:
+    """The DuckDB run, started beside the tests before this module (D412)."""
+    shutil.copytree(FIXTURES / "mini_inbox", root / "inbox")
     duck = root / "duckdb" / "warehouse.duckdb"
     duck.parent.mkdir()
-    inbox = pg_mini_run.inbox
-    code = main(["run", "--inbox", str(inbox), "--warehouse", str(duck), "--as-of", AS_OF])
-    assert code == 0
+    return [
+        background.voronka(
+            "run", "--inbox", str(root / "inbox"), "--warehouse", str(duck), "--as-of", AS_OF
+        )
+    ]
+
+
+@pytest.fixture(scope="module")
+def runs(background_runs, pg_mini_run):
+    """The PostgreSQL run is the session's (tests/conftest.py, D281), read only here; both runs
+    read a copy of tests/fixtures/mini_inbox."""
+    done = background_runs.take("parity_duckdb")
+    assert done.code == 0, done.output()
+    duck = done.root / "duckdb" / "warehouse.duckdb"
     pg = pg_mini_run
     return duck, pg.url, pg.result, pg.root, pg.started
 

@@ -25,6 +25,7 @@ from benchmarks.identical_marts import compare_warehouses
 from dagster_project.cli import main
 from dagster_project.lib import warehouse as wh
 from dagster_project.lib.inbox_loader import forget_file, load_inbox
+from tests import background
 from tests.conftest import FIXTURES, query, write_inbox
 from tests.dbt_cli import run_dbt
 
@@ -59,18 +60,25 @@ def _run(inbox: Path, warehouse: Path) -> int:
     return main(["run", "--inbox", str(inbox), "--warehouse", str(warehouse), "--quiet"])
 
 
+def _first_run(root: Path, removed: bool) -> list[background.Command]:
+    shutil.copytree(FIXTURES / "mini_inbox", root / "inbox")
+    write_inbox(root / "inbox", {f"{e}/extra.csv": _extra(e, removed) for e in HEADERS})
+    where = ["--inbox", str(root / "inbox"), "--warehouse", str(root / "w" / "warehouse.duckdb")]
+    return [background.voronka("run", *where, "--quiet")]
+
+
+# the two first runs, started beside the tests before this module (D412)
+background.job("removed_reference", "runs")(lambda root: _first_run(root, removed=False))
+background.job("removed_start", "runs")(lambda root: _first_run(root, removed=True))
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("removed")
-    reference = root / "reference"
-    shutil.copytree(FIXTURES / "mini_inbox", reference / "inbox")
-    write_inbox(reference / "inbox", {f"{e}/extra.csv": _extra(e, False) for e in HEADERS})
-    assert _run(reference / "inbox", reference / "w" / "warehouse.duckdb") == 0
-    start = root / "start"
-    shutil.copytree(FIXTURES / "mini_inbox", start / "inbox")
-    write_inbox(start / "inbox", {f"{e}/extra.csv": _extra(e, True) for e in HEADERS})
-    assert _run(start / "inbox", start / "w" / "warehouse.duckdb") == 0
-    return {"reference": reference / "w" / "warehouse.duckdb", "start": start}
+def runs(background_runs) -> dict[str, Path]:
+    """A fresh run of the reference inbox, and the first run of the removal cases' inbox."""
+    reference, start = (background_runs.take(n) for n in ("removed_reference", "removed_start"))
+    assert reference.code == 0, reference.output()
+    assert start.code == 0, start.output()
+    return {"reference": reference.root / "w" / "warehouse.duckdb", "start": start.root}
 
 
 @pytest.mark.parametrize("how", ["changed", "forget"])

@@ -34,7 +34,8 @@ from dagster_project.defs.transform.dbt import dbt_folder
 from dagster_project.lib.ge_runner.layers import kept_rows, validate_layer_table
 from dagster_project.lib.ge_runner.reading import read_only_warehouse, table_columns
 from dagster_project.lib.ge_runner.suites import get_suite_file
-from tests.conftest import query, write_inbox
+from tests import background
+from tests.conftest import FIXTURES, query, write_inbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -344,8 +345,27 @@ def change_a_file_in_place(inbox: Path) -> None:
     path.write_text(text.replace("100000.00", "120000.00"), encoding="utf-8")
 
 
+@background.job("sequence_fresh", "sequence")
+def _fresh_run(root: Path) -> list[background.Command]:
+    """The reference: the final inbox (the mini inbox and both deliveries) in one run, started
+    beside the tests before this module (D412); the sequence checks it holds its own inbox."""
+    inbox = root / "inbox"
+    shutil.copytree(FIXTURES / "mini_inbox", inbox)
+    write_inbox(inbox, LATE_CHANGED_NEW_VERSION)
+    change_a_file_in_place(inbox)
+    write_inbox(inbox, DELETED_AND_NEW_DAY)
+    where = ["--inbox", str(inbox), "--warehouse", str(root / "warehouse.duckdb")]
+    return [background.voronka("run", *where, "--quiet")]
+
+
+def inbox_files(inbox: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(inbox).as_posix(): p.read_bytes() for p in inbox.rglob("*") if p.is_file()
+    }
+
+
 @pytest.fixture(scope="module")
-def sequence(tmp_path_factory, mini_run):
+def sequence(tmp_path_factory, mini_run, background_runs):
     root = tmp_path_factory.mktemp("sequence")
     # the first run: a copy of the session's run of the mini inbox (tests/conftest.py, D280)
     first = mini_run.copy_to(root / "runs")
@@ -388,11 +408,11 @@ def sequence(tmp_path_factory, mini_run):
     codes.append(run(inbox, warehouse))  # nothing new: skipped
     skipped = warehouse.stat().st_ino == published.st_ino
 
-    fresh = root / "fresh"
-    shutil.copytree(inbox, fresh / "inbox")
-    codes.append(run(fresh / "inbox", fresh / "warehouse.duckdb"))
+    fresh = background_runs.take("sequence_fresh")
+    assert inbox_files(fresh.root / "inbox") == inbox_files(inbox)  # the same final inbox
+    codes.append(fresh.code)
     report = compare_warehouses(
-        fresh / "warehouse.duckdb",
+        fresh.root / "warehouse.duckdb",
         warehouse,
         schemas=("core", "marts", "finance", "intermediate"),
     )
