@@ -133,6 +133,8 @@ class _State:
 class Background:
     def __init__(self, tmp_path_factory) -> None:
         self._tmp = tmp_path_factory
+        # made here, in the test's thread: two jobs' first `mktemp` at once would each make one
+        tmp_path_factory.getbasetemp()
         self._env = dict(os.environ)  # the session's, before any test changed it
         self._cond = threading.Condition()
         self._states: dict[str, _State] = {}
