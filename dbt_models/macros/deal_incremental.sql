@@ -116,10 +116,7 @@
     test), raw rows removed since (D205), no inputs seen kept (D201), or (`reads_as_of`) an
     as-of the kept rows may depend on. -#}
 {% macro deal_rebuild_since(reads_as_of=false, inputs=[]) -%}
-    {%- if not execute or this is none or not is_incremental() or '__dbt__cte__' in (this | string) -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- if removed_since_build() -%}
+    {%- if not builds_on_kept_rows() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- if reads_as_of and not as_of_allows_per_deal() -%}

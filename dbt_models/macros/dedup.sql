@@ -174,10 +174,7 @@ first_loaded as (
     full refresh, other code or settings: D320, parsing, a dbt unit test), raw rows removed since
     (D205), or a table without its row. -#}
 {% macro duplicated_keys_since(tables) -%}
-    {%- if not execute or this is none or not is_incremental() or '__dbt__cte__' in (this | string) -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- if removed_since_build() -%}
+    {%- if not builds_on_kept_rows() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set query -%}

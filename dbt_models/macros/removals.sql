@@ -63,6 +63,17 @@
 {%- endmacro %}
 
 
+{#- Whether the model builds on the rows it kept: incremental, executing, not in a dbt unit test,
+    and no raw rows removed since its last build (D205). When false, the model is built in full;
+    the per-model conditions (D201, D320, D402) come on top of this. -#}
+{% macro builds_on_kept_rows() -%}
+    {%- if not execute or this is none or not is_incremental() or '__dbt__cte__' in (this | string) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {{ return(not removed_since_build()) }}
+{%- endmacro %}
+
+
 {#- Pre-hook: empty the model when it rebuilds after a removal, so a key no longer in its inputs
     leaves it (delete+insert replaces only the keys it inserts) -#}
 {% macro delete_all_rows_if_removed() -%}
