@@ -393,6 +393,8 @@ def _export_xlsx(
     as a formula or a link. XlsxWriter, not openpyxl's write-only cells: several times faster on
     the large demo's finance workbook (D67, docs/performance.md). Sheets: `SHEET_ORDER` first;
     each with a frozen header row, filters on every column and widths from the longest value.
+    The data rows' XML is written by `_write_rows_as_xml`, the bytes XlsxWriter's cell calls
+    write (D417); XlsxWriter writes everything else.
     """
     import xlsxwriter
 
@@ -428,30 +430,23 @@ def _export_xlsx(
             columns = export.names_and_types
             sheet = workbook.add_worksheet(table[:31])
             headers = [header(name, language) for name, _ in columns]
-            writers = []  # per column: XlsxWriter's method for its type, and its format
+            kinds = []  # per column: its kind of cell (`_xlsx_kind`) and its format
             longest = _longest(con, export)
             for column, ((name, data_type), title) in enumerate(zip(columns, headers, strict=True)):
                 number_format = _number_format(data_type, name)
                 if number_format and number_format not in cell_formats:
                     cell_formats[number_format] = workbook.add_format({"num_format": number_format})
                 cell_format = cell_formats.get(number_format) if number_format else None
-                writers.append((_xlsx_writer(sheet, data_type), cell_format))
+                kinds.append((_xlsx_kind(data_type), cell_format))
                 width = _width(longest[column], title, number_format)
                 sheet.set_column(column, column, width)
             sheet.write_row(0, 0, headers, head)
             sheet.freeze_panes(1, 0)
             sheet.autofilter(0, 0, max(counts[table], 1), len(columns) - 1)
             result = con.execute(export.select())
-            row = 0
-            while batch := result.fetchmany(10_000):
-                for record in batch:
-                    row += 1
-                    for column, (value, (write, cell_format)) in enumerate(
-                        zip(record, writers, strict=True)
-                    ):
-                        if value is not None:
-                            write(row, column, value, cell_format)
-            written.append(ExportedTable(table, row, path))
+            write_rows = _write_rows_as_xml if _rows_as_xml_apply(sheet) else _write_rows_by_cell
+            rows = write_rows(sheet, result, kinds)
+            written.append(ExportedTable(table, rows, path))
         workbook.close()
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -484,16 +479,203 @@ def _width(longest: int, title: str, number_format: str | None) -> float:
     return float(min(MAX_COLUMN_WIDTH, max(value, words, short_title) + 3))
 
 
-def _xlsx_writer(sheet: Any, data_type: str) -> Any:
-    """The XlsxWriter method for a DuckDB type: numbers and dates typed, anything else as text."""
+def _xlsx_kind(data_type: str) -> str:
+    """The kind of cell a DuckDB type is written as: numbers and dates typed, booleans, anything
+    else as text."""
     upper = data_type.upper()
     if upper.startswith(("DECIMAL", "NUMERIC")) or upper.split("(")[0] in _NUMERIC_TYPES:
-        return lambda row, column, value, fmt: sheet.write_number(row, column, float(value), fmt)
+        return "number"
     if upper.startswith(("DATE", "TIMESTAMP")):
-        return sheet.write_datetime
+        return "datetime"
     if upper == "BOOLEAN":
-        return sheet.write_boolean
-    return lambda row, column, value, fmt: sheet.write_string(row, column, str(value), fmt)
+        return "boolean"
+    return "string"
+
+
+def _write_rows_by_cell(sheet: Any, result: Any, kinds: list[tuple[str, Any]]) -> int:
+    """The data rows of `result` below the header, by XlsxWriter's cell calls; the number of rows.
+    What `_write_rows_as_xml` writes is compared with this (D417)."""
+    writers = []
+    for kind, cell_format in kinds:
+        if kind == "number":
+            write = functools.partial(_write_float, sheet.write_number)
+        elif kind == "string":
+            write = functools.partial(_write_text, sheet.write_string)
+        else:
+            write = sheet.write_datetime if kind == "datetime" else sheet.write_boolean
+        writers.append((write, cell_format))
+    row = 0
+    while batch := result.fetchmany(10_000):
+        for record in batch:
+            row += 1
+            for column, (value, (write, cell_format)) in enumerate(
+                zip(record, writers, strict=True)
+            ):
+                if value is not None:
+                    write(row, column, value, cell_format)
+    return row
+
+
+def _write_float(write: Any, row: int, column: int, value: Any, cell_format: Any) -> None:
+    write(row, column, float(value), cell_format)
+
+
+def _write_text(write: Any, row: int, column: int, value: Any, cell_format: Any) -> None:
+    write(row, column, str(value), cell_format)
+
+
+def _rows_as_xml_apply(sheet: Any) -> bool:
+    """Whether `_write_rows_as_xml` writes what the cell calls would on this sheet: XlsxWriter's
+    constant-memory mode (rows go to its file as they are done), nothing but the header row
+    written yet, no row options, comments or Excel 2010 row attributes, the default height."""
+    return (
+        sheet.constant_memory
+        and sheet.previous_row == 0
+        and set(sheet.table) <= {0}
+        and not sheet.row_info
+        and not sheet.comments
+        and sheet.excel_version == 2007
+        and sheet.default_row_height == sheet.original_row_height
+    )
+
+
+def _write_rows_as_xml(sheet: Any, result: Any, kinds: list[tuple[str, Any]]) -> int:
+    """The data rows of `result` below the header as the XML XlsxWriter writes for them, by
+    whole batches into its row file; the number of rows (D417).
+
+    XlsxWriter's cell calls cost microseconds a cell (checks, a cell tuple, a tag writer per
+    cell), most of the run's finance exports step at large. Here each cell is one f-string of
+    the same text: `<c r=.. s=..>` with the number as `%.16G`, the date as Excel's serial
+    number (XlsxWriter's own conversion), a boolean as `t="b"`, text as an inline string with
+    XlsxWriter's own escapes, truncation and whitespace rule; a row's `<row r="n">` holds its
+    cells that are not null, and a row of nulls is not written. A format's style number is taken
+    at its first cell, row by row, as XlsxWriter numbers them. The header row is written first by
+    XlsxWriter (as its next cell call would), and the sheet's dimensions and last row are set
+    as its cell calls leave them. `tests/unit/test_exports.py` compares the two writers' files
+    part by part."""
+
+    sheet._write_single_row(1)  # the header row, which XlsxWriter writes when row 1 begins
+    cells = [
+        _xml_cell(sheet, column, kind, cell_format)
+        for column, (kind, cell_format) in enumerate(kinds)
+    ]
+    row, last = 0, None
+    write = sheet.fh.write
+    while batch := result.fetchmany(10_000):
+        out = []
+        for record in batch:
+            row += 1
+            number = str(row + 1)
+            parts = [
+                cell(value, number)
+                for cell, value in zip(cells, record, strict=True)
+                if value is not None
+            ]
+            if parts:
+                out.append(f'<row r="{number}">{"".join(parts)}</row>')
+                last = row
+        write("".join(out))
+    if last is not None:
+        sheet._check_dimensions(last, 0)  # the columns are the header's
+        sheet.previous_row = last
+    return row
+
+
+_XML_CACHED_VALUES = 10_000  # per column: the distinct texts and dates whose XML is kept
+
+
+def _xml_cell(sheet: Any, column: int, kind: str, cell_format: Any) -> Any:
+    """A function of (value, row number as text) giving the `<c>` element XlsxWriter writes
+    for a cell of `kind` in `column` (`_write_rows_as_xml`)."""
+    from xlsxwriter.utility import xl_col_to_name
+
+    if kind == "datetime" and cell_format is None:
+        cell_format = sheet.default_date_format
+    if cell_format is None and column in sheet.col_info:
+        cell_format = sheet.col_info[column].column_format
+    attributes = _XmlAttributes(xl_col_to_name(column), cell_format)
+    make = {"number": _xml_number, "datetime": _xml_datetime, "boolean": _xml_boolean}
+    return make.get(kind, _xml_text)(sheet, attributes)
+
+
+class _XmlAttributes:
+    """A cell's `r` and `s` attributes; the format's style number is taken at the column's first
+    cell, as XlsxWriter numbers a format when a cell first uses it."""
+
+    def __init__(self, letter: str, cell_format: Any) -> None:
+        self.letter, self.format, self.style = letter, cell_format, None
+
+    def __call__(self, row: str) -> str:
+        if self.style is None:
+            self.style = "" if self.format is None else f' s="{self.format._get_xf_index()}"'
+        return f'r="{self.letter}{row}"{self.style}'
+
+
+def _xml_number(sheet: Any, attributes: _XmlAttributes) -> Any:
+    import math
+
+    def cell(value: Any, row: str) -> str:
+        number = float(value)
+        if not math.isfinite(number):  # as XlsxWriter's write_number without nan_inf_to_errors
+            raise TypeError(
+                "NAN/INF not supported in write_number() without 'nan_inf_to_errors' "
+                "Workbook() option"
+            )
+        return f"<c {attributes(row)}><v>{number:.16G}</v></c>"
+
+    return cell
+
+
+def _xml_datetime(sheet: Any, attributes: _XmlAttributes) -> Any:
+    serials: dict[Any, str] = {}  # a column's dates repeat (months)
+
+    def cell(value: Any, row: str) -> str:
+        serial = serials.get(value)
+        if serial is None:
+            serial = f"{sheet._convert_date_time(value):.16G}"
+            if len(serials) < _XML_CACHED_VALUES:
+                serials[value] = serial
+        return f"<c {attributes(row)}><v>{serial}</v></c>"
+
+    return cell
+
+
+def _xml_boolean(sheet: Any, attributes: _XmlAttributes) -> Any:
+    def cell(value: Any, row: str) -> str:
+        return f'<c {attributes(row)} t="b"><v>{1 if value else 0}</v></c>'
+
+    return cell
+
+
+def _xml_text(sheet: Any, attributes: _XmlAttributes) -> Any:
+    inner: dict[str, str] = {}  # a column's texts repeat (names, roles, kinds of line)
+
+    def cell(value: Any, row: str) -> str:
+        text = value if value.__class__ is str else str(value)
+        body = inner.get(text)
+        if body is None:
+            body = _xml_inline_text(sheet, text)
+            if len(inner) < _XML_CACHED_VALUES:
+                inner[text] = body
+        return f'<c {attributes(row)} t="inlineStr"><is>{body}</is></c>'
+
+    return cell
+
+
+def _xml_inline_text(sheet: Any, text: str) -> str:
+    """What XlsxWriter writes inside `<is>` for a text in constant-memory mode: cut to Excel's
+    length, control characters escaped, a rich string as it is, else `<t>` with XML escapes
+    and `xml:space` when the text begins or ends with white space."""
+    from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate
+
+    limit = sheet.xls_strmax
+    if len(text) > limit // 2 and _utf16_len(text) > limit:
+        text = _utf16_truncate(text, limit)
+    text = sheet._escape_control_characters(text)
+    if text.startswith("<r>") and text.endswith("</r>"):  # XlsxWriter's rich string
+        return text
+    space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
+    return f"<t{space}>{sheet._escape_data(text)}</t>"
 
 
 def _number_format(data_type: str, name: str = "") -> str | None:

@@ -1,5 +1,6 @@
 """The xlsx export: typed cells, text never a formula, nothing written for a refused schema."""
 
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -205,3 +206,62 @@ def test_an_export_whose_tables_are_unchanged_is_not_written_again(finance, tmp_
 
     # `voronka export` (keep_unchanged off) always writes
     assert not any(_export_finance(finance, out, keep_unchanged=False).values())
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    """A workbook's parts, less `docProps/core.xml`, which holds the time it was written."""
+    with zipfile.ZipFile(path) as book:
+        return {name: book.read(name) for name in book.namelist() if name != "docProps/core.xml"}
+
+
+def test_the_rows_written_as_xml_are_those_of_xlsxwriters_cell_calls(tmp_path, monkeypatch):
+    """D417: the data rows' XML written by whole batches is, byte for byte, what XlsxWriter's
+    cell calls write, for every kind of cell and the text XlsxWriter escapes or keeps apart;
+    the sheet's dimension follows the last row that holds a value."""
+    con = duckdb.connect()
+    con.execute("create schema finance")
+    long_text = "я" * 20_000 + "\U0001f600" * 7_000  # past Excel's 32 767 UTF-16 units
+    texts = [
+        "plain", "a & b < c > d \"q\"", " leading", "trailing ", "tab\there", "line\nbreak",
+        "\x01control\x1f", "_x0041_ kept", "<r>rich</r>", "non\ufffechar", "Фёдорова Лидия",
+        "=1+1", "http://x.example", long_text, "",
+    ]  # fmt: skip
+    con.execute(
+        "create table finance.mixed (month date, manager_id varchar, amount decimal(18, 2), "
+        "big decimal(38, 4), n bigint, share double, is_final boolean, closed_at timestamp, "
+        "paid_at timestamptz, day date, tags varchar[], note varchar)"
+    )
+    for i, text in enumerate(texts):
+        con.execute(
+            "insert into finance.mixed values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                date(2026, 1 + i % 12, 1), f"m{i % 4}" if i % 5 else None,
+                None if i % 3 == 0 else f"{(i - 7) * 1234.5:.2f}", "12345678901234567890.1234",
+                i * 10**12 if i % 2 else None, None if i % 4 == 1 else i / 7 - 1,
+                None if i % 6 == 2 else bool(i % 2), datetime(2026, 4, 1, 9, i, 30),
+                datetime(2026, 5, 2, 10, 0) if i % 2 else None, date(2025, 12, 31),
+                ["x", "y&z"] if i % 2 else None, text,
+            ],
+        )  # fmt: skip
+    # rows of nulls only (sorted first: before every row with a value), and a sheet of no row
+    con.execute("insert into finance.mixed (note) values (null), (null)")
+    con.execute("create table finance.empty (month date, note varchar)")
+    used = []
+    as_xml = exports._write_rows_as_xml
+    monkeypatch.setattr(
+        exports, "_write_rows_as_xml", lambda *args: used.append(1) or as_xml(*args)
+    )
+    exports.export_schema(con, "finance", "xlsx", tmp_path / "xml", language="ru")
+    assert len(used) == 2  # both sheets written as XML
+    monkeypatch.setattr(exports, "_rows_as_xml_apply", lambda sheet: False)
+    exports.export_schema(con, "finance", "xlsx", tmp_path / "cells", language="ru")
+    xml = _parts(tmp_path / "xml" / "finance.xlsx")
+    cells = _parts(tmp_path / "cells" / "finance.xlsx")
+    assert xml.keys() == cells.keys()
+    for name in cells:
+        assert xml[name] == cells[name], name
+    book = load_workbook(tmp_path / "xml" / "finance.xlsx")
+    assert book["mixed"].max_row == 1 + 2 + len(texts) and book["empty"].max_row == 1
+    assert [c.value for c in book["mixed"][3]] == [None] * 12  # a row of nulls writes no cell
+    notes = {row[-1].value for row in book["mixed"].iter_rows(min_row=4)}
+    assert {"plain", 'a & b < c > d "q"', " leading", "trailing ", "Фёдорова Лидия"} <= notes
