@@ -228,16 +228,17 @@ def test_the_rows_written_as_xml_are_those_of_xlsxwriters_cell_calls(tmp_path, m
     ]  # fmt: skip
     con.execute(
         "create table finance.mixed (month date, manager_id varchar, amount decimal(18, 2), "
-        "big decimal(38, 4), n bigint, share double, is_final boolean, closed_at timestamp, "
-        "paid_at timestamptz, day date, tags varchar[], note varchar)"
+        "big decimal(38, 4), fine decimal(24, 6), n bigint, share double, is_final boolean, "
+        "closed_at timestamp, paid_at timestamptz, day date, tags varchar[], note varchar)"
     )
     for i, text in enumerate(texts):
         con.execute(
-            "insert into finance.mixed values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into finance.mixed values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 date(2026, 1 + i % 12, 1), f"m{i % 4}" if i % 5 else None,
                 None if i % 3 == 0 else f"{(i - 7) * 1234.5:.2f}", "12345678901234567890.1234",
-                i * 10**12 if i % 2 else None, None if i % 4 == 1 else i / 7 - 1,
+                f"{(i - 7) * 98765432109.8765432:.6f}", i * 10**12 if i % 2 else None,
+                None if i % 4 == 1 else i / 7 - 1,
                 None if i % 6 == 2 else bool(i % 2), datetime(2026, 4, 1, 9, i, 30),
                 datetime(2026, 5, 2, 10, 0) if i % 2 else None, date(2025, 12, 31),
                 ["x", "y&z"] if i % 2 else None, text,
@@ -262,6 +263,6 @@ def test_the_rows_written_as_xml_are_those_of_xlsxwriters_cell_calls(tmp_path, m
         assert xml[name] == cells[name], name
     book = load_workbook(tmp_path / "xml" / "finance.xlsx")
     assert book["mixed"].max_row == 1 + 2 + len(texts) and book["empty"].max_row == 1
-    assert [c.value for c in book["mixed"][3]] == [None] * 12  # a row of nulls writes no cell
+    assert [c.value for c in book["mixed"][3]] == [None] * 13  # a row of nulls writes no cell
     notes = {row[-1].value for row in book["mixed"].iter_rows(min_row=4)}
     assert {"plain", 'a & b < c > d "q"', " leading", "trailing ", "Фёдорова Лидия"} <= notes
