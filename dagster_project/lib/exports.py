@@ -679,16 +679,19 @@ def _xml_text(sheet: Any, attributes: _XmlAttributes) -> Any:
 
 def _xml_inline_text(sheet: Any, text: str) -> str:
     """What XlsxWriter writes inside `<is>` for a text in constant-memory mode: cut to Excel's
-    length, control characters escaped, a rich string as it is, else `<t>` with XML escapes
-    and `xml:space` when the text begins or ends with white space."""
+    length, control characters escaped, `<t>` with XML escapes and `xml:space` when the text
+    begins or ends with white space.
+
+    Unlike XlsxWriter, a text that begins with `<r>` and ends with `</r>` is escaped too: its
+    constant-memory writer takes such a text for a rich string and writes it as XML, unescaped,
+    so a name like `<r></t></is></c></row></r>` from a CRM broke the sheet (D417). A value is
+    data, never markup."""
     from xlsxwriter.utility import _preserve_whitespace, _utf16_len, _utf16_truncate
 
     limit = sheet.xls_strmax
     if len(text) > limit // 2 and _utf16_len(text) > limit:
         text = _utf16_truncate(text, limit)
     text = sheet._escape_control_characters(text)
-    if text.startswith("<r>") and text.endswith("</r>"):  # XlsxWriter's rich string
-        return text
     space = ' xml:space="preserve"' if _preserve_whitespace(text) else ""
     return f"<t{space}>{sheet._escape_data(text)}</t>"
 

@@ -223,7 +223,7 @@ def test_the_rows_written_as_xml_are_those_of_xlsxwriters_cell_calls(tmp_path, m
     long_text = "я" * 20_000 + "\U0001f600" * 7_000  # past Excel's 32 767 UTF-16 units
     texts = [
         "plain", "a & b < c > d \"q\"", " leading", "trailing ", "tab\there", "line\nbreak",
-        "\x01control\x1f", "_x0041_ kept", "<r>rich</r>", "non\ufffechar", "Фёдорова Лидия",
+        "\x01control\x1f", "_x0041_ kept", "non\ufffechar", "Фёдорова Лидия",
         "=1+1", "http://x.example", long_text, "",
     ]  # fmt: skip
     con.execute(
@@ -266,3 +266,17 @@ def test_the_rows_written_as_xml_are_those_of_xlsxwriters_cell_calls(tmp_path, m
     assert [c.value for c in book["mixed"][3]] == [None] * 13  # a row of nulls writes no cell
     notes = {row[-1].value for row in book["mixed"].iter_rows(min_row=4)}
     assert {"plain", 'a & b < c > d "q"', " leading", "trailing ", "Фёдорова Лидия"} <= notes
+
+
+def test_a_text_that_looks_like_xlsxwriters_rich_string_is_written_as_text(tmp_path):
+    """D417: XlsxWriter's constant-memory writer writes a text in `<r>...</r>` as XML unescaped;
+    the rows written as XML escape it, so a hostile name leaves a workbook that opens and holds
+    the name as it is."""
+    hostile = ["<r></t></is></c></row><row r=\"9\"/></r>", "<r><t>bold?</t></r>", "<r>"]
+    con = duckdb.connect()
+    con.execute("create schema finance")
+    con.execute("create table finance.names (n bigint, manager_name varchar)")
+    con.executemany("insert into finance.names values (?, ?)", list(enumerate(hostile)))
+    exports.export_schema(con, "finance", "xlsx", tmp_path)
+    sheet = load_workbook(tmp_path / "finance.xlsx")["names"]
+    assert sorted(row[1].value for row in sheet.iter_rows(min_row=2)) == sorted(hostile)
