@@ -272,7 +272,7 @@ def test_a_text_that_looks_like_xlsxwriters_rich_string_is_written_as_text(tmp_p
     """D417: XlsxWriter's constant-memory writer writes a text in `<r>...</r>` as XML unescaped;
     the rows written as XML escape it, so a hostile name leaves a workbook that opens and holds
     the name as it is."""
-    hostile = ["<r></t></is></c></row><row r=\"9\"/></r>", "<r><t>bold?</t></r>", "<r>"]
+    hostile = ['<r></t></is></c></row><row r="9"/></r>', "<r><t>bold?</t></r>", "<r>"]
     con = duckdb.connect()
     con.execute("create schema finance")
     con.execute("create table finance.names (n bigint, manager_name varchar)")
