@@ -43,9 +43,9 @@ pipeline_stages as (
 {%- set recompute_all = lacks_columns(['source_system']) or removed_since_build() %}
 {%- set inputs_since = inputs_watermark(watermark) %}
 {%- set deals_changed = loaded_since([ref('int_deals__unioned')], inputs_since) %}
-{#- the deals loaded since as constants (D340's list; any relation with `_loaded_at` serves): a
-    filter on them reaches the raw scan through the staging view, where a semi-join under the
-    `or` made the view stage every change of history first (D397) -#}
+{#- the deals loaded since as constants (D340's list; any relation with `_loaded_at` serves),
+    a filter of their own that reaches the raw scan through the staging view (D397, D414); more
+    than `inbox_keys_listed_max()` are a semi-join -#}
 {%- set deals_listed = none %}
 {%- if execute and deals_changed and '__dbt__cte__' not in (ref('int_deals__unioned') | string) %}
 {%- set deals_listed = inbox_keys_listed(ref('int_deals__unioned'), 'deal_id', inputs_since) %}
@@ -65,17 +65,29 @@ new_stage_changes as (
         on stage_changes.deal_id = deleted_deals.deal_id
     where deleted_deals.deal_id is null
     {% if is_incremental() and not stages_changed and not recompute_all %}
-        and (
-            stage_changes._last_loaded_at > {{ watermark }}
-            {% if deals_changed and deals_listed is none %}
-            or stage_changes.deal_id in (
-                select deal_id from deals
-                where _loaded_at > {{ inputs_since }}
-            )
-            {% elif deals_changed and deals_listed != '' %}
-            or stage_changes.deal_id in ({{ deals_listed }})
-            {% endif %}
+        and stage_changes._last_loaded_at > {{ watermark }}
+    {% if deals_changed and deals_listed != '' %}
+    union all
+    {# the other changes of the deals loaded since: a second branch, not an `or` (D414). Under
+        the `or` neither filter reached the raw scan: the staging view parsed every change of
+        history and DuckDB tested each against the listed deals one by one. Alone, each filter
+        is applied to the raw rows. The view is read here again, not through `stage_changes`:
+        DuckDB materializes a CTE read twice, with the two filters joined by an `or` again. #}
+    select changes_of_deals.*
+    from {{ ref('int_deal_stage_changes__unioned') }} as changes_of_deals
+    left join deleted_deals
+        on changes_of_deals.deal_id = deleted_deals.deal_id
+    where deleted_deals.deal_id is null
+        and (changes_of_deals._last_loaded_at > {{ watermark }}) is not true
+        {% if deals_listed is none %}
+        and changes_of_deals.deal_id in (
+            select deals.deal_id from deals
+            where deals._loaded_at > {{ inputs_since }}
         )
+        {% else %}
+        and changes_of_deals.deal_id in ({{ deals_listed }})
+        {% endif %}
+    {% endif %}
     {% endif %}
 ),
 
