@@ -34,7 +34,12 @@ WEIGHTS_VIEW = "stg_inbox__kpi_weights"  # left out
 BANDS = "dim_premium_bands"  # dropped by hand: rebuilt
 STAGES_VIEW = "stg_inbox__pipeline_stages"  # dropped by hand: re-created
 # what an incremental model keeps about its last build (tests/integration/test_run_sequences.py)
-BUILD_BOOKKEEPING = ("_seen", "__built_fingerprints", ".int_months_fingerprinted")
+BUILD_BOOKKEEPING = (
+    "_seen",
+    "__built_fingerprints",
+    ".int_months_fingerprinted",
+    "__months_written",
+)
 
 
 def test_models_left_out_hold_what_a_rebuild_writes(mini_run, tmp_path, monkeypatch):

@@ -26,6 +26,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from benchmarks.identical_marts import compare_warehouses
@@ -36,6 +37,7 @@ from dagster_project.lib.ge_runner.reading import read_only_warehouse, table_col
 from dagster_project.lib.ge_runner.suites import get_suite_file
 from tests import background
 from tests.conftest import FIXTURES, query, write_inbox
+from tests.dbt_cli import run_dbt
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -337,6 +339,36 @@ def duplicated_keys_grouped_per_key(warehouse: Path) -> bool | None:
     return None
 
 
+def calls_fingerprinted_now(warehouse: Path) -> dict:
+    """The calls' count and hash sum per month kept by int_months_fingerprinted, and those of
+    every call of fct_calls now (D415)."""
+    return {
+        "kept": query(
+            warehouse,
+            "select month, calls_row_count, calls_hash_sum from intermediate.int_months_fingerprinted "
+            "where calls_row_count > 0 order by month",
+        ),
+        "all": query(
+            warehouse,
+            "select cast(date_trunc('month', started_at) as date) as month, count(*), "
+            "sum(hash(calls)) from core.fct_calls as calls where started_at is not null "
+            "group by 1 order by 1",
+        ),
+    }
+
+
+def calls_fingerprinted(warehouse: Path) -> dict:
+    """D415: the calls' count and hash sum per month that int_months_fingerprinted kept, those of
+    every call of fct_calls now, and whether the build hashed only some months again (its
+    compiled SQL read the sums it had kept)."""
+    newest = max(dbt_folder(warehouse).glob("*/run_results.json"), key=lambda p: p.stat().st_mtime)
+    compiled = next(newest.parent.glob("compiled/**/int_months_fingerprinted.sql")).read_text()
+    return {
+        **calls_fingerprinted_now(warehouse),
+        "from_kept_sums": '"intermediate"."int_months_fingerprinted"' in compiled,
+    }
+
+
 def change_a_file_in_place(inbox: Path) -> None:
     """d1's amount corrected in deals.csv itself (the file is reloaded and replaces its rows)."""
     path = inbox / "deals" / "deals.csv"
@@ -374,11 +406,13 @@ def sequence(tmp_path_factory, mini_run, background_runs):
     write_inbox(inbox, LATE_CHANGED_NEW_VERSION)
     change_a_file_in_place(inbox)
     codes.append(run(inbox, warehouse))
+    calls = [calls_fingerprinted(warehouse)]
     per_key = [unions_built_per_key(warehouse)]
     staging_kept = [staging_suites_read_from_the_unions(warehouse)]
     grouped_per_key = [duplicated_keys_grouped_per_key(warehouse)]
     write_inbox(inbox, DELETED_AND_NEW_DAY)
     codes.append(run(inbox, warehouse))
+    calls.append(calls_fingerprinted(warehouse))
     per_key.append(unions_built_per_key(warehouse))
     staging_kept.append(staging_suites_read_from_the_unions(warehouse))
     grouped_per_key.append(duplicated_keys_grouped_per_key(warehouse))
@@ -428,6 +462,7 @@ def sequence(tmp_path_factory, mini_run, background_runs):
         "staging_kept": staging_kept,
         "grouped_per_key": grouped_per_key,
         "duplicated": duplicated,
+        "calls": calls,
     }
 
 
@@ -439,7 +474,12 @@ def test_every_run_succeeds_and_the_last_is_skipped(sequence):
 # what an incremental model keeps about its last build (load times, removal counts, the as-of,
 # the fingerprints of the months it was built from and the fingerprints themselves, which hash
 # rows with their load times; D11, D201, D205, D310), not data
-BUILD_BOOKKEEPING = ("_seen", "__built_fingerprints", ".int_months_fingerprinted")
+BUILD_BOOKKEEPING = (
+    "_seen",
+    "__built_fingerprints",
+    ".int_months_fingerprinted",
+    "__months_written",
+)
 
 
 def test_tables_equal_a_fresh_full_run(sequence):
@@ -522,3 +562,36 @@ def test_the_keys_loaded_more_than_once_are_all_found_grouping_only_those_loaded
         "deal_stage_changes": (["s6", "s9"], ["s6", "s9"], [True]),
         "survey_responses": (["r1"], ["r1"], [True]),
     }
+
+
+def test_the_calls_fingerprints_hash_again_only_the_months_changed_and_equal_a_full_pass(
+    sequence,
+):
+    """D415: each incremental run's month fingerprints kept the calls' sums of the months no
+    call entered or left and hashed the others again; the sums equal those of every call
+    (late calls of an old month, a client's new phone re-matching built calls, deleted ones)."""
+    for calls in sequence["calls"]:
+        assert calls["from_kept_sums"]
+        assert calls["kept"] == calls["all"]
+
+
+def test_a_month_that_only_loses_calls_is_hashed_again(mini_run, tmp_path):
+    """D415 (a): a call removed by `fct_calls`' pre-hook (a deleted call) is written nowhere, so
+    only the month's count tells; the month is hashed again and its sums equal a full pass."""
+    warehouse = mini_run.copy_to(tmp_path / "run").warehouse
+    con = duckdb.connect(str(warehouse))
+    try:
+        month, call_id = con.execute(
+            "select cast(date_trunc('month', started_at) as date), min(call_id) "
+            "from core.fct_calls group by 1 order by 1 limit 1"
+        ).fetchone()
+        con.execute("delete from core.fct_calls where call_id = ?", [call_id])
+    finally:
+        con.close()
+    run_dbt(warehouse, "run", "-s", "int_months_fingerprinted", target_path=tmp_path / "target")
+    compiled = next((tmp_path / "target").glob("compiled/**/int_months_fingerprinted.sql"))
+    sql = compiled.read_text()
+    assert '"intermediate"."int_months_fingerprinted"' in sql
+    assert f"started_at >= cast('{month}' as timestamp)" in sql
+    calls = calls_fingerprinted_now(warehouse)
+    assert calls["kept"] == calls["all"]

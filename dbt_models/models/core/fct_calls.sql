@@ -2,9 +2,11 @@
     config(
         materialized='incremental',
         unique_key='call_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='delete_insert_noting_months',
+        month_source='started_at',
         on_schema_change='append_new_columns',
         pre_hook=[
+            "{{ forget_months_written() }}",
             "{{ delete_deleted_rows('call_id', 'select call_id from ' ~ ref('int_calls__unioned') ~ ' where deleted_at is not null') }}",
             "{{ delete_all_rows_if_removed() }}",
         ],
@@ -34,7 +36,10 @@
     A call deleted in its source is not here (D85): the pre-hook removes the rows of calls
     deleted since, and a restored call comes back with the load that restored it. After raw
     rows were removed (a reloaded file without some of its rows, forget-file), the run rebuilds
-    it in full (macros/removals.sql, D205). -#}
+    it in full (macros/removals.sql, D205).
+
+    Its strategy notes the months of the rows it writes, and a build as a table forgets them, for
+    the month fingerprints (macros/months_written.sql, D415). -#}
 
 with
 

@@ -7,7 +7,19 @@
 
     Rows are placed by their UTC month (`date_trunc`, no time-zone conversion of millions of
     timestamps): a business month differs from it by at most one month, which the marts absorb
-    by rebuilding from two months before the first changed one. A table, built once per run. -#}
+    by rebuilding from two months before the first changed one. A table, built once per run.
+
+    The calls' count and hash sum per month are kept in the table's rows and hashed again only
+    for the months whose calls may have changed since (macros/months_written.sql, D415). -#}
+
+{{
+    config(
+        post_hook=["{{ clear_months_written() }}"]
+    )
+}}
+
+{%- set calls_hashed_by_now = calls_hashed_by() if execute else '' %}
+{%- set calls_months = calls_months_to_hash(calls_hashed_by_now) %}
 
 with
 
@@ -114,11 +126,6 @@ attributed as (
         on stage_change_rows.deal_id = deal_rows.deal_id
     union all
     select
-        {{ utc_month('started_at') }},
-        {{ row_hash('calls') }}
-    from calls
-    union all
-    select
         {{ utc_month('created_at') }},
         row_hash
     from activity_rows
@@ -158,13 +165,76 @@ attributed as (
     from survey_responses
 ),
 
+-- the calls per month: every month hashed again, or the kept sums of the months no call
+-- entered or left since and those of the others hashed again (D415)
+call_months as (
+    {%- if calls_months == 'all' %}
+    select
+        {{ utc_month('started_at') }} as month,
+        count(*) as row_count,
+        sum({{ row_hash('calls') }}) as hash_sum
+    from calls
+    where started_at is not null
+    group by 1
+    {%- else %}
+    select
+        month,
+        calls_row_count as row_count,
+        calls_hash_sum as hash_sum
+    from {{ this }}
+    where calls_row_count > 0
+        {%- if calls_months %}
+        and month not in (
+            {%- for month in calls_months %}
+            cast('{{ month }}' as date){% if not loop.last %},{% endif %}
+            {%- endfor %}
+        )
+        {%- endif %}
+    union all
+    select
+        {{ utc_month('started_at') }} as month,
+        count(*) as row_count,
+        sum({{ row_hash('calls') }}) as hash_sum
+    from calls
+    {%- if calls_months %}
+    -- ranges on the column itself, which the scan can skip by
+    where started_at >= cast('{{ calls_months[0] }}' as timestamp)
+        and started_at < cast('{{ calls_months[-1] }}' as timestamp) + interval '1 month'
+        and (
+            {%- for month in calls_months %}
+            (
+                started_at >= cast('{{ month }}' as timestamp)
+                and started_at < cast('{{ month }}' as timestamp) + interval '1 month'
+            ){% if not loop.last %} or{% endif %}
+            {%- endfor %}
+        )
+    {%- else %}
+    where 1 = 0
+    {%- endif %}
+    group by 1
+    {%- endif %}
+),
+
 monthly as (
     select
         month,
-        count(*) as row_count,
-        sum(row_hash) as hash_sum
-    from attributed
-    where month is not null
+        sum(row_count) as row_count,
+        sum(hash_sum) as hash_sum
+    from (
+        select
+            month,
+            count(*) as row_count,
+            sum(row_hash) as hash_sum
+        from attributed
+        where month is not null
+        group by 1
+        union all
+        select
+            month,
+            row_count,
+            hash_sum
+        from call_months
+    ) as parts
     group by 1
 ),
 
@@ -230,12 +300,17 @@ final as (
                 when months.month = bounds.as_of_month
                     then cast(bounds.as_of_at as {{ dbt.type_string() }})
             end
-        )) as fingerprint
+        )) as fingerprint,
+        coalesce(call_months.row_count, 0) as calls_row_count,
+        coalesce(call_months.hash_sum, 0) as calls_hash_sum,
+        '{{ calls_hashed_by_now }}' as calls_hashed_by
     from months
     cross join shared
     cross join bounds
     left join monthly
         on months.month = monthly.month
+    left join call_months
+        on months.month = call_months.month
 )
 
 select * from final
