@@ -27,6 +27,30 @@
 {%- endmacro %}
 
 
+{#- The keys of `relation` (an inbox raw table, a source()) whose rows a reader ranks, as a query
+    of `event_key`s: the keys of `event_table` that `duplicated` (stg_inbox__duplicated_event_keys,
+    keys_loaded_more_than_once below) found with more than one raw row at its last build, and
+    every key with a raw row loaded after that build (after its `loaded_until`, or every key when
+    it has none), which the model has not grouped yet (D402, D416). Never misses a key with
+    several rows; may hold keys with one (ranked alone, such a key keeps its row). -#}
+{% macro keys_to_rank(relation, key, duplicated, event_table) -%}
+    select kept.event_key
+    from {{ duplicated }} as kept
+    where kept.event_table = '{{ event_table }}'
+        and kept.event_key is not null
+    union
+    select loaded.{{ key }} as event_key
+    from {{ relation }} as loaded
+    where loaded._loaded_at > coalesce(
+        (
+            select max(seen.loaded_until) from {{ duplicated }} as seen
+            where seen.event_table = '{{ event_table }}'
+        ),
+        cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }})
+    )
+{%- endmacro %}
+
+
 {#- "First loaded copy wins": deduplication of an event table (staging of calls, stage changes,
     survey responses). Renders the CTEs `duplicated_keys`, `single_copies`, `ranked_copies` and
     `first_loaded` (one row per key: `columns`, the load metadata and `_last_loaded_at`, the
@@ -48,20 +72,7 @@
 {% macro first_loaded_copies(relation, key, columns, duplicated, event_table) -%}
 {%- set metadata = ['_source_file', '_source_line', '_loaded_at', '_batch_id'] -%}
 duplicated_keys as (
-    select kept.event_key
-    from {{ duplicated }} as kept
-    where kept.event_table = '{{ event_table }}'
-        and kept.event_key is not null
-    union
-    select loaded.{{ key }} as event_key
-    from {{ relation }} as loaded
-    where loaded._loaded_at > coalesce(
-        (
-            select max(seen.loaded_until) from {{ duplicated }} as seen
-            where seen.event_table = '{{ event_table }}'
-        ),
-        cast('1900-01-01 00:00:00' as {{ dbt.type_timestamp() }})
-    )
+    {{ keys_to_rank(relation, key, duplicated, event_table) }}
 ),
 
 single_copies as (
@@ -106,14 +117,16 @@ first_loaded as (
 {%- endmacro %}
 
 
-{#- The inbox event tables deduplicated by `first_loaded_copies` whose keys loaded more than once
-    stg_inbox__duplicated_event_keys keeps (D402): (the raw table, a source(); its name, the
+{#- The inbox raw tables whose keys with more than one row stg_inbox__duplicated_event_keys keeps:
+    the event tables deduplicated by `first_loaded_copies` (D402) and the activities, whose
+    versions `split_versioned_rows` ranks (D416). Each as (the raw table, a source(); its name, the
     model's `event_table`; its key). -#}
 {% macro duplicated_event_tables() -%}
     {{ return([
         (source('inbox', 'calls'), 'calls', 'call_id'),
         (source('inbox', 'deal_stage_changes'), 'deal_stage_changes', 'change_id'),
         (source('inbox', 'survey_responses'), 'survey_responses', 'response_id'),
+        (source('inbox', 'activities'), 'activities', 'activity_id'),
     ]) }}
 {%- endmacro %}
 
@@ -215,21 +228,21 @@ first_loaded as (
 
 
 {#- "Newest version wins" on a big table of records most of which have a single version (the
-    inbox's activities). Renders the CTEs `versioned_keys` (the keys with several rows) and
-    `split_rows`: every row of `relation` (the raw table itself, a source()) with
-    `has_versions`, whether its key has several rows. The model parses `split_rows`, keeps the
-    rows without versions as they are and ranks only the others (newest_version_rank above):
-    the same rows as ranking every row, for a window over a few keys' rows, and a filter on the
-    load time (an incremental fact's watermark, D300) reaches the raw scan of the rows without
-    versions, which a window over every row stops. The model reads `split_rows` (and what it
-    renames from it) `not materialized`, so that its filters reach the scans. Raw has no row
-    without its key (a required column, D4). -#}
-{% macro split_versioned_rows(relation, key) -%}
+    inbox's activities). Renders the CTEs `versioned_keys` (the keys that may have several rows)
+    and `split_rows`: every row of `relation` (the raw table itself, a source()) with
+    `has_versions`, whether its key is among those. The model parses `split_rows`, keeps the rows
+    without versions as they are and ranks only the others (newest_version_rank above): the same
+    rows as ranking every row, for a window over a few keys' rows, and a filter on the load time
+    (an incremental fact's watermark, D300) reaches the raw scan of the rows without versions,
+    which a window over every row stops. The keys with several rows are not found by grouping
+    every raw row on each read (D416): they are `keys_to_rank`, those `duplicated`
+    (stg_inbox__duplicated_event_keys) holds for `event_table` and those loaded since its last
+    build, as for the event tables (D402); a key ranked with its one row keeps it. The model
+    reads `split_rows` (and what it renames from it) `not materialized`, so that its filters
+    reach the scans. Raw has no row without its key (a required column, D4). -#}
+{% macro split_versioned_rows(relation, key, duplicated, event_table) -%}
 versioned_keys as (
-    select {{ key }}
-    from {{ relation }}
-    group by 1
-    having count(*) > 1
+    {{ keys_to_rank(relation, key, duplicated, event_table) }}
 ),
 
 split_rows as not materialized (
@@ -239,13 +252,13 @@ split_rows as not materialized (
     from {{ relation }} as copies
     where not exists (
         select 1 from versioned_keys
-        where versioned_keys.{{ key }} = copies.{{ key }}
+        where versioned_keys.event_key = copies.{{ key }}
     )
     union all
     select
         copies.*,
         true as has_versions
     from {{ relation }} as copies
-    where copies.{{ key }} in (select versioned_keys.{{ key }} from versioned_keys)
+    where copies.{{ key }} in (select versioned_keys.event_key from versioned_keys)
 )
 {%- endmacro %}

@@ -295,16 +295,18 @@ def outcome(result) -> dict:
     return found
 
 
-# the inbox event tables and their keys, deduplicated by the first loaded copy (D402)
+# the inbox tables whose keys with several rows stg_inbox__duplicated_event_keys keeps: the event
+# tables, deduplicated by the first loaded copy (D402), and the activities' versions (D416)
 EVENT_KEYS = {
     "calls": "call_id",
     "deal_stage_changes": "change_id",
     "survey_responses": "response_id",
+    "activities": "activity_id",
 }
 
 
 def duplicated_keys(warehouse: Path) -> dict[str, tuple[list, list, list]]:
-    """Per inbox event table: the keys stg_inbox__duplicated_event_keys holds (each row), the
+    """Per table of EVENT_KEYS: the keys stg_inbox__duplicated_event_keys holds (each row), the
     keys raw holds more than once, and whether each of its rows without a key holds the newest
     load of the raw table."""
     found = {}
@@ -553,14 +555,17 @@ def test_the_staging_suites_read_the_rows_the_unions_hold(sequence):
 def test_the_keys_loaded_more_than_once_are_all_found_grouping_only_those_loaded_since(sequence):
     """D402: the run after a changed file (a removal, D205) groups every raw row, the next one
     only the keys it loaded (copies of a call, a stage change and a response loaded by the first
-    run); the model then holds every key raw holds more than once, once each (a missed key would
-    give two rows of it in staging: the fresh run's tables, above, would differ), and the newest
-    load of each raw table, after which its readers rank every key loaded."""
+    run; new versions of two activities, D416); the model then holds every key raw holds more
+    than once, once each (a missed key would give two rows of it in staging: the fresh run's
+    tables, above, would differ), and the newest load of each raw table, after which its readers
+    rank every key loaded."""
     assert sequence["grouped_per_key"] == [False, True]
     assert sequence["duplicated"] == {
         "calls": (["k2", "k4"], ["k2", "k4"], [True]),
         "deal_stage_changes": (["s6", "s9"], ["s6", "s9"], [True]),
         "survey_responses": (["r1"], ["r1"], [True]),
+        # a2's deleted version and a8's new one (D416)
+        "activities": (["a2", "a8"], ["a2", "a8"], [True]),
     }
 
 

@@ -1,11 +1,12 @@
 {#- One row per activity: the newest updated_at wins (ties: the latest loaded row).
     The newest version decides deletion too: deleted_at set = deleted in the source, and a
     newer version without it restores the record (D85). Only the activities with several rows
-    are ranked, so that fct_activities' load watermark reaches the raw scan (D300). -#}
+    are ranked, so that fct_activities' load watermark reaches the raw scan (D300); which those
+    are is kept by stg_inbox__duplicated_event_keys, not grouped from every raw row (D416). -#}
 
 with
 
-{{ split_versioned_rows(source('inbox', 'activities'), 'activity_id') }},
+{{ split_versioned_rows(source('inbox', 'activities'), 'activity_id', ref('stg_inbox__duplicated_event_keys'), 'activities') }},
 
 renamed as not materialized (
     select

@@ -12,12 +12,14 @@
     deal_stage_changes, survey_responses; event_key: its call_id, change_id, response_id), and
     per table the newest load this build read (a row without a key, loaded_until): which rows
     stg_inbox__calls, stg_inbox__deal_stage_changes and stg_inbox__survey_responses rank (their
-    deduplication, first_loaded_copies: these keys and every key loaded after loaded_until). An
-    incremental table, not a view as the rest of staging (D402): a daily run groups only the keys
-    with a raw row loaded since its last build, where each view grouped every raw row on each
-    read (macros/dedup.sql, keys_loaded_more_than_once); in full after a removal (D205) or other
-    code (D320). One model for the three tables: a dbt node costs more than the grouping of a
-    day's keys. -#}
+    deduplication, first_loaded_copies: these keys and every key loaded after loaded_until). The
+    activities' keys with several rows too (event_table activities, event_key the activity_id),
+    whose versions stg_inbox__activities ranks (split_versioned_rows, D416). An incremental
+    table, not a view as the rest of staging (D402): a daily run groups only the keys with a raw
+    row loaded since its last build, where each view grouped every raw row on each read
+    (macros/dedup.sql, keys_loaded_more_than_once); in full after a removal (D205) or other code
+    (D320). One model for the four tables: a dbt node costs more than the grouping of a day's
+    keys. -#}
 
 {%- set tables = duplicated_event_tables() %}
 
