@@ -228,7 +228,8 @@
     or with a phone matched otherwise than at the last build (its calls moved to or from it),
     the deals of the activities loaded since, and the deals whose first call or first activity
     (kept in the model's rows) was loaded again since: changed, moved or deleted. The calls
-    loaded again are read from fct_calls (the live ones) and the union's deleted calls (D398). -#}
+    loaded again are read from fct_calls (the live ones) and the union's deleted calls (D398), the
+    activities from fct_activities and the union's deleted activities (D416). -#}
 {% macro deals_responses_touched(since) -%}
     select deals.deal_id
     from {{ ref('fct_deals') }} as deals
@@ -266,8 +267,15 @@
     select kept.deal_id
     from {{ this }} as kept
     inner join (
-        select activity_id from {{ ref('int_activities__unioned') }}
+        -- likewise the activities (D416): a live one loaded again since has its row in
+        -- fct_activities with the staged _loaded_at; only the deleted ones are read from the
+        -- union, whose newest version of each activity a filter on the load time does not cross
+        select activity_id from {{ ref('fct_activities') }}
         where _loaded_at > {{ since }}
+        union all
+        select activity_id from {{ ref('int_activities__unioned') }}
+        where deleted_at is not null
+            and _loaded_at > {{ since }}
     ) as reloaded_activities
         on kept.first_activity_id = reloaded_activities.activity_id
 {%- endmacro %}
